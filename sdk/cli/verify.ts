@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** Registers `edgewarden verify`. (Not yet implemented.) */
+export function registerVerify(_program: Command): void {}
