@@ -631,6 +631,477 @@ export namespace edgewarden {
             type $Shape = edgewarden.v1.Backfill.$Properties;
         }
 
+        interface ILinkMessage extends edgewarden.v1.LinkMessage.$Properties {
+        }
+
+        class LinkMessage {
+            constructor(p?: edgewarden.v1.LinkMessage.$Properties);
+            $unknowns?: Uint8Array[];
+            seq: number;
+            helloRequest?: (edgewarden.v1.HelloRequest.$Properties|null);
+            hello?: (edgewarden.v1.Hello.$Properties|null);
+            sensorBatch?: (edgewarden.v1.SensorBatch.$Properties|null);
+            command?: (edgewarden.v1.Command.$Properties|null);
+            ack?: (edgewarden.v1.Ack.$Properties|null);
+            nack?: (edgewarden.v1.Nack.$Properties|null);
+            ping?: (edgewarden.v1.Ping.$Properties|null);
+            pong?: (edgewarden.v1.Pong.$Properties|null);
+            log?: (edgewarden.v1.Log.$Properties|null);
+            result?: (edgewarden.v1.Result.$Properties|null);
+            body?: ("helloRequest"|"hello"|"sensorBatch"|"command"|"ack"|"nack"|"ping"|"pong"|"log"|"result");
+            static create(properties: edgewarden.v1.LinkMessage.$Shape): edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape;
+            static create(properties?: edgewarden.v1.LinkMessage.$Properties): edgewarden.v1.LinkMessage;
+            static encode(m: edgewarden.v1.LinkMessage.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.LinkMessage.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.LinkMessage;
+            static toObject(m: edgewarden.v1.LinkMessage, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace LinkMessage {
+            interface $Properties {
+                seq?: (number|null);
+                helloRequest?: (edgewarden.v1.HelloRequest.$Properties|null);
+                hello?: (edgewarden.v1.Hello.$Properties|null);
+                sensorBatch?: (edgewarden.v1.SensorBatch.$Properties|null);
+                command?: (edgewarden.v1.Command.$Properties|null);
+                ack?: (edgewarden.v1.Ack.$Properties|null);
+                nack?: (edgewarden.v1.Nack.$Properties|null);
+                ping?: (edgewarden.v1.Ping.$Properties|null);
+                pong?: (edgewarden.v1.Pong.$Properties|null);
+                log?: (edgewarden.v1.Log.$Properties|null);
+                result?: (edgewarden.v1.Result.$Properties|null);
+                body?: ("helloRequest"|"hello"|"sensorBatch"|"command"|"ack"|"nack"|"ping"|"pong"|"log"|"result");
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = {
+              seq?: number|null;
+              helloRequest?: edgewarden.v1.HelloRequest.$Shape|null;
+              hello?: edgewarden.v1.Hello.$Shape|null;
+              sensorBatch?: edgewarden.v1.SensorBatch.$Shape|null;
+              command?: edgewarden.v1.Command.$Shape|null;
+              ack?: edgewarden.v1.Ack.$Shape|null;
+              nack?: edgewarden.v1.Nack.$Shape|null;
+              ping?: edgewarden.v1.Ping.$Shape|null;
+              pong?: edgewarden.v1.Pong.$Shape|null;
+              log?: edgewarden.v1.Log.$Shape|null;
+              result?: edgewarden.v1.Result.$Shape|null;
+              $unknowns?: Uint8Array[];
+            } & (
+              ({ body?: undefined; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "helloRequest"; helloRequest: edgewarden.v1.HelloRequest.$Shape; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "hello"; helloRequest?: null; hello: edgewarden.v1.Hello.$Shape; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "sensorBatch"; helloRequest?: null; hello?: null; sensorBatch: edgewarden.v1.SensorBatch.$Shape; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "command"; helloRequest?: null; hello?: null; sensorBatch?: null; command: edgewarden.v1.Command.$Shape; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "ack"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack: edgewarden.v1.Ack.$Shape; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "nack"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack: edgewarden.v1.Nack.$Shape; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "ping"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping: edgewarden.v1.Ping.$Shape; pong?: null; log?: null; result?: null }|{ body?: "pong"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong: edgewarden.v1.Pong.$Shape; log?: null; result?: null }|{ body?: "log"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log: edgewarden.v1.Log.$Shape; result?: null }|{ body?: "result"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result: edgewarden.v1.Result.$Shape })
+            );
+        }
+
+        interface IHelloRequest extends edgewarden.v1.HelloRequest.$Properties {
+        }
+
+        class HelloRequest {
+            constructor(p?: edgewarden.v1.HelloRequest.$Properties);
+            $unknowns?: Uint8Array[];
+            protocolVersion: number;
+            static create(properties: edgewarden.v1.HelloRequest.$Shape): edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape;
+            static create(properties?: edgewarden.v1.HelloRequest.$Properties): edgewarden.v1.HelloRequest;
+            static encode(m: edgewarden.v1.HelloRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.HelloRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.HelloRequest;
+            static toObject(m: edgewarden.v1.HelloRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HelloRequest {
+            interface $Properties {
+                protocolVersion?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.HelloRequest.$Properties;
+        }
+
+        enum SampleFormat {
+            SAMPLE_FORMAT_UNSPECIFIED = 0,
+            INT16_LE = 1,
+            FLOAT32_LE = 2,
+            UINT8 = 3,
+            INT32_LE = 4
+        }
+
+        enum ActuatorKind {
+            ACTUATOR_KIND_UNSPECIFIED = 0,
+            LED = 1,
+            RELAY = 2,
+            PWM = 3
+        }
+
+        interface ISensorDescriptor extends edgewarden.v1.SensorDescriptor.$Properties {
+        }
+
+        class SensorDescriptor {
+            constructor(p?: edgewarden.v1.SensorDescriptor.$Properties);
+            $unknowns?: Uint8Array[];
+            id: number;
+            name: string;
+            format: edgewarden.v1.SampleFormat;
+            rateHz: number;
+            channels: number;
+            static create(properties: edgewarden.v1.SensorDescriptor.$Shape): edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape;
+            static create(properties?: edgewarden.v1.SensorDescriptor.$Properties): edgewarden.v1.SensorDescriptor;
+            static encode(m: edgewarden.v1.SensorDescriptor.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.SensorDescriptor.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.SensorDescriptor;
+            static toObject(m: edgewarden.v1.SensorDescriptor, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SensorDescriptor {
+            interface $Properties {
+                id?: (number|null);
+                name?: (string|null);
+                format?: (edgewarden.v1.SampleFormat|null);
+                rateHz?: (number|null);
+                channels?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.SensorDescriptor.$Properties;
+        }
+
+        interface IActuatorDescriptor extends edgewarden.v1.ActuatorDescriptor.$Properties {
+        }
+
+        class ActuatorDescriptor {
+            constructor(p?: edgewarden.v1.ActuatorDescriptor.$Properties);
+            $unknowns?: Uint8Array[];
+            id: number;
+            name: string;
+            kind: edgewarden.v1.ActuatorKind;
+            static create(properties: edgewarden.v1.ActuatorDescriptor.$Shape): edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape;
+            static create(properties?: edgewarden.v1.ActuatorDescriptor.$Properties): edgewarden.v1.ActuatorDescriptor;
+            static encode(m: edgewarden.v1.ActuatorDescriptor.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.ActuatorDescriptor.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.ActuatorDescriptor;
+            static toObject(m: edgewarden.v1.ActuatorDescriptor, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ActuatorDescriptor {
+            interface $Properties {
+                id?: (number|null);
+                name?: (string|null);
+                kind?: (edgewarden.v1.ActuatorKind|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.ActuatorDescriptor.$Properties;
+        }
+
+        interface IHello extends edgewarden.v1.Hello.$Properties {
+        }
+
+        class Hello {
+            constructor(p?: edgewarden.v1.Hello.$Properties);
+            $unknowns?: Uint8Array[];
+            firmwareName: string;
+            firmwareVersion: string;
+            protocolVersion: number;
+            uniqueId: Uint8Array;
+            sensors: edgewarden.v1.SensorDescriptor.$Properties[];
+            actuators: edgewarden.v1.ActuatorDescriptor.$Properties[];
+            maxRxPayload: number;
+            static create(properties: edgewarden.v1.Hello.$Shape): edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape;
+            static create(properties?: edgewarden.v1.Hello.$Properties): edgewarden.v1.Hello;
+            static encode(m: edgewarden.v1.Hello.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Hello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Hello;
+            static toObject(m: edgewarden.v1.Hello, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Hello {
+            interface $Properties {
+                firmwareName?: (string|null);
+                firmwareVersion?: (string|null);
+                protocolVersion?: (number|null);
+                uniqueId?: (Uint8Array|null);
+                sensors?: (edgewarden.v1.SensorDescriptor.$Properties[]|null);
+                actuators?: (edgewarden.v1.ActuatorDescriptor.$Properties[]|null);
+                maxRxPayload?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Hello.$Properties;
+        }
+
+        interface ISensorBatch extends edgewarden.v1.SensorBatch.$Properties {
+        }
+
+        class SensorBatch {
+            constructor(p?: edgewarden.v1.SensorBatch.$Properties);
+            $unknowns?: Uint8Array[];
+            sensorId: number;
+            firstSampleUs: number;
+            sampleCount: number;
+            samples: Uint8Array;
+            static create(properties: edgewarden.v1.SensorBatch.$Shape): edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape;
+            static create(properties?: edgewarden.v1.SensorBatch.$Properties): edgewarden.v1.SensorBatch;
+            static encode(m: edgewarden.v1.SensorBatch.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.SensorBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.SensorBatch;
+            static toObject(m: edgewarden.v1.SensorBatch, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SensorBatch {
+            interface $Properties {
+                sensorId?: (number|null);
+                firstSampleUs?: (number|null);
+                sampleCount?: (number|null);
+                samples?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.SensorBatch.$Properties;
+        }
+
+        interface ICommand extends edgewarden.v1.Command.$Properties {
+        }
+
+        class Command {
+            constructor(p?: edgewarden.v1.Command.$Properties);
+            $unknowns?: Uint8Array[];
+            actuatorId: number;
+            value: number;
+            durationMs: number;
+            static create(properties: edgewarden.v1.Command.$Shape): edgewarden.v1.Command & edgewarden.v1.Command.$Shape;
+            static create(properties?: edgewarden.v1.Command.$Properties): edgewarden.v1.Command;
+            static encode(m: edgewarden.v1.Command.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Command.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Command & edgewarden.v1.Command.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Command & edgewarden.v1.Command.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Command;
+            static toObject(m: edgewarden.v1.Command, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Command {
+            interface $Properties {
+                actuatorId?: (number|null);
+                value?: (number|null);
+                durationMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Command.$Properties;
+        }
+
+        interface IAck extends edgewarden.v1.Ack.$Properties {
+        }
+
+        class Ack {
+            constructor(p?: edgewarden.v1.Ack.$Properties);
+            $unknowns?: Uint8Array[];
+            ackSeq: number;
+            static create(properties: edgewarden.v1.Ack.$Shape): edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape;
+            static create(properties?: edgewarden.v1.Ack.$Properties): edgewarden.v1.Ack;
+            static encode(m: edgewarden.v1.Ack.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Ack.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Ack;
+            static toObject(m: edgewarden.v1.Ack, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Ack {
+            interface $Properties {
+                ackSeq?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Ack.$Properties;
+        }
+
+        enum NackReason {
+            NACK_REASON_UNSPECIFIED = 0,
+            UNKNOWN_ACTUATOR = 1,
+            BAD_VALUE = 2,
+            BUSY = 3,
+            UNSUPPORTED = 4,
+            MALFORMED = 5
+        }
+
+        interface INack extends edgewarden.v1.Nack.$Properties {
+        }
+
+        class Nack {
+            constructor(p?: edgewarden.v1.Nack.$Properties);
+            $unknowns?: Uint8Array[];
+            ackSeq: number;
+            reason: edgewarden.v1.NackReason;
+            detail: string;
+            static create(properties: edgewarden.v1.Nack.$Shape): edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape;
+            static create(properties?: edgewarden.v1.Nack.$Properties): edgewarden.v1.Nack;
+            static encode(m: edgewarden.v1.Nack.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Nack.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Nack;
+            static toObject(m: edgewarden.v1.Nack, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Nack {
+            interface $Properties {
+                ackSeq?: (number|null);
+                reason?: (edgewarden.v1.NackReason|null);
+                detail?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Nack.$Properties;
+        }
+
+        interface IPing extends edgewarden.v1.Ping.$Properties {
+        }
+
+        class Ping {
+            constructor(p?: edgewarden.v1.Ping.$Properties);
+            $unknowns?: Uint8Array[];
+            timeUs: number;
+            static create(properties: edgewarden.v1.Ping.$Shape): edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape;
+            static create(properties?: edgewarden.v1.Ping.$Properties): edgewarden.v1.Ping;
+            static encode(m: edgewarden.v1.Ping.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Ping.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Ping;
+            static toObject(m: edgewarden.v1.Ping, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Ping {
+            interface $Properties {
+                timeUs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Ping.$Properties;
+        }
+
+        interface IPong extends edgewarden.v1.Pong.$Properties {
+        }
+
+        class Pong {
+            constructor(p?: edgewarden.v1.Pong.$Properties);
+            $unknowns?: Uint8Array[];
+            timeUs: number;
+            static create(properties: edgewarden.v1.Pong.$Shape): edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape;
+            static create(properties?: edgewarden.v1.Pong.$Properties): edgewarden.v1.Pong;
+            static encode(m: edgewarden.v1.Pong.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Pong.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Pong;
+            static toObject(m: edgewarden.v1.Pong, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Pong {
+            interface $Properties {
+                timeUs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Pong.$Properties;
+        }
+
+        interface ILog extends edgewarden.v1.Log.$Properties {
+        }
+
+        class Log {
+            constructor(p?: edgewarden.v1.Log.$Properties);
+            $unknowns?: Uint8Array[];
+            level: number;
+            text: string;
+            static create(properties: edgewarden.v1.Log.$Shape): edgewarden.v1.Log & edgewarden.v1.Log.$Shape;
+            static create(properties?: edgewarden.v1.Log.$Properties): edgewarden.v1.Log;
+            static encode(m: edgewarden.v1.Log.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Log.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Log & edgewarden.v1.Log.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Log & edgewarden.v1.Log.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Log;
+            static toObject(m: edgewarden.v1.Log, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Log {
+            interface $Properties {
+                level?: (number|null);
+                text?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Log.$Properties;
+        }
+
+        interface IResult extends edgewarden.v1.Result.$Properties {
+        }
+
+        class Result {
+            constructor(p?: edgewarden.v1.Result.$Properties);
+            $unknowns?: Uint8Array[];
+            modelName: string;
+            label: number;
+            score: number;
+            recordDigest: Uint8Array;
+            static create(properties: edgewarden.v1.Result.$Shape): edgewarden.v1.Result & edgewarden.v1.Result.$Shape;
+            static create(properties?: edgewarden.v1.Result.$Properties): edgewarden.v1.Result;
+            static encode(m: edgewarden.v1.Result.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Result.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Result & edgewarden.v1.Result.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Result & edgewarden.v1.Result.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Result;
+            static toObject(m: edgewarden.v1.Result, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Result {
+            interface $Properties {
+                modelName?: (string|null);
+                label?: (number|null);
+                score?: (number|null);
+                recordDigest?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Result.$Properties;
+        }
+
         interface IPolicyDecision extends edgewarden.v1.PolicyDecision.$Properties {
         }
 

@@ -7,7 +7,7 @@ $protobuf.configure();
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $Array = $util.global.Array, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $Array = $util.global.Array, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean, $isFinite = $util.global.isFinite;
 
 // Exported root namespace
 const $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
@@ -7680,6 +7680,5051 @@ export const edgewarden = $root.edgewarden = (() => {
             };
 
             return Backfill;
+        })();
+
+        v1.LinkMessage = (function() {
+
+            /**
+             * Properties of a LinkMessage.
+             * @typedef {Object} edgewarden.v1.LinkMessage.$Properties
+             * @property {number|null} [seq] LinkMessage seq
+             * @property {edgewarden.v1.HelloRequest.$Properties|null} [helloRequest] LinkMessage helloRequest
+             * @property {edgewarden.v1.Hello.$Properties|null} [hello] LinkMessage hello
+             * @property {edgewarden.v1.SensorBatch.$Properties|null} [sensorBatch] LinkMessage sensorBatch
+             * @property {edgewarden.v1.Command.$Properties|null} [command] LinkMessage command
+             * @property {edgewarden.v1.Ack.$Properties|null} [ack] LinkMessage ack
+             * @property {edgewarden.v1.Nack.$Properties|null} [nack] LinkMessage nack
+             * @property {edgewarden.v1.Ping.$Properties|null} [ping] LinkMessage ping
+             * @property {edgewarden.v1.Pong.$Properties|null} [pong] LinkMessage pong
+             * @property {edgewarden.v1.Log.$Properties|null} [log] LinkMessage log
+             * @property {edgewarden.v1.Result.$Properties|null} [result] LinkMessage result
+             * @property {"helloRequest"|"hello"|"sensorBatch"|"command"|"ack"|"nack"|"ping"|"pong"|"log"|"result"} [body] LinkMessage body
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a LinkMessage.
+             * @memberof edgewarden.v1
+             * @interface ILinkMessage
+             * @augments edgewarden.v1.LinkMessage.$Properties
+             * @deprecated Use edgewarden.v1.LinkMessage.$Properties instead.
+             */
+
+            /**
+             * Narrowed shape of a LinkMessage.
+             * @typedef {{
+             *   seq?: number|null;
+             *   helloRequest?: edgewarden.v1.HelloRequest.$Shape|null;
+             *   hello?: edgewarden.v1.Hello.$Shape|null;
+             *   sensorBatch?: edgewarden.v1.SensorBatch.$Shape|null;
+             *   command?: edgewarden.v1.Command.$Shape|null;
+             *   ack?: edgewarden.v1.Ack.$Shape|null;
+             *   nack?: edgewarden.v1.Nack.$Shape|null;
+             *   ping?: edgewarden.v1.Ping.$Shape|null;
+             *   pong?: edgewarden.v1.Pong.$Shape|null;
+             *   log?: edgewarden.v1.Log.$Shape|null;
+             *   result?: edgewarden.v1.Result.$Shape|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * } & (
+             *   ({ body?: undefined; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "helloRequest"; helloRequest: edgewarden.v1.HelloRequest.$Shape; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "hello"; helloRequest?: null; hello: edgewarden.v1.Hello.$Shape; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "sensorBatch"; helloRequest?: null; hello?: null; sensorBatch: edgewarden.v1.SensorBatch.$Shape; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "command"; helloRequest?: null; hello?: null; sensorBatch?: null; command: edgewarden.v1.Command.$Shape; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "ack"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack: edgewarden.v1.Ack.$Shape; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "nack"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack: edgewarden.v1.Nack.$Shape; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "ping"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping: edgewarden.v1.Ping.$Shape; pong?: null; log?: null; result?: null }|{ body?: "pong"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong: edgewarden.v1.Pong.$Shape; log?: null; result?: null }|{ body?: "log"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log: edgewarden.v1.Log.$Shape; result?: null }|{ body?: "result"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result: edgewarden.v1.Result.$Shape })
+             * )} edgewarden.v1.LinkMessage.$Shape
+             */
+
+            /**
+             * Constructs a new LinkMessage.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a LinkMessage.
+             * @constructor
+             * @param {edgewarden.v1.LinkMessage.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const LinkMessage = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * LinkMessage seq.
+             * @member {number} seq
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.seq = 0;
+
+            /**
+             * LinkMessage helloRequest.
+             * @member {edgewarden.v1.HelloRequest.$Properties|null|undefined} helloRequest
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.helloRequest = null;
+
+            /**
+             * LinkMessage hello.
+             * @member {edgewarden.v1.Hello.$Properties|null|undefined} hello
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.hello = null;
+
+            /**
+             * LinkMessage sensorBatch.
+             * @member {edgewarden.v1.SensorBatch.$Properties|null|undefined} sensorBatch
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.sensorBatch = null;
+
+            /**
+             * LinkMessage command.
+             * @member {edgewarden.v1.Command.$Properties|null|undefined} command
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.command = null;
+
+            /**
+             * LinkMessage ack.
+             * @member {edgewarden.v1.Ack.$Properties|null|undefined} ack
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.ack = null;
+
+            /**
+             * LinkMessage nack.
+             * @member {edgewarden.v1.Nack.$Properties|null|undefined} nack
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.nack = null;
+
+            /**
+             * LinkMessage ping.
+             * @member {edgewarden.v1.Ping.$Properties|null|undefined} ping
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.ping = null;
+
+            /**
+             * LinkMessage pong.
+             * @member {edgewarden.v1.Pong.$Properties|null|undefined} pong
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.pong = null;
+
+            /**
+             * LinkMessage log.
+             * @member {edgewarden.v1.Log.$Properties|null|undefined} log
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.log = null;
+
+            /**
+             * LinkMessage result.
+             * @member {edgewarden.v1.Result.$Properties|null|undefined} result
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            LinkMessage.prototype.result = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * LinkMessage body.
+             * @member {"helloRequest"|"hello"|"sensorBatch"|"command"|"ack"|"nack"|"ping"|"pong"|"log"|"result"|undefined} body
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             */
+            $Object.defineProperty(LinkMessage.prototype, "body", {
+                get: $util.oneOfGetter($oneOfFields = ["helloRequest", "hello", "sensorBatch", "command", "ack", "nack", "ping", "pong", "log", "result"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new LinkMessage instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {edgewarden.v1.LinkMessage.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.LinkMessage} LinkMessage instance
+             * @type {{
+             *   (properties: edgewarden.v1.LinkMessage.$Shape): edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape;
+             *   (properties?: edgewarden.v1.LinkMessage.$Properties): edgewarden.v1.LinkMessage;
+             * }}
+             */
+            LinkMessage.create = function(properties) {
+                return new LinkMessage(properties);
+            };
+
+            /**
+             * Encodes the specified LinkMessage message. Does not implicitly {@link edgewarden.v1.LinkMessage.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {edgewarden.v1.LinkMessage.$Properties} m LinkMessage message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LinkMessage.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && m.seq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.seq);
+                if (m.helloRequest != null && $Object.hasOwnProperty.call(m, "helloRequest"))
+                    $root.edgewarden.v1.HelloRequest.encode(m.helloRequest, w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (m.hello != null && $Object.hasOwnProperty.call(m, "hello"))
+                    $root.edgewarden.v1.Hello.encode(m.hello, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (m.sensorBatch != null && $Object.hasOwnProperty.call(m, "sensorBatch"))
+                    $root.edgewarden.v1.SensorBatch.encode(m.sensorBatch, w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command"))
+                    $root.edgewarden.v1.Command.encode(m.command, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (m.ack != null && $Object.hasOwnProperty.call(m, "ack"))
+                    $root.edgewarden.v1.Ack.encode(m.ack, w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (m.nack != null && $Object.hasOwnProperty.call(m, "nack"))
+                    $root.edgewarden.v1.Nack.encode(m.nack, w.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                if (m.ping != null && $Object.hasOwnProperty.call(m, "ping"))
+                    $root.edgewarden.v1.Ping.encode(m.ping, w.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                if (m.pong != null && $Object.hasOwnProperty.call(m, "pong"))
+                    $root.edgewarden.v1.Pong.encode(m.pong, w.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log"))
+                    $root.edgewarden.v1.Log.encode(m.log, w.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
+                if (m.result != null && $Object.hasOwnProperty.call(m, "result"))
+                    $root.edgewarden.v1.Result.encode(m.result, w.uint32(/* id 11, wireType 2 =*/90).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified LinkMessage message, length delimited. Does not implicitly {@link edgewarden.v1.LinkMessage.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {edgewarden.v1.LinkMessage.$Properties} message LinkMessage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LinkMessage.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a LinkMessage message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape} LinkMessage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LinkMessage.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.LinkMessage();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.seq = v;
+                            else
+                                delete m.seq;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            m.helloRequest = $root.edgewarden.v1.HelloRequest.decode(r, r.size(), $undefined, q + 1, m.helloRequest);
+                            m.body = "helloRequest";
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            m.hello = $root.edgewarden.v1.Hello.decode(r, r.size(), $undefined, q + 1, m.hello);
+                            m.body = "hello";
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            m.sensorBatch = $root.edgewarden.v1.SensorBatch.decode(r, r.size(), $undefined, q + 1, m.sensorBatch);
+                            m.body = "sensorBatch";
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.command = $root.edgewarden.v1.Command.decode(r, r.size(), $undefined, q + 1, m.command);
+                            m.body = "command";
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            m.ack = $root.edgewarden.v1.Ack.decode(r, r.size(), $undefined, q + 1, m.ack);
+                            m.body = "ack";
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            m.nack = $root.edgewarden.v1.Nack.decode(r, r.size(), $undefined, q + 1, m.nack);
+                            m.body = "nack";
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            m.ping = $root.edgewarden.v1.Ping.decode(r, r.size(), $undefined, q + 1, m.ping);
+                            m.body = "ping";
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            m.pong = $root.edgewarden.v1.Pong.decode(r, r.size(), $undefined, q + 1, m.pong);
+                            m.body = "pong";
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 2)
+                                break;
+                            m.log = $root.edgewarden.v1.Log.decode(r, r.size(), $undefined, q + 1, m.log);
+                            m.body = "log";
+                            continue;
+                        }
+                    case 11: {
+                            if (u !== 2)
+                                break;
+                            m.result = $root.edgewarden.v1.Result.decode(r, r.size(), $undefined, q + 1, m.result);
+                            m.body = "result";
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a LinkMessage message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape} LinkMessage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LinkMessage.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a LinkMessage message.
+             * @function verify
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LinkMessage.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    if (!$util.isInteger(m.seq))
+                        return "seq: integer expected";
+                }
+                if (m.helloRequest != null && $Object.hasOwnProperty.call(m, "helloRequest")) {
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.HelloRequest.verify(m.helloRequest, q + 1);
+                        if (e)
+                            return "helloRequest." + e;
+                    }
+                }
+                if (m.hello != null && $Object.hasOwnProperty.call(m, "hello")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.Hello.verify(m.hello, q + 1);
+                        if (e)
+                            return "hello." + e;
+                    }
+                }
+                if (m.sensorBatch != null && $Object.hasOwnProperty.call(m, "sensorBatch")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.SensorBatch.verify(m.sensorBatch, q + 1);
+                        if (e)
+                            return "sensorBatch." + e;
+                    }
+                }
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.Command.verify(m.command, q + 1);
+                        if (e)
+                            return "command." + e;
+                    }
+                }
+                if (m.ack != null && $Object.hasOwnProperty.call(m, "ack")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.Ack.verify(m.ack, q + 1);
+                        if (e)
+                            return "ack." + e;
+                    }
+                }
+                if (m.nack != null && $Object.hasOwnProperty.call(m, "nack")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.Nack.verify(m.nack, q + 1);
+                        if (e)
+                            return "nack." + e;
+                    }
+                }
+                if (m.ping != null && $Object.hasOwnProperty.call(m, "ping")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.Ping.verify(m.ping, q + 1);
+                        if (e)
+                            return "ping." + e;
+                    }
+                }
+                if (m.pong != null && $Object.hasOwnProperty.call(m, "pong")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.Pong.verify(m.pong, q + 1);
+                        if (e)
+                            return "pong." + e;
+                    }
+                }
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.Log.verify(m.log, q + 1);
+                        if (e)
+                            return "log." + e;
+                    }
+                }
+                if (m.result != null && $Object.hasOwnProperty.call(m, "result")) {
+                    if (p.body === 1)
+                        return "body: multiple values";
+                    p.body = 1;
+                    {
+                        var e = $root.edgewarden.v1.Result.verify(m.result, q + 1);
+                        if (e)
+                            return "result." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LinkMessage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.LinkMessage} LinkMessage
+             */
+            LinkMessage.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.LinkMessage)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.LinkMessage: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.LinkMessage();
+                if (d.seq != null) {
+                    if ($Number(d.seq) !== 0) {
+                        m.seq = d.seq >>> 0;
+                    }
+                }
+                if (d.helloRequest != null) {
+                    if (!$util.isObject(d.helloRequest))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.helloRequest: object expected");
+                    m.helloRequest = $root.edgewarden.v1.HelloRequest.fromObject(d.helloRequest, q + 1);
+                }
+                if (d.hello != null) {
+                    if (!$util.isObject(d.hello))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.hello: object expected");
+                    m.hello = $root.edgewarden.v1.Hello.fromObject(d.hello, q + 1);
+                }
+                if (d.sensorBatch != null) {
+                    if (!$util.isObject(d.sensorBatch))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.sensorBatch: object expected");
+                    m.sensorBatch = $root.edgewarden.v1.SensorBatch.fromObject(d.sensorBatch, q + 1);
+                }
+                if (d.command != null) {
+                    if (!$util.isObject(d.command))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.command: object expected");
+                    m.command = $root.edgewarden.v1.Command.fromObject(d.command, q + 1);
+                }
+                if (d.ack != null) {
+                    if (!$util.isObject(d.ack))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.ack: object expected");
+                    m.ack = $root.edgewarden.v1.Ack.fromObject(d.ack, q + 1);
+                }
+                if (d.nack != null) {
+                    if (!$util.isObject(d.nack))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.nack: object expected");
+                    m.nack = $root.edgewarden.v1.Nack.fromObject(d.nack, q + 1);
+                }
+                if (d.ping != null) {
+                    if (!$util.isObject(d.ping))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.ping: object expected");
+                    m.ping = $root.edgewarden.v1.Ping.fromObject(d.ping, q + 1);
+                }
+                if (d.pong != null) {
+                    if (!$util.isObject(d.pong))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.pong: object expected");
+                    m.pong = $root.edgewarden.v1.Pong.fromObject(d.pong, q + 1);
+                }
+                if (d.log != null) {
+                    if (!$util.isObject(d.log))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.log: object expected");
+                    m.log = $root.edgewarden.v1.Log.fromObject(d.log, q + 1);
+                }
+                if (d.result != null) {
+                    if (!$util.isObject(d.result))
+                        throw $TypeError(".edgewarden.v1.LinkMessage.result: object expected");
+                    m.result = $root.edgewarden.v1.Result.fromObject(d.result, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a LinkMessage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {edgewarden.v1.LinkMessage} m LinkMessage
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LinkMessage.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.seq = 0;
+                }
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
+                    d.seq = m.seq;
+                }
+                if (m.helloRequest != null && $Object.hasOwnProperty.call(m, "helloRequest")) {
+                    d.helloRequest = $root.edgewarden.v1.HelloRequest.toObject(m.helloRequest, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "helloRequest";
+                }
+                if (m.hello != null && $Object.hasOwnProperty.call(m, "hello")) {
+                    d.hello = $root.edgewarden.v1.Hello.toObject(m.hello, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "hello";
+                }
+                if (m.sensorBatch != null && $Object.hasOwnProperty.call(m, "sensorBatch")) {
+                    d.sensorBatch = $root.edgewarden.v1.SensorBatch.toObject(m.sensorBatch, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "sensorBatch";
+                }
+                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
+                    d.command = $root.edgewarden.v1.Command.toObject(m.command, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "command";
+                }
+                if (m.ack != null && $Object.hasOwnProperty.call(m, "ack")) {
+                    d.ack = $root.edgewarden.v1.Ack.toObject(m.ack, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "ack";
+                }
+                if (m.nack != null && $Object.hasOwnProperty.call(m, "nack")) {
+                    d.nack = $root.edgewarden.v1.Nack.toObject(m.nack, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "nack";
+                }
+                if (m.ping != null && $Object.hasOwnProperty.call(m, "ping")) {
+                    d.ping = $root.edgewarden.v1.Ping.toObject(m.ping, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "ping";
+                }
+                if (m.pong != null && $Object.hasOwnProperty.call(m, "pong")) {
+                    d.pong = $root.edgewarden.v1.Pong.toObject(m.pong, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "pong";
+                }
+                if (m.log != null && $Object.hasOwnProperty.call(m, "log")) {
+                    d.log = $root.edgewarden.v1.Log.toObject(m.log, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "log";
+                }
+                if (m.result != null && $Object.hasOwnProperty.call(m, "result")) {
+                    d.result = $root.edgewarden.v1.Result.toObject(m.result, o, q + 1);
+                    if (o.oneofs)
+                        d.body = "result";
+                }
+                return d;
+            };
+
+            /**
+             * Converts this LinkMessage to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.LinkMessage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LinkMessage.prototype.toJSON = function() {
+                return LinkMessage.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for LinkMessage
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.LinkMessage
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            LinkMessage.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.LinkMessage";
+            };
+
+            return LinkMessage;
+        })();
+
+        v1.HelloRequest = (function() {
+
+            /**
+             * Properties of a HelloRequest.
+             * @typedef {Object} edgewarden.v1.HelloRequest.$Properties
+             * @property {number|null} [protocolVersion] HelloRequest protocolVersion
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HelloRequest.
+             * @memberof edgewarden.v1
+             * @interface IHelloRequest
+             * @augments edgewarden.v1.HelloRequest.$Properties
+             * @deprecated Use edgewarden.v1.HelloRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a HelloRequest.
+             * @typedef {edgewarden.v1.HelloRequest.$Properties} edgewarden.v1.HelloRequest.$Shape
+             */
+
+            /**
+             * Constructs a new HelloRequest.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a HelloRequest.
+             * @constructor
+             * @param {edgewarden.v1.HelloRequest.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HelloRequest = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * HelloRequest protocolVersion.
+             * @member {number} protocolVersion
+             * @memberof edgewarden.v1.HelloRequest
+             * @instance
+             */
+            HelloRequest.prototype.protocolVersion = 0;
+
+            /**
+             * Creates a new HelloRequest instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {edgewarden.v1.HelloRequest.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.HelloRequest} HelloRequest instance
+             * @type {{
+             *   (properties: edgewarden.v1.HelloRequest.$Shape): edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape;
+             *   (properties?: edgewarden.v1.HelloRequest.$Properties): edgewarden.v1.HelloRequest;
+             * }}
+             */
+            HelloRequest.create = function(properties) {
+                return new HelloRequest(properties);
+            };
+
+            /**
+             * Encodes the specified HelloRequest message. Does not implicitly {@link edgewarden.v1.HelloRequest.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {edgewarden.v1.HelloRequest.$Properties} m HelloRequest message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HelloRequest.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion") && m.protocolVersion !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.protocolVersion);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified HelloRequest message, length delimited. Does not implicitly {@link edgewarden.v1.HelloRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {edgewarden.v1.HelloRequest.$Properties} message HelloRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HelloRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HelloRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape} HelloRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HelloRequest.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.HelloRequest();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.protocolVersion = v;
+                            else
+                                delete m.protocolVersion;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a HelloRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape} HelloRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HelloRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HelloRequest message.
+             * @function verify
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HelloRequest.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion")) {
+                    if (!$util.isInteger(m.protocolVersion))
+                        return "protocolVersion: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HelloRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.HelloRequest} HelloRequest
+             */
+            HelloRequest.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.HelloRequest)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.HelloRequest: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.HelloRequest();
+                if (d.protocolVersion != null) {
+                    if ($Number(d.protocolVersion) !== 0) {
+                        m.protocolVersion = d.protocolVersion >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a HelloRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {edgewarden.v1.HelloRequest} m HelloRequest
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HelloRequest.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.protocolVersion = 0;
+                }
+                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion")) {
+                    d.protocolVersion = m.protocolVersion;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this HelloRequest to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.HelloRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HelloRequest.prototype.toJSON = function() {
+                return HelloRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HelloRequest
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.HelloRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HelloRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.HelloRequest";
+            };
+
+            return HelloRequest;
+        })();
+
+        /**
+         * SampleFormat enum.
+         * @name edgewarden.v1.SampleFormat
+         * @enum {number}
+         * @property {number} SAMPLE_FORMAT_UNSPECIFIED=0 SAMPLE_FORMAT_UNSPECIFIED value
+         * @property {number} INT16_LE=1 INT16_LE value
+         * @property {number} FLOAT32_LE=2 FLOAT32_LE value
+         * @property {number} UINT8=3 UINT8 value
+         * @property {number} INT32_LE=4 INT32_LE value
+         */
+        v1.SampleFormat = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "SAMPLE_FORMAT_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "INT16_LE"] = 1;
+            values[valuesById[2] = "FLOAT32_LE"] = 2;
+            values[valuesById[3] = "UINT8"] = 3;
+            values[valuesById[4] = "INT32_LE"] = 4;
+            return values;
+        })();
+
+        /**
+         * ActuatorKind enum.
+         * @name edgewarden.v1.ActuatorKind
+         * @enum {number}
+         * @property {number} ACTUATOR_KIND_UNSPECIFIED=0 ACTUATOR_KIND_UNSPECIFIED value
+         * @property {number} LED=1 LED value
+         * @property {number} RELAY=2 RELAY value
+         * @property {number} PWM=3 PWM value
+         */
+        v1.ActuatorKind = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "ACTUATOR_KIND_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "LED"] = 1;
+            values[valuesById[2] = "RELAY"] = 2;
+            values[valuesById[3] = "PWM"] = 3;
+            return values;
+        })();
+
+        v1.SensorDescriptor = (function() {
+
+            /**
+             * Properties of a SensorDescriptor.
+             * @typedef {Object} edgewarden.v1.SensorDescriptor.$Properties
+             * @property {number|null} [id] SensorDescriptor id
+             * @property {string|null} [name] SensorDescriptor name
+             * @property {edgewarden.v1.SampleFormat|null} [format] SensorDescriptor format
+             * @property {number|null} [rateHz] SensorDescriptor rateHz
+             * @property {number|null} [channels] SensorDescriptor channels
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SensorDescriptor.
+             * @memberof edgewarden.v1
+             * @interface ISensorDescriptor
+             * @augments edgewarden.v1.SensorDescriptor.$Properties
+             * @deprecated Use edgewarden.v1.SensorDescriptor.$Properties instead.
+             */
+
+            /**
+             * Shape of a SensorDescriptor.
+             * @typedef {edgewarden.v1.SensorDescriptor.$Properties} edgewarden.v1.SensorDescriptor.$Shape
+             */
+
+            /**
+             * Constructs a new SensorDescriptor.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a SensorDescriptor.
+             * @constructor
+             * @param {edgewarden.v1.SensorDescriptor.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SensorDescriptor = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SensorDescriptor id.
+             * @member {number} id
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @instance
+             */
+            SensorDescriptor.prototype.id = 0;
+
+            /**
+             * SensorDescriptor name.
+             * @member {string} name
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @instance
+             */
+            SensorDescriptor.prototype.name = "";
+
+            /**
+             * SensorDescriptor format.
+             * @member {edgewarden.v1.SampleFormat} format
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @instance
+             */
+            SensorDescriptor.prototype.format = 0;
+
+            /**
+             * SensorDescriptor rateHz.
+             * @member {number} rateHz
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @instance
+             */
+            SensorDescriptor.prototype.rateHz = 0;
+
+            /**
+             * SensorDescriptor channels.
+             * @member {number} channels
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @instance
+             */
+            SensorDescriptor.prototype.channels = 0;
+
+            /**
+             * Creates a new SensorDescriptor instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {edgewarden.v1.SensorDescriptor.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.SensorDescriptor} SensorDescriptor instance
+             * @type {{
+             *   (properties: edgewarden.v1.SensorDescriptor.$Shape): edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape;
+             *   (properties?: edgewarden.v1.SensorDescriptor.$Properties): edgewarden.v1.SensorDescriptor;
+             * }}
+             */
+            SensorDescriptor.create = function(properties) {
+                return new SensorDescriptor(properties);
+            };
+
+            /**
+             * Encodes the specified SensorDescriptor message. Does not implicitly {@link edgewarden.v1.SensorDescriptor.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {edgewarden.v1.SensorDescriptor.$Properties} m SensorDescriptor message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SensorDescriptor.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.id);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.format != null && $Object.hasOwnProperty.call(m, "format") && m.format !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).int32(m.format);
+                if (m.rateHz != null && $Object.hasOwnProperty.call(m, "rateHz") && m.rateHz !== 0)
+                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.rateHz);
+                if (m.channels != null && $Object.hasOwnProperty.call(m, "channels") && m.channels !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.channels);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SensorDescriptor message, length delimited. Does not implicitly {@link edgewarden.v1.SensorDescriptor.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {edgewarden.v1.SensorDescriptor.$Properties} message SensorDescriptor message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SensorDescriptor.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SensorDescriptor message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape} SensorDescriptor
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SensorDescriptor.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.SensorDescriptor();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.format = v;
+                            else
+                                delete m.format;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.rateHz = v;
+                            else
+                                delete m.rateHz;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.channels = v;
+                            else
+                                delete m.channels;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SensorDescriptor message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape} SensorDescriptor
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SensorDescriptor.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SensorDescriptor message.
+             * @function verify
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SensorDescriptor.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isInteger(m.id))
+                        return "id: integer expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.format != null && $Object.hasOwnProperty.call(m, "format")) {
+                    if (typeof m.format !== "number" || (m.format | 0) !== m.format)
+                        return "format: enum value expected";
+                }
+                if (m.rateHz != null && $Object.hasOwnProperty.call(m, "rateHz")) {
+                    if (!$util.isInteger(m.rateHz))
+                        return "rateHz: integer expected";
+                }
+                if (m.channels != null && $Object.hasOwnProperty.call(m, "channels")) {
+                    if (!$util.isInteger(m.channels))
+                        return "channels: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SensorDescriptor message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.SensorDescriptor} SensorDescriptor
+             */
+            SensorDescriptor.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.SensorDescriptor)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.SensorDescriptor: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.SensorDescriptor();
+                if (d.id != null) {
+                    if ($Number(d.id) !== 0) {
+                        m.id = d.id >>> 0;
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.format !== 0 && (typeof d.format !== "string" || $root.edgewarden.v1.SampleFormat[d.format] !== 0)) {
+                    switch (d.format) {
+                    case "SAMPLE_FORMAT_UNSPECIFIED":
+                    case 0:
+                        m.format = 0;
+                        break;
+                    case "INT16_LE":
+                    case 1:
+                        m.format = 1;
+                        break;
+                    case "FLOAT32_LE":
+                    case 2:
+                        m.format = 2;
+                        break;
+                    case "UINT8":
+                    case 3:
+                        m.format = 3;
+                        break;
+                    case "INT32_LE":
+                    case 4:
+                        m.format = 4;
+                        break;
+                    default:
+                        if (typeof d.format === "number" && (d.format | 0) === d.format)
+                            m.format = d.format;
+                    }
+                }
+                if (d.rateHz != null) {
+                    if ($Number(d.rateHz) !== 0) {
+                        m.rateHz = d.rateHz >>> 0;
+                    }
+                }
+                if (d.channels != null) {
+                    if ($Number(d.channels) !== 0) {
+                        m.channels = d.channels >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SensorDescriptor message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {edgewarden.v1.SensorDescriptor} m SensorDescriptor
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SensorDescriptor.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = 0;
+                    d.name = "";
+                    d.format = o.enums === $String ? "SAMPLE_FORMAT_UNSPECIFIED" : 0;
+                    d.rateHz = 0;
+                    d.channels = 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.format != null && $Object.hasOwnProperty.call(m, "format")) {
+                    d.format = o.enums === $String ? $root.edgewarden.v1.SampleFormat[m.format] === $undefined ? m.format : $root.edgewarden.v1.SampleFormat[m.format] : m.format;
+                }
+                if (m.rateHz != null && $Object.hasOwnProperty.call(m, "rateHz")) {
+                    d.rateHz = m.rateHz;
+                }
+                if (m.channels != null && $Object.hasOwnProperty.call(m, "channels")) {
+                    d.channels = m.channels;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SensorDescriptor to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SensorDescriptor.prototype.toJSON = function() {
+                return SensorDescriptor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SensorDescriptor
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.SensorDescriptor
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SensorDescriptor.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.SensorDescriptor";
+            };
+
+            return SensorDescriptor;
+        })();
+
+        v1.ActuatorDescriptor = (function() {
+
+            /**
+             * Properties of an ActuatorDescriptor.
+             * @typedef {Object} edgewarden.v1.ActuatorDescriptor.$Properties
+             * @property {number|null} [id] ActuatorDescriptor id
+             * @property {string|null} [name] ActuatorDescriptor name
+             * @property {edgewarden.v1.ActuatorKind|null} [kind] ActuatorDescriptor kind
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ActuatorDescriptor.
+             * @memberof edgewarden.v1
+             * @interface IActuatorDescriptor
+             * @augments edgewarden.v1.ActuatorDescriptor.$Properties
+             * @deprecated Use edgewarden.v1.ActuatorDescriptor.$Properties instead.
+             */
+
+            /**
+             * Shape of an ActuatorDescriptor.
+             * @typedef {edgewarden.v1.ActuatorDescriptor.$Properties} edgewarden.v1.ActuatorDescriptor.$Shape
+             */
+
+            /**
+             * Constructs a new ActuatorDescriptor.
+             * @memberof edgewarden.v1
+             * @classdesc Represents an ActuatorDescriptor.
+             * @constructor
+             * @param {edgewarden.v1.ActuatorDescriptor.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ActuatorDescriptor = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ActuatorDescriptor id.
+             * @member {number} id
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @instance
+             */
+            ActuatorDescriptor.prototype.id = 0;
+
+            /**
+             * ActuatorDescriptor name.
+             * @member {string} name
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @instance
+             */
+            ActuatorDescriptor.prototype.name = "";
+
+            /**
+             * ActuatorDescriptor kind.
+             * @member {edgewarden.v1.ActuatorKind} kind
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @instance
+             */
+            ActuatorDescriptor.prototype.kind = 0;
+
+            /**
+             * Creates a new ActuatorDescriptor instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {edgewarden.v1.ActuatorDescriptor.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.ActuatorDescriptor} ActuatorDescriptor instance
+             * @type {{
+             *   (properties: edgewarden.v1.ActuatorDescriptor.$Shape): edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape;
+             *   (properties?: edgewarden.v1.ActuatorDescriptor.$Properties): edgewarden.v1.ActuatorDescriptor;
+             * }}
+             */
+            ActuatorDescriptor.create = function(properties) {
+                return new ActuatorDescriptor(properties);
+            };
+
+            /**
+             * Encodes the specified ActuatorDescriptor message. Does not implicitly {@link edgewarden.v1.ActuatorDescriptor.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {edgewarden.v1.ActuatorDescriptor.$Properties} m ActuatorDescriptor message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ActuatorDescriptor.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.id);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind") && m.kind !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).int32(m.kind);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ActuatorDescriptor message, length delimited. Does not implicitly {@link edgewarden.v1.ActuatorDescriptor.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {edgewarden.v1.ActuatorDescriptor.$Properties} message ActuatorDescriptor message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ActuatorDescriptor.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ActuatorDescriptor message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape} ActuatorDescriptor
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ActuatorDescriptor.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.ActuatorDescriptor();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.kind = v;
+                            else
+                                delete m.kind;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an ActuatorDescriptor message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape} ActuatorDescriptor
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ActuatorDescriptor.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ActuatorDescriptor message.
+             * @function verify
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ActuatorDescriptor.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isInteger(m.id))
+                        return "id: integer expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    if (typeof m.kind !== "number" || (m.kind | 0) !== m.kind)
+                        return "kind: enum value expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ActuatorDescriptor message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.ActuatorDescriptor} ActuatorDescriptor
+             */
+            ActuatorDescriptor.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.ActuatorDescriptor)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.ActuatorDescriptor: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.ActuatorDescriptor();
+                if (d.id != null) {
+                    if ($Number(d.id) !== 0) {
+                        m.id = d.id >>> 0;
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.kind !== 0 && (typeof d.kind !== "string" || $root.edgewarden.v1.ActuatorKind[d.kind] !== 0)) {
+                    switch (d.kind) {
+                    case "ACTUATOR_KIND_UNSPECIFIED":
+                    case 0:
+                        m.kind = 0;
+                        break;
+                    case "LED":
+                    case 1:
+                        m.kind = 1;
+                        break;
+                    case "RELAY":
+                    case 2:
+                        m.kind = 2;
+                        break;
+                    case "PWM":
+                    case 3:
+                        m.kind = 3;
+                        break;
+                    default:
+                        if (typeof d.kind === "number" && (d.kind | 0) === d.kind)
+                            m.kind = d.kind;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an ActuatorDescriptor message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {edgewarden.v1.ActuatorDescriptor} m ActuatorDescriptor
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ActuatorDescriptor.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.id = 0;
+                    d.name = "";
+                    d.kind = o.enums === $String ? "ACTUATOR_KIND_UNSPECIFIED" : 0;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
+                    d.kind = o.enums === $String ? $root.edgewarden.v1.ActuatorKind[m.kind] === $undefined ? m.kind : $root.edgewarden.v1.ActuatorKind[m.kind] : m.kind;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ActuatorDescriptor to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ActuatorDescriptor.prototype.toJSON = function() {
+                return ActuatorDescriptor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ActuatorDescriptor
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.ActuatorDescriptor
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ActuatorDescriptor.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.ActuatorDescriptor";
+            };
+
+            return ActuatorDescriptor;
+        })();
+
+        v1.Hello = (function() {
+
+            /**
+             * Properties of a Hello.
+             * @typedef {Object} edgewarden.v1.Hello.$Properties
+             * @property {string|null} [firmwareName] Hello firmwareName
+             * @property {string|null} [firmwareVersion] Hello firmwareVersion
+             * @property {number|null} [protocolVersion] Hello protocolVersion
+             * @property {Uint8Array|null} [uniqueId] Hello uniqueId
+             * @property {Array.<edgewarden.v1.SensorDescriptor.$Properties>|null} [sensors] Hello sensors
+             * @property {Array.<edgewarden.v1.ActuatorDescriptor.$Properties>|null} [actuators] Hello actuators
+             * @property {number|null} [maxRxPayload] Hello maxRxPayload
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Hello.
+             * @memberof edgewarden.v1
+             * @interface IHello
+             * @augments edgewarden.v1.Hello.$Properties
+             * @deprecated Use edgewarden.v1.Hello.$Properties instead.
+             */
+
+            /**
+             * Shape of a Hello.
+             * @typedef {edgewarden.v1.Hello.$Properties} edgewarden.v1.Hello.$Shape
+             */
+
+            /**
+             * Constructs a new Hello.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a Hello.
+             * @constructor
+             * @param {edgewarden.v1.Hello.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Hello = function (p) {
+                this.sensors = [];
+                this.actuators = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Hello firmwareName.
+             * @member {string} firmwareName
+             * @memberof edgewarden.v1.Hello
+             * @instance
+             */
+            Hello.prototype.firmwareName = "";
+
+            /**
+             * Hello firmwareVersion.
+             * @member {string} firmwareVersion
+             * @memberof edgewarden.v1.Hello
+             * @instance
+             */
+            Hello.prototype.firmwareVersion = "";
+
+            /**
+             * Hello protocolVersion.
+             * @member {number} protocolVersion
+             * @memberof edgewarden.v1.Hello
+             * @instance
+             */
+            Hello.prototype.protocolVersion = 0;
+
+            /**
+             * Hello uniqueId.
+             * @member {Uint8Array} uniqueId
+             * @memberof edgewarden.v1.Hello
+             * @instance
+             */
+            Hello.prototype.uniqueId = $util.newBuffer([]);
+
+            /**
+             * Hello sensors.
+             * @member {Array.<edgewarden.v1.SensorDescriptor.$Properties>} sensors
+             * @memberof edgewarden.v1.Hello
+             * @instance
+             */
+            Hello.prototype.sensors = $util.emptyArray;
+
+            /**
+             * Hello actuators.
+             * @member {Array.<edgewarden.v1.ActuatorDescriptor.$Properties>} actuators
+             * @memberof edgewarden.v1.Hello
+             * @instance
+             */
+            Hello.prototype.actuators = $util.emptyArray;
+
+            /**
+             * Hello maxRxPayload.
+             * @member {number} maxRxPayload
+             * @memberof edgewarden.v1.Hello
+             * @instance
+             */
+            Hello.prototype.maxRxPayload = 0;
+
+            /**
+             * Creates a new Hello instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {edgewarden.v1.Hello.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Hello} Hello instance
+             * @type {{
+             *   (properties: edgewarden.v1.Hello.$Shape): edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape;
+             *   (properties?: edgewarden.v1.Hello.$Properties): edgewarden.v1.Hello;
+             * }}
+             */
+            Hello.create = function(properties) {
+                return new Hello(properties);
+            };
+
+            /**
+             * Encodes the specified Hello message. Does not implicitly {@link edgewarden.v1.Hello.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {edgewarden.v1.Hello.$Properties} m Hello message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Hello.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.firmwareName != null && $Object.hasOwnProperty.call(m, "firmwareName") && m.firmwareName !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.firmwareName);
+                if (m.firmwareVersion != null && $Object.hasOwnProperty.call(m, "firmwareVersion") && m.firmwareVersion !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.firmwareVersion);
+                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion") && m.protocolVersion !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.protocolVersion);
+                if (m.uniqueId != null && $Object.hasOwnProperty.call(m, "uniqueId") && m.uniqueId.length)
+                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.uniqueId);
+                if (m.sensors != null && m.sensors.length) {
+                    for (var i = 0; i < m.sensors.length; ++i)
+                        $root.edgewarden.v1.SensorDescriptor.encode(m.sensors[i], w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                }
+                if (m.actuators != null && m.actuators.length) {
+                    for (var i = 0; i < m.actuators.length; ++i)
+                        $root.edgewarden.v1.ActuatorDescriptor.encode(m.actuators[i], w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                }
+                if (m.maxRxPayload != null && $Object.hasOwnProperty.call(m, "maxRxPayload") && m.maxRxPayload !== 0)
+                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.maxRxPayload);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Hello message, length delimited. Does not implicitly {@link edgewarden.v1.Hello.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {edgewarden.v1.Hello.$Properties} message Hello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Hello.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Hello message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape} Hello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Hello.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Hello();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.firmwareName = v;
+                            else
+                                delete m.firmwareName;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.firmwareVersion = v;
+                            else
+                                delete m.firmwareVersion;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.protocolVersion = v;
+                            else
+                                delete m.protocolVersion;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.uniqueId = v;
+                            else
+                                delete m.uniqueId;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.sensors && m.sensors.length))
+                                m.sensors = [];
+                            m.sensors.push($root.edgewarden.v1.SensorDescriptor.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.actuators && m.actuators.length))
+                                m.actuators = [];
+                            m.actuators.push($root.edgewarden.v1.ActuatorDescriptor.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.maxRxPayload = v;
+                            else
+                                delete m.maxRxPayload;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Hello message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape} Hello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Hello.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Hello message.
+             * @function verify
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Hello.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.firmwareName != null && $Object.hasOwnProperty.call(m, "firmwareName")) {
+                    if (!$util.isString(m.firmwareName))
+                        return "firmwareName: string expected";
+                }
+                if (m.firmwareVersion != null && $Object.hasOwnProperty.call(m, "firmwareVersion")) {
+                    if (!$util.isString(m.firmwareVersion))
+                        return "firmwareVersion: string expected";
+                }
+                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion")) {
+                    if (!$util.isInteger(m.protocolVersion))
+                        return "protocolVersion: integer expected";
+                }
+                if (m.uniqueId != null && $Object.hasOwnProperty.call(m, "uniqueId")) {
+                    if (!(m.uniqueId && typeof m.uniqueId.length === "number" || $util.isString(m.uniqueId)))
+                        return "uniqueId: buffer expected";
+                }
+                if (m.sensors != null && $Object.hasOwnProperty.call(m, "sensors")) {
+                    if (!$Array.isArray(m.sensors))
+                        return "sensors: array expected";
+                    for (var i = 0; i < m.sensors.length; ++i) {
+                        {
+                            var e = $root.edgewarden.v1.SensorDescriptor.verify(m.sensors[i], q + 1);
+                            if (e)
+                                return "sensors." + e;
+                        }
+                    }
+                }
+                if (m.actuators != null && $Object.hasOwnProperty.call(m, "actuators")) {
+                    if (!$Array.isArray(m.actuators))
+                        return "actuators: array expected";
+                    for (var i = 0; i < m.actuators.length; ++i) {
+                        {
+                            var e = $root.edgewarden.v1.ActuatorDescriptor.verify(m.actuators[i], q + 1);
+                            if (e)
+                                return "actuators." + e;
+                        }
+                    }
+                }
+                if (m.maxRxPayload != null && $Object.hasOwnProperty.call(m, "maxRxPayload")) {
+                    if (!$util.isInteger(m.maxRxPayload))
+                        return "maxRxPayload: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Hello message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Hello} Hello
+             */
+            Hello.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Hello)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Hello: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Hello();
+                if (d.firmwareName != null) {
+                    if (typeof d.firmwareName !== "string" || d.firmwareName.length) {
+                        m.firmwareName = $String(d.firmwareName);
+                    }
+                }
+                if (d.firmwareVersion != null) {
+                    if (typeof d.firmwareVersion !== "string" || d.firmwareVersion.length) {
+                        m.firmwareVersion = $String(d.firmwareVersion);
+                    }
+                }
+                if (d.protocolVersion != null) {
+                    if ($Number(d.protocolVersion) !== 0) {
+                        m.protocolVersion = d.protocolVersion >>> 0;
+                    }
+                }
+                if (d.uniqueId != null) {
+                    if (d.uniqueId.length) {
+                        if (typeof d.uniqueId === "string")
+                            $util.base64.decode(d.uniqueId, m.uniqueId = $util.newBuffer($util.base64.length(d.uniqueId)), 0);
+                        else if (d.uniqueId.length >= 0)
+                            m.uniqueId = d.uniqueId;
+                    }
+                }
+                if (d.sensors) {
+                    if (!$Array.isArray(d.sensors))
+                        throw $TypeError(".edgewarden.v1.Hello.sensors: array expected");
+                    m.sensors = $Array(d.sensors.length);
+                    for (var i = 0; i < d.sensors.length; ++i) {
+                        if (!$util.isObject(d.sensors[i]))
+                            throw $TypeError(".edgewarden.v1.Hello.sensors: object expected");
+                        m.sensors[i] = $root.edgewarden.v1.SensorDescriptor.fromObject(d.sensors[i], q + 1);
+                    }
+                }
+                if (d.actuators) {
+                    if (!$Array.isArray(d.actuators))
+                        throw $TypeError(".edgewarden.v1.Hello.actuators: array expected");
+                    m.actuators = $Array(d.actuators.length);
+                    for (var i = 0; i < d.actuators.length; ++i) {
+                        if (!$util.isObject(d.actuators[i]))
+                            throw $TypeError(".edgewarden.v1.Hello.actuators: object expected");
+                        m.actuators[i] = $root.edgewarden.v1.ActuatorDescriptor.fromObject(d.actuators[i], q + 1);
+                    }
+                }
+                if (d.maxRxPayload != null) {
+                    if ($Number(d.maxRxPayload) !== 0) {
+                        m.maxRxPayload = d.maxRxPayload >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Hello message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {edgewarden.v1.Hello} m Hello
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Hello.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.sensors = [];
+                    d.actuators = [];
+                }
+                if (o.defaults) {
+                    d.firmwareName = "";
+                    d.firmwareVersion = "";
+                    d.protocolVersion = 0;
+                    if (o.bytes === $String)
+                        d.uniqueId = "";
+                    else {
+                        d.uniqueId = [];
+                        if (o.bytes !== $Array)
+                            d.uniqueId = $util.newBuffer(d.uniqueId);
+                    }
+                    d.maxRxPayload = 0;
+                }
+                if (m.firmwareName != null && $Object.hasOwnProperty.call(m, "firmwareName")) {
+                    d.firmwareName = m.firmwareName;
+                }
+                if (m.firmwareVersion != null && $Object.hasOwnProperty.call(m, "firmwareVersion")) {
+                    d.firmwareVersion = m.firmwareVersion;
+                }
+                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion")) {
+                    d.protocolVersion = m.protocolVersion;
+                }
+                if (m.uniqueId != null && $Object.hasOwnProperty.call(m, "uniqueId")) {
+                    d.uniqueId = o.bytes === $String ? $util.base64.encode(m.uniqueId, 0, m.uniqueId.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.uniqueId) : m.uniqueId;
+                }
+                if (m.sensors && m.sensors.length) {
+                    d.sensors = $Array(m.sensors.length);
+                    for (var j = 0; j < m.sensors.length; ++j) {
+                        d.sensors[j] = $root.edgewarden.v1.SensorDescriptor.toObject(m.sensors[j], o, q + 1);
+                    }
+                }
+                if (m.actuators && m.actuators.length) {
+                    d.actuators = $Array(m.actuators.length);
+                    for (var j = 0; j < m.actuators.length; ++j) {
+                        d.actuators[j] = $root.edgewarden.v1.ActuatorDescriptor.toObject(m.actuators[j], o, q + 1);
+                    }
+                }
+                if (m.maxRxPayload != null && $Object.hasOwnProperty.call(m, "maxRxPayload")) {
+                    d.maxRxPayload = m.maxRxPayload;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Hello to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Hello
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Hello.prototype.toJSON = function() {
+                return Hello.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Hello
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Hello
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Hello.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Hello";
+            };
+
+            return Hello;
+        })();
+
+        v1.SensorBatch = (function() {
+
+            /**
+             * Properties of a SensorBatch.
+             * @typedef {Object} edgewarden.v1.SensorBatch.$Properties
+             * @property {number|null} [sensorId] SensorBatch sensorId
+             * @property {number|null} [firstSampleUs] SensorBatch firstSampleUs
+             * @property {number|null} [sampleCount] SensorBatch sampleCount
+             * @property {Uint8Array|null} [samples] SensorBatch samples
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SensorBatch.
+             * @memberof edgewarden.v1
+             * @interface ISensorBatch
+             * @augments edgewarden.v1.SensorBatch.$Properties
+             * @deprecated Use edgewarden.v1.SensorBatch.$Properties instead.
+             */
+
+            /**
+             * Shape of a SensorBatch.
+             * @typedef {edgewarden.v1.SensorBatch.$Properties} edgewarden.v1.SensorBatch.$Shape
+             */
+
+            /**
+             * Constructs a new SensorBatch.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a SensorBatch.
+             * @constructor
+             * @param {edgewarden.v1.SensorBatch.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SensorBatch = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SensorBatch sensorId.
+             * @member {number} sensorId
+             * @memberof edgewarden.v1.SensorBatch
+             * @instance
+             */
+            SensorBatch.prototype.sensorId = 0;
+
+            /**
+             * SensorBatch firstSampleUs.
+             * @member {number} firstSampleUs
+             * @memberof edgewarden.v1.SensorBatch
+             * @instance
+             */
+            SensorBatch.prototype.firstSampleUs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * SensorBatch sampleCount.
+             * @member {number} sampleCount
+             * @memberof edgewarden.v1.SensorBatch
+             * @instance
+             */
+            SensorBatch.prototype.sampleCount = 0;
+
+            /**
+             * SensorBatch samples.
+             * @member {Uint8Array} samples
+             * @memberof edgewarden.v1.SensorBatch
+             * @instance
+             */
+            SensorBatch.prototype.samples = $util.newBuffer([]);
+
+            /**
+             * Creates a new SensorBatch instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {edgewarden.v1.SensorBatch.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.SensorBatch} SensorBatch instance
+             * @type {{
+             *   (properties: edgewarden.v1.SensorBatch.$Shape): edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape;
+             *   (properties?: edgewarden.v1.SensorBatch.$Properties): edgewarden.v1.SensorBatch;
+             * }}
+             */
+            SensorBatch.create = function(properties) {
+                return new SensorBatch(properties);
+            };
+
+            /**
+             * Encodes the specified SensorBatch message. Does not implicitly {@link edgewarden.v1.SensorBatch.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {edgewarden.v1.SensorBatch.$Properties} m SensorBatch message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SensorBatch.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.sensorId != null && $Object.hasOwnProperty.call(m, "sensorId") && m.sensorId !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.sensorId);
+                if (m.firstSampleUs != null && $Object.hasOwnProperty.call(m, "firstSampleUs") && (typeof m.firstSampleUs === "object" ? m.firstSampleUs.low || m.firstSampleUs.high : m.firstSampleUs !== 0))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.firstSampleUs);
+                if (m.sampleCount != null && $Object.hasOwnProperty.call(m, "sampleCount") && m.sampleCount !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.sampleCount);
+                if (m.samples != null && $Object.hasOwnProperty.call(m, "samples") && m.samples.length)
+                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.samples);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified SensorBatch message, length delimited. Does not implicitly {@link edgewarden.v1.SensorBatch.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {edgewarden.v1.SensorBatch.$Properties} message SensorBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SensorBatch.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SensorBatch message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape} SensorBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SensorBatch.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.SensorBatch();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.sensorId = v;
+                            else
+                                delete m.sensorId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.firstSampleUs = v;
+                            else
+                                delete m.firstSampleUs;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.sampleCount = v;
+                            else
+                                delete m.sampleCount;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.samples = v;
+                            else
+                                delete m.samples;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a SensorBatch message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape} SensorBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SensorBatch.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SensorBatch message.
+             * @function verify
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SensorBatch.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.sensorId != null && $Object.hasOwnProperty.call(m, "sensorId")) {
+                    if (!$util.isInteger(m.sensorId))
+                        return "sensorId: integer expected";
+                }
+                if (m.firstSampleUs != null && $Object.hasOwnProperty.call(m, "firstSampleUs")) {
+                    if (!$util.isInteger(m.firstSampleUs) && !(m.firstSampleUs && $util.isInteger(m.firstSampleUs.low) && $util.isInteger(m.firstSampleUs.high)))
+                        return "firstSampleUs: integer|Long expected";
+                }
+                if (m.sampleCount != null && $Object.hasOwnProperty.call(m, "sampleCount")) {
+                    if (!$util.isInteger(m.sampleCount))
+                        return "sampleCount: integer expected";
+                }
+                if (m.samples != null && $Object.hasOwnProperty.call(m, "samples")) {
+                    if (!(m.samples && typeof m.samples.length === "number" || $util.isString(m.samples)))
+                        return "samples: buffer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SensorBatch message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.SensorBatch} SensorBatch
+             */
+            SensorBatch.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.SensorBatch)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.SensorBatch: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.SensorBatch();
+                if (d.sensorId != null) {
+                    if ($Number(d.sensorId) !== 0) {
+                        m.sensorId = d.sensorId >>> 0;
+                    }
+                }
+                if (d.firstSampleUs != null) {
+                    if (typeof d.firstSampleUs === "object" ? d.firstSampleUs.low || d.firstSampleUs.high : $Number(d.firstSampleUs) !== 0) {
+                        if ($util.Long)
+                            m.firstSampleUs = $util.Long.fromValue(d.firstSampleUs, true);
+                        else if (typeof d.firstSampleUs === "string")
+                            m.firstSampleUs = $parseInt(d.firstSampleUs, 10);
+                        else if (typeof d.firstSampleUs === "number")
+                            m.firstSampleUs = d.firstSampleUs;
+                        else if (typeof d.firstSampleUs === "object")
+                            m.firstSampleUs = new $util.LongBits(d.firstSampleUs.low >>> 0, d.firstSampleUs.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.sampleCount != null) {
+                    if ($Number(d.sampleCount) !== 0) {
+                        m.sampleCount = d.sampleCount >>> 0;
+                    }
+                }
+                if (d.samples != null) {
+                    if (d.samples.length) {
+                        if (typeof d.samples === "string")
+                            $util.base64.decode(d.samples, m.samples = $util.newBuffer($util.base64.length(d.samples)), 0);
+                        else if (d.samples.length >= 0)
+                            m.samples = d.samples;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a SensorBatch message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {edgewarden.v1.SensorBatch} m SensorBatch
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SensorBatch.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.sensorId = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.firstSampleUs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.firstSampleUs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.sampleCount = 0;
+                    if (o.bytes === $String)
+                        d.samples = "";
+                    else {
+                        d.samples = [];
+                        if (o.bytes !== $Array)
+                            d.samples = $util.newBuffer(d.samples);
+                    }
+                }
+                if (m.sensorId != null && $Object.hasOwnProperty.call(m, "sensorId")) {
+                    d.sensorId = m.sensorId;
+                }
+                if (m.firstSampleUs != null && $Object.hasOwnProperty.call(m, "firstSampleUs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.firstSampleUs = typeof m.firstSampleUs === "number" ? $BigInt(m.firstSampleUs) : $util.Long.fromBits(m.firstSampleUs.low >>> 0, m.firstSampleUs.high >>> 0, true).toBigInt();
+                    else if (typeof m.firstSampleUs === "number")
+                        d.firstSampleUs = o.longs === $String ? $String(m.firstSampleUs) : m.firstSampleUs;
+                    else
+                        d.firstSampleUs = o.longs === $String ? $util.Long.prototype.toString.call(m.firstSampleUs) : o.longs === $Number ? new $util.LongBits(m.firstSampleUs.low >>> 0, m.firstSampleUs.high >>> 0).toNumber(true) : m.firstSampleUs;
+                }
+                if (m.sampleCount != null && $Object.hasOwnProperty.call(m, "sampleCount")) {
+                    d.sampleCount = m.sampleCount;
+                }
+                if (m.samples != null && $Object.hasOwnProperty.call(m, "samples")) {
+                    d.samples = o.bytes === $String ? $util.base64.encode(m.samples, 0, m.samples.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.samples) : m.samples;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this SensorBatch to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.SensorBatch
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SensorBatch.prototype.toJSON = function() {
+                return SensorBatch.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SensorBatch
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.SensorBatch
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SensorBatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.SensorBatch";
+            };
+
+            return SensorBatch;
+        })();
+
+        v1.Command = (function() {
+
+            /**
+             * Properties of a Command.
+             * @typedef {Object} edgewarden.v1.Command.$Properties
+             * @property {number|null} [actuatorId] Command actuatorId
+             * @property {number|null} [value] Command value
+             * @property {number|null} [durationMs] Command durationMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Command.
+             * @memberof edgewarden.v1
+             * @interface ICommand
+             * @augments edgewarden.v1.Command.$Properties
+             * @deprecated Use edgewarden.v1.Command.$Properties instead.
+             */
+
+            /**
+             * Shape of a Command.
+             * @typedef {edgewarden.v1.Command.$Properties} edgewarden.v1.Command.$Shape
+             */
+
+            /**
+             * Constructs a new Command.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a Command.
+             * @constructor
+             * @param {edgewarden.v1.Command.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Command = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Command actuatorId.
+             * @member {number} actuatorId
+             * @memberof edgewarden.v1.Command
+             * @instance
+             */
+            Command.prototype.actuatorId = 0;
+
+            /**
+             * Command value.
+             * @member {number} value
+             * @memberof edgewarden.v1.Command
+             * @instance
+             */
+            Command.prototype.value = 0;
+
+            /**
+             * Command durationMs.
+             * @member {number} durationMs
+             * @memberof edgewarden.v1.Command
+             * @instance
+             */
+            Command.prototype.durationMs = 0;
+
+            /**
+             * Creates a new Command instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {edgewarden.v1.Command.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Command} Command instance
+             * @type {{
+             *   (properties: edgewarden.v1.Command.$Shape): edgewarden.v1.Command & edgewarden.v1.Command.$Shape;
+             *   (properties?: edgewarden.v1.Command.$Properties): edgewarden.v1.Command;
+             * }}
+             */
+            Command.create = function(properties) {
+                return new Command(properties);
+            };
+
+            /**
+             * Encodes the specified Command message. Does not implicitly {@link edgewarden.v1.Command.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {edgewarden.v1.Command.$Properties} m Command message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Command.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.actuatorId != null && $Object.hasOwnProperty.call(m, "actuatorId") && m.actuatorId !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.actuatorId);
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value") && m.value !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.value);
+                if (m.durationMs != null && $Object.hasOwnProperty.call(m, "durationMs") && m.durationMs !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.durationMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Command message, length delimited. Does not implicitly {@link edgewarden.v1.Command.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {edgewarden.v1.Command.$Properties} message Command message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Command.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Command message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Command & edgewarden.v1.Command.$Shape} Command
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Command.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Command();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.actuatorId = v;
+                            else
+                                delete m.actuatorId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.value = v;
+                            else
+                                delete m.value;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.durationMs = v;
+                            else
+                                delete m.durationMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Command message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Command & edgewarden.v1.Command.$Shape} Command
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Command.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Command message.
+             * @function verify
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Command.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.actuatorId != null && $Object.hasOwnProperty.call(m, "actuatorId")) {
+                    if (!$util.isInteger(m.actuatorId))
+                        return "actuatorId: integer expected";
+                }
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
+                    if (!$util.isInteger(m.value))
+                        return "value: integer expected";
+                }
+                if (m.durationMs != null && $Object.hasOwnProperty.call(m, "durationMs")) {
+                    if (!$util.isInteger(m.durationMs))
+                        return "durationMs: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Command message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Command} Command
+             */
+            Command.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Command)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Command: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Command();
+                if (d.actuatorId != null) {
+                    if ($Number(d.actuatorId) !== 0) {
+                        m.actuatorId = d.actuatorId >>> 0;
+                    }
+                }
+                if (d.value != null) {
+                    if ($Number(d.value) !== 0) {
+                        m.value = d.value | 0;
+                    }
+                }
+                if (d.durationMs != null) {
+                    if ($Number(d.durationMs) !== 0) {
+                        m.durationMs = d.durationMs >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Command message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {edgewarden.v1.Command} m Command
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Command.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.actuatorId = 0;
+                    d.value = 0;
+                    d.durationMs = 0;
+                }
+                if (m.actuatorId != null && $Object.hasOwnProperty.call(m, "actuatorId")) {
+                    d.actuatorId = m.actuatorId;
+                }
+                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
+                    d.value = m.value;
+                }
+                if (m.durationMs != null && $Object.hasOwnProperty.call(m, "durationMs")) {
+                    d.durationMs = m.durationMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Command to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Command
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Command.prototype.toJSON = function() {
+                return Command.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Command
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Command
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Command.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Command";
+            };
+
+            return Command;
+        })();
+
+        v1.Ack = (function() {
+
+            /**
+             * Properties of an Ack.
+             * @typedef {Object} edgewarden.v1.Ack.$Properties
+             * @property {number|null} [ackSeq] Ack ackSeq
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an Ack.
+             * @memberof edgewarden.v1
+             * @interface IAck
+             * @augments edgewarden.v1.Ack.$Properties
+             * @deprecated Use edgewarden.v1.Ack.$Properties instead.
+             */
+
+            /**
+             * Shape of an Ack.
+             * @typedef {edgewarden.v1.Ack.$Properties} edgewarden.v1.Ack.$Shape
+             */
+
+            /**
+             * Constructs a new Ack.
+             * @memberof edgewarden.v1
+             * @classdesc Represents an Ack.
+             * @constructor
+             * @param {edgewarden.v1.Ack.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Ack = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Ack ackSeq.
+             * @member {number} ackSeq
+             * @memberof edgewarden.v1.Ack
+             * @instance
+             */
+            Ack.prototype.ackSeq = 0;
+
+            /**
+             * Creates a new Ack instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {edgewarden.v1.Ack.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Ack} Ack instance
+             * @type {{
+             *   (properties: edgewarden.v1.Ack.$Shape): edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape;
+             *   (properties?: edgewarden.v1.Ack.$Properties): edgewarden.v1.Ack;
+             * }}
+             */
+            Ack.create = function(properties) {
+                return new Ack(properties);
+            };
+
+            /**
+             * Encodes the specified Ack message. Does not implicitly {@link edgewarden.v1.Ack.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {edgewarden.v1.Ack.$Properties} m Ack message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Ack.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq") && m.ackSeq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.ackSeq);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Ack message, length delimited. Does not implicitly {@link edgewarden.v1.Ack.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {edgewarden.v1.Ack.$Properties} message Ack message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Ack.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an Ack message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape} Ack
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Ack.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Ack();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.ackSeq = v;
+                            else
+                                delete m.ackSeq;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an Ack message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape} Ack
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Ack.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an Ack message.
+             * @function verify
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Ack.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq")) {
+                    if (!$util.isInteger(m.ackSeq))
+                        return "ackSeq: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an Ack message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Ack} Ack
+             */
+            Ack.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Ack)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Ack: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Ack();
+                if (d.ackSeq != null) {
+                    if ($Number(d.ackSeq) !== 0) {
+                        m.ackSeq = d.ackSeq >>> 0;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an Ack message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {edgewarden.v1.Ack} m Ack
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Ack.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.ackSeq = 0;
+                }
+                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq")) {
+                    d.ackSeq = m.ackSeq;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Ack to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Ack
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Ack.prototype.toJSON = function() {
+                return Ack.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Ack
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Ack
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Ack.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Ack";
+            };
+
+            return Ack;
+        })();
+
+        /**
+         * NackReason enum.
+         * @name edgewarden.v1.NackReason
+         * @enum {number}
+         * @property {number} NACK_REASON_UNSPECIFIED=0 NACK_REASON_UNSPECIFIED value
+         * @property {number} UNKNOWN_ACTUATOR=1 UNKNOWN_ACTUATOR value
+         * @property {number} BAD_VALUE=2 BAD_VALUE value
+         * @property {number} BUSY=3 BUSY value
+         * @property {number} UNSUPPORTED=4 UNSUPPORTED value
+         * @property {number} MALFORMED=5 MALFORMED value
+         */
+        v1.NackReason = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "NACK_REASON_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "UNKNOWN_ACTUATOR"] = 1;
+            values[valuesById[2] = "BAD_VALUE"] = 2;
+            values[valuesById[3] = "BUSY"] = 3;
+            values[valuesById[4] = "UNSUPPORTED"] = 4;
+            values[valuesById[5] = "MALFORMED"] = 5;
+            return values;
+        })();
+
+        v1.Nack = (function() {
+
+            /**
+             * Properties of a Nack.
+             * @typedef {Object} edgewarden.v1.Nack.$Properties
+             * @property {number|null} [ackSeq] Nack ackSeq
+             * @property {edgewarden.v1.NackReason|null} [reason] Nack reason
+             * @property {string|null} [detail] Nack detail
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Nack.
+             * @memberof edgewarden.v1
+             * @interface INack
+             * @augments edgewarden.v1.Nack.$Properties
+             * @deprecated Use edgewarden.v1.Nack.$Properties instead.
+             */
+
+            /**
+             * Shape of a Nack.
+             * @typedef {edgewarden.v1.Nack.$Properties} edgewarden.v1.Nack.$Shape
+             */
+
+            /**
+             * Constructs a new Nack.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a Nack.
+             * @constructor
+             * @param {edgewarden.v1.Nack.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Nack = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Nack ackSeq.
+             * @member {number} ackSeq
+             * @memberof edgewarden.v1.Nack
+             * @instance
+             */
+            Nack.prototype.ackSeq = 0;
+
+            /**
+             * Nack reason.
+             * @member {edgewarden.v1.NackReason} reason
+             * @memberof edgewarden.v1.Nack
+             * @instance
+             */
+            Nack.prototype.reason = 0;
+
+            /**
+             * Nack detail.
+             * @member {string} detail
+             * @memberof edgewarden.v1.Nack
+             * @instance
+             */
+            Nack.prototype.detail = "";
+
+            /**
+             * Creates a new Nack instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {edgewarden.v1.Nack.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Nack} Nack instance
+             * @type {{
+             *   (properties: edgewarden.v1.Nack.$Shape): edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape;
+             *   (properties?: edgewarden.v1.Nack.$Properties): edgewarden.v1.Nack;
+             * }}
+             */
+            Nack.create = function(properties) {
+                return new Nack(properties);
+            };
+
+            /**
+             * Encodes the specified Nack message. Does not implicitly {@link edgewarden.v1.Nack.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {edgewarden.v1.Nack.$Properties} m Nack message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Nack.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq") && m.ackSeq !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.ackSeq);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.reason);
+                if (m.detail != null && $Object.hasOwnProperty.call(m, "detail") && m.detail !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.detail);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Nack message, length delimited. Does not implicitly {@link edgewarden.v1.Nack.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {edgewarden.v1.Nack.$Properties} message Nack message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Nack.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Nack message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape} Nack
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Nack.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Nack();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.ackSeq = v;
+                            else
+                                delete m.ackSeq;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.detail = v;
+                            else
+                                delete m.detail;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Nack message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape} Nack
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Nack.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Nack message.
+             * @function verify
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Nack.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq")) {
+                    if (!$util.isInteger(m.ackSeq))
+                        return "ackSeq: integer expected";
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    if (typeof m.reason !== "number" || (m.reason | 0) !== m.reason)
+                        return "reason: enum value expected";
+                }
+                if (m.detail != null && $Object.hasOwnProperty.call(m, "detail")) {
+                    if (!$util.isString(m.detail))
+                        return "detail: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Nack message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Nack} Nack
+             */
+            Nack.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Nack)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Nack: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Nack();
+                if (d.ackSeq != null) {
+                    if ($Number(d.ackSeq) !== 0) {
+                        m.ackSeq = d.ackSeq >>> 0;
+                    }
+                }
+                if (d.reason !== 0 && (typeof d.reason !== "string" || $root.edgewarden.v1.NackReason[d.reason] !== 0)) {
+                    switch (d.reason) {
+                    case "NACK_REASON_UNSPECIFIED":
+                    case 0:
+                        m.reason = 0;
+                        break;
+                    case "UNKNOWN_ACTUATOR":
+                    case 1:
+                        m.reason = 1;
+                        break;
+                    case "BAD_VALUE":
+                    case 2:
+                        m.reason = 2;
+                        break;
+                    case "BUSY":
+                    case 3:
+                        m.reason = 3;
+                        break;
+                    case "UNSUPPORTED":
+                    case 4:
+                        m.reason = 4;
+                        break;
+                    case "MALFORMED":
+                    case 5:
+                        m.reason = 5;
+                        break;
+                    default:
+                        if (typeof d.reason === "number" && (d.reason | 0) === d.reason)
+                            m.reason = d.reason;
+                    }
+                }
+                if (d.detail != null) {
+                    if (typeof d.detail !== "string" || d.detail.length) {
+                        m.detail = $String(d.detail);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Nack message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {edgewarden.v1.Nack} m Nack
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Nack.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.ackSeq = 0;
+                    d.reason = o.enums === $String ? "NACK_REASON_UNSPECIFIED" : 0;
+                    d.detail = "";
+                }
+                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq")) {
+                    d.ackSeq = m.ackSeq;
+                }
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = o.enums === $String ? $root.edgewarden.v1.NackReason[m.reason] === $undefined ? m.reason : $root.edgewarden.v1.NackReason[m.reason] : m.reason;
+                }
+                if (m.detail != null && $Object.hasOwnProperty.call(m, "detail")) {
+                    d.detail = m.detail;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Nack to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Nack
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Nack.prototype.toJSON = function() {
+                return Nack.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Nack
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Nack
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Nack.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Nack";
+            };
+
+            return Nack;
+        })();
+
+        v1.Ping = (function() {
+
+            /**
+             * Properties of a Ping.
+             * @typedef {Object} edgewarden.v1.Ping.$Properties
+             * @property {number|null} [timeUs] Ping timeUs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Ping.
+             * @memberof edgewarden.v1
+             * @interface IPing
+             * @augments edgewarden.v1.Ping.$Properties
+             * @deprecated Use edgewarden.v1.Ping.$Properties instead.
+             */
+
+            /**
+             * Shape of a Ping.
+             * @typedef {edgewarden.v1.Ping.$Properties} edgewarden.v1.Ping.$Shape
+             */
+
+            /**
+             * Constructs a new Ping.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a Ping.
+             * @constructor
+             * @param {edgewarden.v1.Ping.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Ping = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Ping timeUs.
+             * @member {number} timeUs
+             * @memberof edgewarden.v1.Ping
+             * @instance
+             */
+            Ping.prototype.timeUs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new Ping instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {edgewarden.v1.Ping.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Ping} Ping instance
+             * @type {{
+             *   (properties: edgewarden.v1.Ping.$Shape): edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape;
+             *   (properties?: edgewarden.v1.Ping.$Properties): edgewarden.v1.Ping;
+             * }}
+             */
+            Ping.create = function(properties) {
+                return new Ping(properties);
+            };
+
+            /**
+             * Encodes the specified Ping message. Does not implicitly {@link edgewarden.v1.Ping.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {edgewarden.v1.Ping.$Properties} m Ping message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Ping.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs") && (typeof m.timeUs === "object" ? m.timeUs.low || m.timeUs.high : m.timeUs !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.timeUs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Ping message, length delimited. Does not implicitly {@link edgewarden.v1.Ping.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {edgewarden.v1.Ping.$Properties} message Ping message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Ping.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Ping message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape} Ping
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Ping.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Ping();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.timeUs = v;
+                            else
+                                delete m.timeUs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Ping message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape} Ping
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Ping.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Ping message.
+             * @function verify
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Ping.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs")) {
+                    if (!$util.isInteger(m.timeUs) && !(m.timeUs && $util.isInteger(m.timeUs.low) && $util.isInteger(m.timeUs.high)))
+                        return "timeUs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Ping message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Ping} Ping
+             */
+            Ping.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Ping)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Ping: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Ping();
+                if (d.timeUs != null) {
+                    if (typeof d.timeUs === "object" ? d.timeUs.low || d.timeUs.high : $Number(d.timeUs) !== 0) {
+                        if ($util.Long)
+                            m.timeUs = $util.Long.fromValue(d.timeUs, true);
+                        else if (typeof d.timeUs === "string")
+                            m.timeUs = $parseInt(d.timeUs, 10);
+                        else if (typeof d.timeUs === "number")
+                            m.timeUs = d.timeUs;
+                        else if (typeof d.timeUs === "object")
+                            m.timeUs = new $util.LongBits(d.timeUs.low >>> 0, d.timeUs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Ping message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {edgewarden.v1.Ping} m Ping
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Ping.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.timeUs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.timeUs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.timeUs = typeof m.timeUs === "number" ? $BigInt(m.timeUs) : $util.Long.fromBits(m.timeUs.low >>> 0, m.timeUs.high >>> 0, true).toBigInt();
+                    else if (typeof m.timeUs === "number")
+                        d.timeUs = o.longs === $String ? $String(m.timeUs) : m.timeUs;
+                    else
+                        d.timeUs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUs) : o.longs === $Number ? new $util.LongBits(m.timeUs.low >>> 0, m.timeUs.high >>> 0).toNumber(true) : m.timeUs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Ping to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Ping
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Ping.prototype.toJSON = function() {
+                return Ping.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Ping
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Ping
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Ping.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Ping";
+            };
+
+            return Ping;
+        })();
+
+        v1.Pong = (function() {
+
+            /**
+             * Properties of a Pong.
+             * @typedef {Object} edgewarden.v1.Pong.$Properties
+             * @property {number|null} [timeUs] Pong timeUs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Pong.
+             * @memberof edgewarden.v1
+             * @interface IPong
+             * @augments edgewarden.v1.Pong.$Properties
+             * @deprecated Use edgewarden.v1.Pong.$Properties instead.
+             */
+
+            /**
+             * Shape of a Pong.
+             * @typedef {edgewarden.v1.Pong.$Properties} edgewarden.v1.Pong.$Shape
+             */
+
+            /**
+             * Constructs a new Pong.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a Pong.
+             * @constructor
+             * @param {edgewarden.v1.Pong.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Pong = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Pong timeUs.
+             * @member {number} timeUs
+             * @memberof edgewarden.v1.Pong
+             * @instance
+             */
+            Pong.prototype.timeUs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new Pong instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {edgewarden.v1.Pong.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Pong} Pong instance
+             * @type {{
+             *   (properties: edgewarden.v1.Pong.$Shape): edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape;
+             *   (properties?: edgewarden.v1.Pong.$Properties): edgewarden.v1.Pong;
+             * }}
+             */
+            Pong.create = function(properties) {
+                return new Pong(properties);
+            };
+
+            /**
+             * Encodes the specified Pong message. Does not implicitly {@link edgewarden.v1.Pong.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {edgewarden.v1.Pong.$Properties} m Pong message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Pong.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs") && (typeof m.timeUs === "object" ? m.timeUs.low || m.timeUs.high : m.timeUs !== 0))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.timeUs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Pong message, length delimited. Does not implicitly {@link edgewarden.v1.Pong.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {edgewarden.v1.Pong.$Properties} message Pong message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Pong.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Pong message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape} Pong
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Pong.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Pong();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.timeUs = v;
+                            else
+                                delete m.timeUs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Pong message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape} Pong
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Pong.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Pong message.
+             * @function verify
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Pong.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs")) {
+                    if (!$util.isInteger(m.timeUs) && !(m.timeUs && $util.isInteger(m.timeUs.low) && $util.isInteger(m.timeUs.high)))
+                        return "timeUs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Pong message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Pong} Pong
+             */
+            Pong.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Pong)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Pong: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Pong();
+                if (d.timeUs != null) {
+                    if (typeof d.timeUs === "object" ? d.timeUs.low || d.timeUs.high : $Number(d.timeUs) !== 0) {
+                        if ($util.Long)
+                            m.timeUs = $util.Long.fromValue(d.timeUs, true);
+                        else if (typeof d.timeUs === "string")
+                            m.timeUs = $parseInt(d.timeUs, 10);
+                        else if (typeof d.timeUs === "number")
+                            m.timeUs = d.timeUs;
+                        else if (typeof d.timeUs === "object")
+                            m.timeUs = new $util.LongBits(d.timeUs.low >>> 0, d.timeUs.high >>> 0).toNumber(true);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Pong message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {edgewarden.v1.Pong} m Pong
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Pong.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.timeUs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.timeUs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.timeUs = typeof m.timeUs === "number" ? $BigInt(m.timeUs) : $util.Long.fromBits(m.timeUs.low >>> 0, m.timeUs.high >>> 0, true).toBigInt();
+                    else if (typeof m.timeUs === "number")
+                        d.timeUs = o.longs === $String ? $String(m.timeUs) : m.timeUs;
+                    else
+                        d.timeUs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUs) : o.longs === $Number ? new $util.LongBits(m.timeUs.low >>> 0, m.timeUs.high >>> 0).toNumber(true) : m.timeUs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Pong to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Pong
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Pong.prototype.toJSON = function() {
+                return Pong.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Pong
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Pong
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Pong.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Pong";
+            };
+
+            return Pong;
+        })();
+
+        v1.Log = (function() {
+
+            /**
+             * Properties of a Log.
+             * @typedef {Object} edgewarden.v1.Log.$Properties
+             * @property {number|null} [level] Log level
+             * @property {string|null} [text] Log text
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Log.
+             * @memberof edgewarden.v1
+             * @interface ILog
+             * @augments edgewarden.v1.Log.$Properties
+             * @deprecated Use edgewarden.v1.Log.$Properties instead.
+             */
+
+            /**
+             * Shape of a Log.
+             * @typedef {edgewarden.v1.Log.$Properties} edgewarden.v1.Log.$Shape
+             */
+
+            /**
+             * Constructs a new Log.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a Log.
+             * @constructor
+             * @param {edgewarden.v1.Log.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Log = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Log level.
+             * @member {number} level
+             * @memberof edgewarden.v1.Log
+             * @instance
+             */
+            Log.prototype.level = 0;
+
+            /**
+             * Log text.
+             * @member {string} text
+             * @memberof edgewarden.v1.Log
+             * @instance
+             */
+            Log.prototype.text = "";
+
+            /**
+             * Creates a new Log instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {edgewarden.v1.Log.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Log} Log instance
+             * @type {{
+             *   (properties: edgewarden.v1.Log.$Shape): edgewarden.v1.Log & edgewarden.v1.Log.$Shape;
+             *   (properties?: edgewarden.v1.Log.$Properties): edgewarden.v1.Log;
+             * }}
+             */
+            Log.create = function(properties) {
+                return new Log(properties);
+            };
+
+            /**
+             * Encodes the specified Log message. Does not implicitly {@link edgewarden.v1.Log.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {edgewarden.v1.Log.$Properties} m Log message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Log.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.level != null && $Object.hasOwnProperty.call(m, "level") && m.level !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.level);
+                if (m.text != null && $Object.hasOwnProperty.call(m, "text") && m.text !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.text);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Log message, length delimited. Does not implicitly {@link edgewarden.v1.Log.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {edgewarden.v1.Log.$Properties} message Log message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Log.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Log message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Log & edgewarden.v1.Log.$Shape} Log
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Log.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Log();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.level = v;
+                            else
+                                delete m.level;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.text = v;
+                            else
+                                delete m.text;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Log message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Log & edgewarden.v1.Log.$Shape} Log
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Log.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Log message.
+             * @function verify
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Log.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.level != null && $Object.hasOwnProperty.call(m, "level")) {
+                    if (!$util.isInteger(m.level))
+                        return "level: integer expected";
+                }
+                if (m.text != null && $Object.hasOwnProperty.call(m, "text")) {
+                    if (!$util.isString(m.text))
+                        return "text: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Log message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Log} Log
+             */
+            Log.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Log)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Log: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Log();
+                if (d.level != null) {
+                    if ($Number(d.level) !== 0) {
+                        m.level = d.level >>> 0;
+                    }
+                }
+                if (d.text != null) {
+                    if (typeof d.text !== "string" || d.text.length) {
+                        m.text = $String(d.text);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Log message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {edgewarden.v1.Log} m Log
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Log.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.level = 0;
+                    d.text = "";
+                }
+                if (m.level != null && $Object.hasOwnProperty.call(m, "level")) {
+                    d.level = m.level;
+                }
+                if (m.text != null && $Object.hasOwnProperty.call(m, "text")) {
+                    d.text = m.text;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Log to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Log
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Log.prototype.toJSON = function() {
+                return Log.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Log
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Log
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Log.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Log";
+            };
+
+            return Log;
+        })();
+
+        v1.Result = (function() {
+
+            /**
+             * Properties of a Result.
+             * @typedef {Object} edgewarden.v1.Result.$Properties
+             * @property {string|null} [modelName] Result modelName
+             * @property {number|null} [label] Result label
+             * @property {number|null} [score] Result score
+             * @property {Uint8Array|null} [recordDigest] Result recordDigest
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Result.
+             * @memberof edgewarden.v1
+             * @interface IResult
+             * @augments edgewarden.v1.Result.$Properties
+             * @deprecated Use edgewarden.v1.Result.$Properties instead.
+             */
+
+            /**
+             * Shape of a Result.
+             * @typedef {edgewarden.v1.Result.$Properties} edgewarden.v1.Result.$Shape
+             */
+
+            /**
+             * Constructs a new Result.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a Result.
+             * @constructor
+             * @param {edgewarden.v1.Result.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Result = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Result modelName.
+             * @member {string} modelName
+             * @memberof edgewarden.v1.Result
+             * @instance
+             */
+            Result.prototype.modelName = "";
+
+            /**
+             * Result label.
+             * @member {number} label
+             * @memberof edgewarden.v1.Result
+             * @instance
+             */
+            Result.prototype.label = 0;
+
+            /**
+             * Result score.
+             * @member {number} score
+             * @memberof edgewarden.v1.Result
+             * @instance
+             */
+            Result.prototype.score = 0;
+
+            /**
+             * Result recordDigest.
+             * @member {Uint8Array} recordDigest
+             * @memberof edgewarden.v1.Result
+             * @instance
+             */
+            Result.prototype.recordDigest = $util.newBuffer([]);
+
+            /**
+             * Creates a new Result instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {edgewarden.v1.Result.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Result} Result instance
+             * @type {{
+             *   (properties: edgewarden.v1.Result.$Shape): edgewarden.v1.Result & edgewarden.v1.Result.$Shape;
+             *   (properties?: edgewarden.v1.Result.$Properties): edgewarden.v1.Result;
+             * }}
+             */
+            Result.create = function(properties) {
+                return new Result(properties);
+            };
+
+            /**
+             * Encodes the specified Result message. Does not implicitly {@link edgewarden.v1.Result.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {edgewarden.v1.Result.$Properties} m Result message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Result.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName") && m.modelName !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.modelName);
+                if (m.label != null && $Object.hasOwnProperty.call(m, "label") && m.label !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.label);
+                if (m.score != null && $Object.hasOwnProperty.call(m, "score") && !$Object.is(m.score, 0))
+                    w.uint32(/* id 3, wireType 5 =*/29).float(m.score);
+                if (m.recordDigest != null && $Object.hasOwnProperty.call(m, "recordDigest") && m.recordDigest.length)
+                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.recordDigest);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Result message, length delimited. Does not implicitly {@link edgewarden.v1.Result.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {edgewarden.v1.Result.$Properties} message Result message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Result.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Result message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Result & edgewarden.v1.Result.$Shape} Result
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Result.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Result();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.modelName = v;
+                            else
+                                delete m.modelName;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.label = v;
+                            else
+                                delete m.label;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 5)
+                                break;
+                            if (!$Object.is(v = r.float(), 0))
+                                m.score = v;
+                            else
+                                delete m.score;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.recordDigest = v;
+                            else
+                                delete m.recordDigest;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Result message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Result & edgewarden.v1.Result.$Shape} Result
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Result.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Result message.
+             * @function verify
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Result.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName")) {
+                    if (!$util.isString(m.modelName))
+                        return "modelName: string expected";
+                }
+                if (m.label != null && $Object.hasOwnProperty.call(m, "label")) {
+                    if (!$util.isInteger(m.label))
+                        return "label: integer expected";
+                }
+                if (m.score != null && $Object.hasOwnProperty.call(m, "score")) {
+                    if (typeof m.score !== "number")
+                        return "score: number expected";
+                }
+                if (m.recordDigest != null && $Object.hasOwnProperty.call(m, "recordDigest")) {
+                    if (!(m.recordDigest && typeof m.recordDigest.length === "number" || $util.isString(m.recordDigest)))
+                        return "recordDigest: buffer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Result message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Result} Result
+             */
+            Result.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Result)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Result: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Result();
+                if (d.modelName != null) {
+                    if (typeof d.modelName !== "string" || d.modelName.length) {
+                        m.modelName = $String(d.modelName);
+                    }
+                }
+                if (d.label != null) {
+                    if ($Number(d.label) !== 0) {
+                        m.label = d.label >>> 0;
+                    }
+                }
+                if (d.score != null) {
+                    if (!$Object.is($Number(d.score), 0)) {
+                        m.score = $Number(d.score);
+                    }
+                }
+                if (d.recordDigest != null) {
+                    if (d.recordDigest.length) {
+                        if (typeof d.recordDigest === "string")
+                            $util.base64.decode(d.recordDigest, m.recordDigest = $util.newBuffer($util.base64.length(d.recordDigest)), 0);
+                        else if (d.recordDigest.length >= 0)
+                            m.recordDigest = d.recordDigest;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Result message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {edgewarden.v1.Result} m Result
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Result.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.modelName = "";
+                    d.label = 0;
+                    d.score = 0;
+                    if (o.bytes === $String)
+                        d.recordDigest = "";
+                    else {
+                        d.recordDigest = [];
+                        if (o.bytes !== $Array)
+                            d.recordDigest = $util.newBuffer(d.recordDigest);
+                    }
+                }
+                if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName")) {
+                    d.modelName = m.modelName;
+                }
+                if (m.label != null && $Object.hasOwnProperty.call(m, "label")) {
+                    d.label = m.label;
+                }
+                if (m.score != null && $Object.hasOwnProperty.call(m, "score")) {
+                    d.score = o.json && !$isFinite(m.score) ? $String(m.score) : m.score;
+                }
+                if (m.recordDigest != null && $Object.hasOwnProperty.call(m, "recordDigest")) {
+                    d.recordDigest = o.bytes === $String ? $util.base64.encode(m.recordDigest, 0, m.recordDigest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.recordDigest) : m.recordDigest;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Result to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Result
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Result.prototype.toJSON = function() {
+                return Result.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Result
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Result
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Result.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Result";
+            };
+
+            return Result;
         })();
 
         v1.PolicyDecision = (function() {
