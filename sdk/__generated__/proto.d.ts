@@ -1102,6 +1102,370 @@ export namespace edgewarden {
             type $Shape = edgewarden.v1.Result.$Properties;
         }
 
+        interface IPolicy extends edgewarden.v1.Policy.$Properties {
+        }
+
+        class Policy {
+            constructor(p?: edgewarden.v1.Policy.$Properties);
+            $unknowns?: Uint8Array[];
+            apiVersion: string;
+            authority: string;
+            version: number;
+            expiresUnixMs: number;
+            models?: (edgewarden.v1.ModelsSection.$Properties|null);
+            outputs: edgewarden.v1.OutputRule.$Properties[];
+            provenance?: (edgewarden.v1.ProvenanceSection.$Properties|null);
+            audit?: (edgewarden.v1.AuditSection.$Properties|null);
+            telemetry?: (edgewarden.v1.TelemetrySection.$Properties|null);
+            static create(properties: edgewarden.v1.Policy.$Shape): edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape;
+            static create(properties?: edgewarden.v1.Policy.$Properties): edgewarden.v1.Policy;
+            static encode(m: edgewarden.v1.Policy.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.Policy.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.Policy;
+            static toObject(m: edgewarden.v1.Policy, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Policy {
+            interface $Properties {
+                apiVersion?: (string|null);
+                authority?: (string|null);
+                version?: (number|null);
+                expiresUnixMs?: (number|null);
+                models?: (edgewarden.v1.ModelsSection.$Properties|null);
+                outputs?: (edgewarden.v1.OutputRule.$Properties[]|null);
+                provenance?: (edgewarden.v1.ProvenanceSection.$Properties|null);
+                audit?: (edgewarden.v1.AuditSection.$Properties|null);
+                telemetry?: (edgewarden.v1.TelemetrySection.$Properties|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Policy.$Properties;
+        }
+
+        interface IModelsSection extends edgewarden.v1.ModelsSection.$Properties {
+        }
+
+        class ModelsSection {
+            constructor(p?: edgewarden.v1.ModelsSection.$Properties);
+            $unknowns?: Uint8Array[];
+            unlisted: edgewarden.v1.ModelsSection.Unlisted;
+            allow: edgewarden.v1.AllowedModel.$Properties[];
+            publishers: edgewarden.v1.ModelPublisher.$Properties[];
+            static create(properties: edgewarden.v1.ModelsSection.$Shape): edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape;
+            static create(properties?: edgewarden.v1.ModelsSection.$Properties): edgewarden.v1.ModelsSection;
+            static encode(m: edgewarden.v1.ModelsSection.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.ModelsSection.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.ModelsSection;
+            static toObject(m: edgewarden.v1.ModelsSection, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ModelsSection {
+            interface $Properties {
+                unlisted?: (edgewarden.v1.ModelsSection.Unlisted|null);
+                allow?: (edgewarden.v1.AllowedModel.$Properties[]|null);
+                publishers?: (edgewarden.v1.ModelPublisher.$Properties[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.ModelsSection.$Properties;
+
+            enum Unlisted {
+                UNLISTED_UNSPECIFIED = 0,
+                REFUSE = 1,
+                FLAG = 2
+            }
+        }
+
+        interface IAllowedModel extends edgewarden.v1.AllowedModel.$Properties {
+        }
+
+        class AllowedModel {
+            constructor(p?: edgewarden.v1.AllowedModel.$Properties);
+            $unknowns?: Uint8Array[];
+            name: string;
+            digest: Uint8Array;
+            license: string;
+            static create(properties: edgewarden.v1.AllowedModel.$Shape): edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape;
+            static create(properties?: edgewarden.v1.AllowedModel.$Properties): edgewarden.v1.AllowedModel;
+            static encode(m: edgewarden.v1.AllowedModel.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.AllowedModel.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.AllowedModel;
+            static toObject(m: edgewarden.v1.AllowedModel, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AllowedModel {
+            interface $Properties {
+                name?: (string|null);
+                digest?: (Uint8Array|null);
+                license?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.AllowedModel.$Properties;
+        }
+
+        interface IModelPublisher extends edgewarden.v1.ModelPublisher.$Properties {
+        }
+
+        class ModelPublisher {
+            constructor(p?: edgewarden.v1.ModelPublisher.$Properties);
+            $unknowns?: Uint8Array[];
+            name: string;
+            publicKey: Uint8Array;
+            static create(properties: edgewarden.v1.ModelPublisher.$Shape): edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape;
+            static create(properties?: edgewarden.v1.ModelPublisher.$Properties): edgewarden.v1.ModelPublisher;
+            static encode(m: edgewarden.v1.ModelPublisher.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.ModelPublisher.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.ModelPublisher;
+            static toObject(m: edgewarden.v1.ModelPublisher, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ModelPublisher {
+            interface $Properties {
+                name?: (string|null);
+                publicKey?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.ModelPublisher.$Properties;
+        }
+
+        interface ILabelEntry extends edgewarden.v1.LabelEntry.$Properties {
+        }
+
+        class LabelEntry {
+            constructor(p?: edgewarden.v1.LabelEntry.$Properties);
+            $unknowns?: Uint8Array[];
+            index: number;
+            name: string;
+            static create(properties: edgewarden.v1.LabelEntry.$Shape): edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape;
+            static create(properties?: edgewarden.v1.LabelEntry.$Properties): edgewarden.v1.LabelEntry;
+            static encode(m: edgewarden.v1.LabelEntry.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.LabelEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.LabelEntry;
+            static toObject(m: edgewarden.v1.LabelEntry, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace LabelEntry {
+            interface $Properties {
+                index?: (number|null);
+                name?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.LabelEntry.$Properties;
+        }
+
+        interface IOutputRule extends edgewarden.v1.OutputRule.$Properties {
+        }
+
+        class OutputRule {
+            constructor(p?: edgewarden.v1.OutputRule.$Properties);
+            $unknowns?: Uint8Array[];
+            id: string;
+            model: string;
+            output: string;
+            labels: edgewarden.v1.LabelEntry.$Properties[];
+            blockedClasses: number[];
+            minConfidence?: (number|null);
+            ratePerMinute?: (number|null);
+            burst?: (number|null);
+            redact: boolean;
+            kill: boolean;
+            static create(properties: edgewarden.v1.OutputRule.$Shape): edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape;
+            static create(properties?: edgewarden.v1.OutputRule.$Properties): edgewarden.v1.OutputRule;
+            static encode(m: edgewarden.v1.OutputRule.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.OutputRule.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.OutputRule;
+            static toObject(m: edgewarden.v1.OutputRule, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace OutputRule {
+            interface $Properties {
+                id?: (string|null);
+                model?: (string|null);
+                output?: (string|null);
+                labels?: (edgewarden.v1.LabelEntry.$Properties[]|null);
+                blockedClasses?: (number[]|null);
+                minConfidence?: (number|null);
+                ratePerMinute?: (number|null);
+                burst?: (number|null);
+                redact?: (boolean|null);
+                kill?: (boolean|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.OutputRule.$Properties;
+        }
+
+        interface IProvenanceSection extends edgewarden.v1.ProvenanceSection.$Properties {
+        }
+
+        class ProvenanceSection {
+            constructor(p?: edgewarden.v1.ProvenanceSection.$Properties);
+            $unknowns?: Uint8Array[];
+            mode: edgewarden.v1.ProvenanceSection.Mode;
+            checkpointEvery?: (number|null);
+            checkpointMs?: (number|null);
+            salted?: (boolean|null);
+            static create(properties: edgewarden.v1.ProvenanceSection.$Shape): edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape;
+            static create(properties?: edgewarden.v1.ProvenanceSection.$Properties): edgewarden.v1.ProvenanceSection;
+            static encode(m: edgewarden.v1.ProvenanceSection.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.ProvenanceSection.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.ProvenanceSection;
+            static toObject(m: edgewarden.v1.ProvenanceSection, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ProvenanceSection {
+            interface $Properties {
+                mode?: (edgewarden.v1.ProvenanceSection.Mode|null);
+                checkpointEvery?: (number|null);
+                checkpointMs?: (number|null);
+                salted?: (boolean|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.ProvenanceSection.$Properties;
+
+            enum Mode {
+                MODE_UNSPECIFIED = 0,
+                BATCHED = 1,
+                PER_OUTPUT = 2
+            }
+        }
+
+        interface IAuditSection extends edgewarden.v1.AuditSection.$Properties {
+        }
+
+        class AuditSection {
+            constructor(p?: edgewarden.v1.AuditSection.$Properties);
+            $unknowns?: Uint8Array[];
+            durability: edgewarden.v1.AuditSection.Durability;
+            retainDays?: (number|null);
+            static create(properties: edgewarden.v1.AuditSection.$Shape): edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape;
+            static create(properties?: edgewarden.v1.AuditSection.$Properties): edgewarden.v1.AuditSection;
+            static encode(m: edgewarden.v1.AuditSection.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.AuditSection.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.AuditSection;
+            static toObject(m: edgewarden.v1.AuditSection, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AuditSection {
+            interface $Properties {
+                durability?: (edgewarden.v1.AuditSection.Durability|null);
+                retainDays?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.AuditSection.$Properties;
+
+            enum Durability {
+                DURABILITY_UNSPECIFIED = 0,
+                NONE = 1,
+                GROUP = 2,
+                ALWAYS = 3
+            }
+        }
+
+        interface ITelemetryBroker extends edgewarden.v1.TelemetryBroker.$Properties {
+        }
+
+        class TelemetryBroker {
+            constructor(p?: edgewarden.v1.TelemetryBroker.$Properties);
+            $unknowns?: Uint8Array[];
+            url: string;
+            share: edgewarden.v1.TelemetryBroker.Share;
+            static create(properties: edgewarden.v1.TelemetryBroker.$Shape): edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape;
+            static create(properties?: edgewarden.v1.TelemetryBroker.$Properties): edgewarden.v1.TelemetryBroker;
+            static encode(m: edgewarden.v1.TelemetryBroker.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.TelemetryBroker.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.TelemetryBroker;
+            static toObject(m: edgewarden.v1.TelemetryBroker, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TelemetryBroker {
+            interface $Properties {
+                url?: (string|null);
+                share?: (edgewarden.v1.TelemetryBroker.Share|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.TelemetryBroker.$Properties;
+
+            enum Share {
+                SHARE_UNSPECIFIED = 0,
+                NONE = 1,
+                SUMMARY = 2,
+                FULL = 3
+            }
+        }
+
+        interface ITelemetrySection extends edgewarden.v1.TelemetrySection.$Properties {
+        }
+
+        class TelemetrySection {
+            constructor(p?: edgewarden.v1.TelemetrySection.$Properties);
+            $unknowns?: Uint8Array[];
+            heartbeatSeconds?: (number|null);
+            brokers: edgewarden.v1.TelemetryBroker.$Properties[];
+            static create(properties: edgewarden.v1.TelemetrySection.$Shape): edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape;
+            static create(properties?: edgewarden.v1.TelemetrySection.$Properties): edgewarden.v1.TelemetrySection;
+            static encode(m: edgewarden.v1.TelemetrySection.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: edgewarden.v1.TelemetrySection.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape;
+            static verify(m: { [k: string]: any }): (string|null);
+            static fromObject(d: { [k: string]: any }): edgewarden.v1.TelemetrySection;
+            static toObject(m: edgewarden.v1.TelemetrySection, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            toJSON(): { [k: string]: any };
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TelemetrySection {
+            interface $Properties {
+                heartbeatSeconds?: (number|null);
+                brokers?: (edgewarden.v1.TelemetryBroker.$Properties[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.TelemetrySection.$Properties;
+        }
+
         interface IPolicyDecision extends edgewarden.v1.PolicyDecision.$Properties {
         }
 

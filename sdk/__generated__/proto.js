@@ -12727,6 +12727,4085 @@ export const edgewarden = $root.edgewarden = (() => {
             return Result;
         })();
 
+        v1.Policy = (function() {
+
+            /**
+             * Properties of a Policy.
+             * @typedef {Object} edgewarden.v1.Policy.$Properties
+             * @property {string|null} [apiVersion] Policy apiVersion
+             * @property {string|null} [authority] Policy authority
+             * @property {number|null} [version] Policy version
+             * @property {number|null} [expiresUnixMs] Policy expiresUnixMs
+             * @property {edgewarden.v1.ModelsSection.$Properties|null} [models] Policy models
+             * @property {Array.<edgewarden.v1.OutputRule.$Properties>|null} [outputs] Policy outputs
+             * @property {edgewarden.v1.ProvenanceSection.$Properties|null} [provenance] Policy provenance
+             * @property {edgewarden.v1.AuditSection.$Properties|null} [audit] Policy audit
+             * @property {edgewarden.v1.TelemetrySection.$Properties|null} [telemetry] Policy telemetry
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Policy.
+             * @memberof edgewarden.v1
+             * @interface IPolicy
+             * @augments edgewarden.v1.Policy.$Properties
+             * @deprecated Use edgewarden.v1.Policy.$Properties instead.
+             */
+
+            /**
+             * Shape of a Policy.
+             * @typedef {edgewarden.v1.Policy.$Properties} edgewarden.v1.Policy.$Shape
+             */
+
+            /**
+             * Constructs a new Policy.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a Policy.
+             * @constructor
+             * @param {edgewarden.v1.Policy.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Policy = function (p) {
+                this.outputs = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * Policy apiVersion.
+             * @member {string} apiVersion
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.apiVersion = "";
+
+            /**
+             * Policy authority.
+             * @member {string} authority
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.authority = "";
+
+            /**
+             * Policy version.
+             * @member {number} version
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.version = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Policy expiresUnixMs.
+             * @member {number} expiresUnixMs
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.expiresUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * Policy models.
+             * @member {edgewarden.v1.ModelsSection.$Properties|null|undefined} models
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.models = null;
+
+            /**
+             * Policy outputs.
+             * @member {Array.<edgewarden.v1.OutputRule.$Properties>} outputs
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.outputs = $util.emptyArray;
+
+            /**
+             * Policy provenance.
+             * @member {edgewarden.v1.ProvenanceSection.$Properties|null|undefined} provenance
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.provenance = null;
+
+            /**
+             * Policy audit.
+             * @member {edgewarden.v1.AuditSection.$Properties|null|undefined} audit
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.audit = null;
+
+            /**
+             * Policy telemetry.
+             * @member {edgewarden.v1.TelemetrySection.$Properties|null|undefined} telemetry
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             */
+            Policy.prototype.telemetry = null;
+
+            /**
+             * Creates a new Policy instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {edgewarden.v1.Policy.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.Policy} Policy instance
+             * @type {{
+             *   (properties: edgewarden.v1.Policy.$Shape): edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape;
+             *   (properties?: edgewarden.v1.Policy.$Properties): edgewarden.v1.Policy;
+             * }}
+             */
+            Policy.create = function(properties) {
+                return new Policy(properties);
+            };
+
+            /**
+             * Encodes the specified Policy message. Does not implicitly {@link edgewarden.v1.Policy.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {edgewarden.v1.Policy.$Properties} m Policy message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Policy.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.apiVersion != null && $Object.hasOwnProperty.call(m, "apiVersion") && m.apiVersion !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.apiVersion);
+                if (m.authority != null && $Object.hasOwnProperty.call(m, "authority") && m.authority !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.authority);
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && (typeof m.version === "object" ? m.version.low || m.version.high : m.version !== 0))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.version);
+                if (m.expiresUnixMs != null && $Object.hasOwnProperty.call(m, "expiresUnixMs") && (typeof m.expiresUnixMs === "object" ? m.expiresUnixMs.low || m.expiresUnixMs.high : m.expiresUnixMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).int64(m.expiresUnixMs);
+                if (m.models != null && $Object.hasOwnProperty.call(m, "models"))
+                    $root.edgewarden.v1.ModelsSection.encode(m.models, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (m.outputs != null && m.outputs.length) {
+                    for (var i = 0; i < m.outputs.length; ++i)
+                        $root.edgewarden.v1.OutputRule.encode(m.outputs[i], w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                }
+                if (m.provenance != null && $Object.hasOwnProperty.call(m, "provenance"))
+                    $root.edgewarden.v1.ProvenanceSection.encode(m.provenance, w.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                if (m.audit != null && $Object.hasOwnProperty.call(m, "audit"))
+                    $root.edgewarden.v1.AuditSection.encode(m.audit, w.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                if (m.telemetry != null && $Object.hasOwnProperty.call(m, "telemetry"))
+                    $root.edgewarden.v1.TelemetrySection.encode(m.telemetry, w.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified Policy message, length delimited. Does not implicitly {@link edgewarden.v1.Policy.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {edgewarden.v1.Policy.$Properties} message Policy message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Policy.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Policy message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape} Policy
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Policy.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Policy();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.apiVersion = v;
+                            else
+                                delete m.apiVersion;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.authority = v;
+                            else
+                                delete m.authority;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.version = v;
+                            else
+                                delete m.version;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.int64()) === "object" ? v.low || v.high : v !== 0)
+                                m.expiresUnixMs = v;
+                            else
+                                delete m.expiresUnixMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            m.models = $root.edgewarden.v1.ModelsSection.decode(r, r.size(), $undefined, q + 1, m.models);
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.outputs && m.outputs.length))
+                                m.outputs = [];
+                            m.outputs.push($root.edgewarden.v1.OutputRule.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            m.provenance = $root.edgewarden.v1.ProvenanceSection.decode(r, r.size(), $undefined, q + 1, m.provenance);
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            m.audit = $root.edgewarden.v1.AuditSection.decode(r, r.size(), $undefined, q + 1, m.audit);
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            m.telemetry = $root.edgewarden.v1.TelemetrySection.decode(r, r.size(), $undefined, q + 1, m.telemetry);
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a Policy message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape} Policy
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Policy.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Policy message.
+             * @function verify
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Policy.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.apiVersion != null && $Object.hasOwnProperty.call(m, "apiVersion")) {
+                    if (!$util.isString(m.apiVersion))
+                        return "apiVersion: string expected";
+                }
+                if (m.authority != null && $Object.hasOwnProperty.call(m, "authority")) {
+                    if (!$util.isString(m.authority))
+                        return "authority: string expected";
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (!$util.isInteger(m.version) && !(m.version && $util.isInteger(m.version.low) && $util.isInteger(m.version.high)))
+                        return "version: integer|Long expected";
+                }
+                if (m.expiresUnixMs != null && $Object.hasOwnProperty.call(m, "expiresUnixMs")) {
+                    if (!$util.isInteger(m.expiresUnixMs) && !(m.expiresUnixMs && $util.isInteger(m.expiresUnixMs.low) && $util.isInteger(m.expiresUnixMs.high)))
+                        return "expiresUnixMs: integer|Long expected";
+                }
+                if (m.models != null && $Object.hasOwnProperty.call(m, "models")) {
+                    {
+                        var e = $root.edgewarden.v1.ModelsSection.verify(m.models, q + 1);
+                        if (e)
+                            return "models." + e;
+                    }
+                }
+                if (m.outputs != null && $Object.hasOwnProperty.call(m, "outputs")) {
+                    if (!$Array.isArray(m.outputs))
+                        return "outputs: array expected";
+                    for (var i = 0; i < m.outputs.length; ++i) {
+                        {
+                            var e = $root.edgewarden.v1.OutputRule.verify(m.outputs[i], q + 1);
+                            if (e)
+                                return "outputs." + e;
+                        }
+                    }
+                }
+                if (m.provenance != null && $Object.hasOwnProperty.call(m, "provenance")) {
+                    {
+                        var e = $root.edgewarden.v1.ProvenanceSection.verify(m.provenance, q + 1);
+                        if (e)
+                            return "provenance." + e;
+                    }
+                }
+                if (m.audit != null && $Object.hasOwnProperty.call(m, "audit")) {
+                    {
+                        var e = $root.edgewarden.v1.AuditSection.verify(m.audit, q + 1);
+                        if (e)
+                            return "audit." + e;
+                    }
+                }
+                if (m.telemetry != null && $Object.hasOwnProperty.call(m, "telemetry")) {
+                    {
+                        var e = $root.edgewarden.v1.TelemetrySection.verify(m.telemetry, q + 1);
+                        if (e)
+                            return "telemetry." + e;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Policy message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.Policy} Policy
+             */
+            Policy.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.Policy)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.Policy: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.Policy();
+                if (d.apiVersion != null) {
+                    if (typeof d.apiVersion !== "string" || d.apiVersion.length) {
+                        m.apiVersion = $String(d.apiVersion);
+                    }
+                }
+                if (d.authority != null) {
+                    if (typeof d.authority !== "string" || d.authority.length) {
+                        m.authority = $String(d.authority);
+                    }
+                }
+                if (d.version != null) {
+                    if (typeof d.version === "object" ? d.version.low || d.version.high : $Number(d.version) !== 0) {
+                        if ($util.Long)
+                            m.version = $util.Long.fromValue(d.version, true);
+                        else if (typeof d.version === "string")
+                            m.version = $parseInt(d.version, 10);
+                        else if (typeof d.version === "number")
+                            m.version = d.version;
+                        else if (typeof d.version === "object")
+                            m.version = new $util.LongBits(d.version.low >>> 0, d.version.high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.expiresUnixMs != null) {
+                    if (typeof d.expiresUnixMs === "object" ? d.expiresUnixMs.low || d.expiresUnixMs.high : $Number(d.expiresUnixMs) !== 0) {
+                        if ($util.Long)
+                            m.expiresUnixMs = $util.Long.fromValue(d.expiresUnixMs, false);
+                        else if (typeof d.expiresUnixMs === "string")
+                            m.expiresUnixMs = $parseInt(d.expiresUnixMs, 10);
+                        else if (typeof d.expiresUnixMs === "number")
+                            m.expiresUnixMs = d.expiresUnixMs;
+                        else if (typeof d.expiresUnixMs === "object")
+                            m.expiresUnixMs = new $util.LongBits(d.expiresUnixMs.low >>> 0, d.expiresUnixMs.high >>> 0).toNumber();
+                    }
+                }
+                if (d.models != null) {
+                    if (!$util.isObject(d.models))
+                        throw $TypeError(".edgewarden.v1.Policy.models: object expected");
+                    m.models = $root.edgewarden.v1.ModelsSection.fromObject(d.models, q + 1);
+                }
+                if (d.outputs) {
+                    if (!$Array.isArray(d.outputs))
+                        throw $TypeError(".edgewarden.v1.Policy.outputs: array expected");
+                    m.outputs = $Array(d.outputs.length);
+                    for (var i = 0; i < d.outputs.length; ++i) {
+                        if (!$util.isObject(d.outputs[i]))
+                            throw $TypeError(".edgewarden.v1.Policy.outputs: object expected");
+                        m.outputs[i] = $root.edgewarden.v1.OutputRule.fromObject(d.outputs[i], q + 1);
+                    }
+                }
+                if (d.provenance != null) {
+                    if (!$util.isObject(d.provenance))
+                        throw $TypeError(".edgewarden.v1.Policy.provenance: object expected");
+                    m.provenance = $root.edgewarden.v1.ProvenanceSection.fromObject(d.provenance, q + 1);
+                }
+                if (d.audit != null) {
+                    if (!$util.isObject(d.audit))
+                        throw $TypeError(".edgewarden.v1.Policy.audit: object expected");
+                    m.audit = $root.edgewarden.v1.AuditSection.fromObject(d.audit, q + 1);
+                }
+                if (d.telemetry != null) {
+                    if (!$util.isObject(d.telemetry))
+                        throw $TypeError(".edgewarden.v1.Policy.telemetry: object expected");
+                    m.telemetry = $root.edgewarden.v1.TelemetrySection.fromObject(d.telemetry, q + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a Policy message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {edgewarden.v1.Policy} m Policy
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Policy.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.outputs = [];
+                }
+                if (o.defaults) {
+                    d.apiVersion = "";
+                    d.authority = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.version = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.version = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.expiresUnixMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
+                    } else
+                        d.expiresUnixMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
+                    d.models = null;
+                    d.provenance = null;
+                    d.audit = null;
+                    d.telemetry = null;
+                }
+                if (m.apiVersion != null && $Object.hasOwnProperty.call(m, "apiVersion")) {
+                    d.apiVersion = m.apiVersion;
+                }
+                if (m.authority != null && $Object.hasOwnProperty.call(m, "authority")) {
+                    d.authority = m.authority;
+                }
+                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.version = typeof m.version === "number" ? $BigInt(m.version) : $util.Long.fromBits(m.version.low >>> 0, m.version.high >>> 0, true).toBigInt();
+                    else if (typeof m.version === "number")
+                        d.version = o.longs === $String ? $String(m.version) : m.version;
+                    else
+                        d.version = o.longs === $String ? $util.Long.prototype.toString.call(m.version) : o.longs === $Number ? new $util.LongBits(m.version.low >>> 0, m.version.high >>> 0).toNumber(true) : m.version;
+                }
+                if (m.expiresUnixMs != null && $Object.hasOwnProperty.call(m, "expiresUnixMs")) {
+                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
+                        d.expiresUnixMs = typeof m.expiresUnixMs === "number" ? $BigInt(m.expiresUnixMs) : $util.Long.fromBits(m.expiresUnixMs.low >>> 0, m.expiresUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof m.expiresUnixMs === "number")
+                        d.expiresUnixMs = o.longs === $String ? $String(m.expiresUnixMs) : m.expiresUnixMs;
+                    else
+                        d.expiresUnixMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresUnixMs) : o.longs === $Number ? new $util.LongBits(m.expiresUnixMs.low >>> 0, m.expiresUnixMs.high >>> 0).toNumber() : m.expiresUnixMs;
+                }
+                if (m.models != null && $Object.hasOwnProperty.call(m, "models")) {
+                    d.models = $root.edgewarden.v1.ModelsSection.toObject(m.models, o, q + 1);
+                }
+                if (m.outputs && m.outputs.length) {
+                    d.outputs = $Array(m.outputs.length);
+                    for (var j = 0; j < m.outputs.length; ++j) {
+                        d.outputs[j] = $root.edgewarden.v1.OutputRule.toObject(m.outputs[j], o, q + 1);
+                    }
+                }
+                if (m.provenance != null && $Object.hasOwnProperty.call(m, "provenance")) {
+                    d.provenance = $root.edgewarden.v1.ProvenanceSection.toObject(m.provenance, o, q + 1);
+                }
+                if (m.audit != null && $Object.hasOwnProperty.call(m, "audit")) {
+                    d.audit = $root.edgewarden.v1.AuditSection.toObject(m.audit, o, q + 1);
+                }
+                if (m.telemetry != null && $Object.hasOwnProperty.call(m, "telemetry")) {
+                    d.telemetry = $root.edgewarden.v1.TelemetrySection.toObject(m.telemetry, o, q + 1);
+                }
+                return d;
+            };
+
+            /**
+             * Converts this Policy to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.Policy
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Policy.prototype.toJSON = function() {
+                return Policy.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Policy
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.Policy
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Policy.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.Policy";
+            };
+
+            return Policy;
+        })();
+
+        v1.ModelsSection = (function() {
+
+            /**
+             * Properties of a ModelsSection.
+             * @typedef {Object} edgewarden.v1.ModelsSection.$Properties
+             * @property {edgewarden.v1.ModelsSection.Unlisted|null} [unlisted] ModelsSection unlisted
+             * @property {Array.<edgewarden.v1.AllowedModel.$Properties>|null} [allow] ModelsSection allow
+             * @property {Array.<edgewarden.v1.ModelPublisher.$Properties>|null} [publishers] ModelsSection publishers
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ModelsSection.
+             * @memberof edgewarden.v1
+             * @interface IModelsSection
+             * @augments edgewarden.v1.ModelsSection.$Properties
+             * @deprecated Use edgewarden.v1.ModelsSection.$Properties instead.
+             */
+
+            /**
+             * Shape of a ModelsSection.
+             * @typedef {edgewarden.v1.ModelsSection.$Properties} edgewarden.v1.ModelsSection.$Shape
+             */
+
+            /**
+             * Constructs a new ModelsSection.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a ModelsSection.
+             * @constructor
+             * @param {edgewarden.v1.ModelsSection.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ModelsSection = function (p) {
+                this.allow = [];
+                this.publishers = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ModelsSection unlisted.
+             * @member {edgewarden.v1.ModelsSection.Unlisted} unlisted
+             * @memberof edgewarden.v1.ModelsSection
+             * @instance
+             */
+            ModelsSection.prototype.unlisted = 0;
+
+            /**
+             * ModelsSection allow.
+             * @member {Array.<edgewarden.v1.AllowedModel.$Properties>} allow
+             * @memberof edgewarden.v1.ModelsSection
+             * @instance
+             */
+            ModelsSection.prototype.allow = $util.emptyArray;
+
+            /**
+             * ModelsSection publishers.
+             * @member {Array.<edgewarden.v1.ModelPublisher.$Properties>} publishers
+             * @memberof edgewarden.v1.ModelsSection
+             * @instance
+             */
+            ModelsSection.prototype.publishers = $util.emptyArray;
+
+            /**
+             * Creates a new ModelsSection instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {edgewarden.v1.ModelsSection.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.ModelsSection} ModelsSection instance
+             * @type {{
+             *   (properties: edgewarden.v1.ModelsSection.$Shape): edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape;
+             *   (properties?: edgewarden.v1.ModelsSection.$Properties): edgewarden.v1.ModelsSection;
+             * }}
+             */
+            ModelsSection.create = function(properties) {
+                return new ModelsSection(properties);
+            };
+
+            /**
+             * Encodes the specified ModelsSection message. Does not implicitly {@link edgewarden.v1.ModelsSection.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {edgewarden.v1.ModelsSection.$Properties} m ModelsSection message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelsSection.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.unlisted != null && $Object.hasOwnProperty.call(m, "unlisted") && m.unlisted !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.unlisted);
+                if (m.allow != null && m.allow.length) {
+                    for (var i = 0; i < m.allow.length; ++i)
+                        $root.edgewarden.v1.AllowedModel.encode(m.allow[i], w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                }
+                if (m.publishers != null && m.publishers.length) {
+                    for (var i = 0; i < m.publishers.length; ++i)
+                        $root.edgewarden.v1.ModelPublisher.encode(m.publishers[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ModelsSection message, length delimited. Does not implicitly {@link edgewarden.v1.ModelsSection.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {edgewarden.v1.ModelsSection.$Properties} message ModelsSection message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelsSection.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ModelsSection message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape} ModelsSection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelsSection.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.ModelsSection();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.unlisted = v;
+                            else
+                                delete m.unlisted;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.allow && m.allow.length))
+                                m.allow = [];
+                            m.allow.push($root.edgewarden.v1.AllowedModel.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.publishers && m.publishers.length))
+                                m.publishers = [];
+                            m.publishers.push($root.edgewarden.v1.ModelPublisher.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ModelsSection message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape} ModelsSection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelsSection.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ModelsSection message.
+             * @function verify
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ModelsSection.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.unlisted != null && $Object.hasOwnProperty.call(m, "unlisted")) {
+                    if (typeof m.unlisted !== "number" || (m.unlisted | 0) !== m.unlisted)
+                        return "unlisted: enum value expected";
+                }
+                if (m.allow != null && $Object.hasOwnProperty.call(m, "allow")) {
+                    if (!$Array.isArray(m.allow))
+                        return "allow: array expected";
+                    for (var i = 0; i < m.allow.length; ++i) {
+                        {
+                            var e = $root.edgewarden.v1.AllowedModel.verify(m.allow[i], q + 1);
+                            if (e)
+                                return "allow." + e;
+                        }
+                    }
+                }
+                if (m.publishers != null && $Object.hasOwnProperty.call(m, "publishers")) {
+                    if (!$Array.isArray(m.publishers))
+                        return "publishers: array expected";
+                    for (var i = 0; i < m.publishers.length; ++i) {
+                        {
+                            var e = $root.edgewarden.v1.ModelPublisher.verify(m.publishers[i], q + 1);
+                            if (e)
+                                return "publishers." + e;
+                        }
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ModelsSection message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.ModelsSection} ModelsSection
+             */
+            ModelsSection.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.ModelsSection)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.ModelsSection: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.ModelsSection();
+                if (d.unlisted !== 0 && (typeof d.unlisted !== "string" || $root.edgewarden.v1.ModelsSection.Unlisted[d.unlisted] !== 0)) {
+                    switch (d.unlisted) {
+                    case "UNLISTED_UNSPECIFIED":
+                    case 0:
+                        m.unlisted = 0;
+                        break;
+                    case "REFUSE":
+                    case 1:
+                        m.unlisted = 1;
+                        break;
+                    case "FLAG":
+                    case 2:
+                        m.unlisted = 2;
+                        break;
+                    default:
+                        if (typeof d.unlisted === "number" && (d.unlisted | 0) === d.unlisted)
+                            m.unlisted = d.unlisted;
+                    }
+                }
+                if (d.allow) {
+                    if (!$Array.isArray(d.allow))
+                        throw $TypeError(".edgewarden.v1.ModelsSection.allow: array expected");
+                    m.allow = $Array(d.allow.length);
+                    for (var i = 0; i < d.allow.length; ++i) {
+                        if (!$util.isObject(d.allow[i]))
+                            throw $TypeError(".edgewarden.v1.ModelsSection.allow: object expected");
+                        m.allow[i] = $root.edgewarden.v1.AllowedModel.fromObject(d.allow[i], q + 1);
+                    }
+                }
+                if (d.publishers) {
+                    if (!$Array.isArray(d.publishers))
+                        throw $TypeError(".edgewarden.v1.ModelsSection.publishers: array expected");
+                    m.publishers = $Array(d.publishers.length);
+                    for (var i = 0; i < d.publishers.length; ++i) {
+                        if (!$util.isObject(d.publishers[i]))
+                            throw $TypeError(".edgewarden.v1.ModelsSection.publishers: object expected");
+                        m.publishers[i] = $root.edgewarden.v1.ModelPublisher.fromObject(d.publishers[i], q + 1);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ModelsSection message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {edgewarden.v1.ModelsSection} m ModelsSection
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ModelsSection.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.allow = [];
+                    d.publishers = [];
+                }
+                if (o.defaults) {
+                    d.unlisted = o.enums === $String ? "UNLISTED_UNSPECIFIED" : 0;
+                }
+                if (m.unlisted != null && $Object.hasOwnProperty.call(m, "unlisted")) {
+                    d.unlisted = o.enums === $String ? $root.edgewarden.v1.ModelsSection.Unlisted[m.unlisted] === $undefined ? m.unlisted : $root.edgewarden.v1.ModelsSection.Unlisted[m.unlisted] : m.unlisted;
+                }
+                if (m.allow && m.allow.length) {
+                    d.allow = $Array(m.allow.length);
+                    for (var j = 0; j < m.allow.length; ++j) {
+                        d.allow[j] = $root.edgewarden.v1.AllowedModel.toObject(m.allow[j], o, q + 1);
+                    }
+                }
+                if (m.publishers && m.publishers.length) {
+                    d.publishers = $Array(m.publishers.length);
+                    for (var j = 0; j < m.publishers.length; ++j) {
+                        d.publishers[j] = $root.edgewarden.v1.ModelPublisher.toObject(m.publishers[j], o, q + 1);
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ModelsSection to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.ModelsSection
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ModelsSection.prototype.toJSON = function() {
+                return ModelsSection.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ModelsSection
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.ModelsSection
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ModelsSection.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.ModelsSection";
+            };
+
+            /**
+             * Unlisted enum.
+             * @name edgewarden.v1.ModelsSection.Unlisted
+             * @enum {number}
+             * @property {number} UNLISTED_UNSPECIFIED=0 UNLISTED_UNSPECIFIED value
+             * @property {number} REFUSE=1 REFUSE value
+             * @property {number} FLAG=2 FLAG value
+             */
+            ModelsSection.Unlisted = (function() {
+                const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                values[valuesById[0] = "UNLISTED_UNSPECIFIED"] = 0;
+                values[valuesById[1] = "REFUSE"] = 1;
+                values[valuesById[2] = "FLAG"] = 2;
+                return values;
+            })();
+
+            return ModelsSection;
+        })();
+
+        v1.AllowedModel = (function() {
+
+            /**
+             * Properties of an AllowedModel.
+             * @typedef {Object} edgewarden.v1.AllowedModel.$Properties
+             * @property {string|null} [name] AllowedModel name
+             * @property {Uint8Array|null} [digest] AllowedModel digest
+             * @property {string|null} [license] AllowedModel license
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AllowedModel.
+             * @memberof edgewarden.v1
+             * @interface IAllowedModel
+             * @augments edgewarden.v1.AllowedModel.$Properties
+             * @deprecated Use edgewarden.v1.AllowedModel.$Properties instead.
+             */
+
+            /**
+             * Shape of an AllowedModel.
+             * @typedef {edgewarden.v1.AllowedModel.$Properties} edgewarden.v1.AllowedModel.$Shape
+             */
+
+            /**
+             * Constructs a new AllowedModel.
+             * @memberof edgewarden.v1
+             * @classdesc Represents an AllowedModel.
+             * @constructor
+             * @param {edgewarden.v1.AllowedModel.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AllowedModel = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AllowedModel name.
+             * @member {string} name
+             * @memberof edgewarden.v1.AllowedModel
+             * @instance
+             */
+            AllowedModel.prototype.name = "";
+
+            /**
+             * AllowedModel digest.
+             * @member {Uint8Array} digest
+             * @memberof edgewarden.v1.AllowedModel
+             * @instance
+             */
+            AllowedModel.prototype.digest = $util.newBuffer([]);
+
+            /**
+             * AllowedModel license.
+             * @member {string} license
+             * @memberof edgewarden.v1.AllowedModel
+             * @instance
+             */
+            AllowedModel.prototype.license = "";
+
+            /**
+             * Creates a new AllowedModel instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {edgewarden.v1.AllowedModel.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.AllowedModel} AllowedModel instance
+             * @type {{
+             *   (properties: edgewarden.v1.AllowedModel.$Shape): edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape;
+             *   (properties?: edgewarden.v1.AllowedModel.$Properties): edgewarden.v1.AllowedModel;
+             * }}
+             */
+            AllowedModel.create = function(properties) {
+                return new AllowedModel(properties);
+            };
+
+            /**
+             * Encodes the specified AllowedModel message. Does not implicitly {@link edgewarden.v1.AllowedModel.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {edgewarden.v1.AllowedModel.$Properties} m AllowedModel message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AllowedModel.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.digest != null && $Object.hasOwnProperty.call(m, "digest") && m.digest.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.digest);
+                if (m.license != null && $Object.hasOwnProperty.call(m, "license") && m.license !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.license);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AllowedModel message, length delimited. Does not implicitly {@link edgewarden.v1.AllowedModel.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {edgewarden.v1.AllowedModel.$Properties} message AllowedModel message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AllowedModel.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AllowedModel message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape} AllowedModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AllowedModel.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.AllowedModel();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.digest = v;
+                            else
+                                delete m.digest;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.license = v;
+                            else
+                                delete m.license;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AllowedModel message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape} AllowedModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AllowedModel.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AllowedModel message.
+             * @function verify
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AllowedModel.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.digest != null && $Object.hasOwnProperty.call(m, "digest")) {
+                    if (!(m.digest && typeof m.digest.length === "number" || $util.isString(m.digest)))
+                        return "digest: buffer expected";
+                }
+                if (m.license != null && $Object.hasOwnProperty.call(m, "license")) {
+                    if (!$util.isString(m.license))
+                        return "license: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AllowedModel message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.AllowedModel} AllowedModel
+             */
+            AllowedModel.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.AllowedModel)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.AllowedModel: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.AllowedModel();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.digest != null) {
+                    if (d.digest.length) {
+                        if (typeof d.digest === "string")
+                            $util.base64.decode(d.digest, m.digest = $util.newBuffer($util.base64.length(d.digest)), 0);
+                        else if (d.digest.length >= 0)
+                            m.digest = d.digest;
+                    }
+                }
+                if (d.license != null) {
+                    if (typeof d.license !== "string" || d.license.length) {
+                        m.license = $String(d.license);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AllowedModel message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {edgewarden.v1.AllowedModel} m AllowedModel
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AllowedModel.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    if (o.bytes === $String)
+                        d.digest = "";
+                    else {
+                        d.digest = [];
+                        if (o.bytes !== $Array)
+                            d.digest = $util.newBuffer(d.digest);
+                    }
+                    d.license = "";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.digest != null && $Object.hasOwnProperty.call(m, "digest")) {
+                    d.digest = o.bytes === $String ? $util.base64.encode(m.digest, 0, m.digest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.digest) : m.digest;
+                }
+                if (m.license != null && $Object.hasOwnProperty.call(m, "license")) {
+                    d.license = m.license;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AllowedModel to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.AllowedModel
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AllowedModel.prototype.toJSON = function() {
+                return AllowedModel.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AllowedModel
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.AllowedModel
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AllowedModel.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.AllowedModel";
+            };
+
+            return AllowedModel;
+        })();
+
+        v1.ModelPublisher = (function() {
+
+            /**
+             * Properties of a ModelPublisher.
+             * @typedef {Object} edgewarden.v1.ModelPublisher.$Properties
+             * @property {string|null} [name] ModelPublisher name
+             * @property {Uint8Array|null} [publicKey] ModelPublisher publicKey
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ModelPublisher.
+             * @memberof edgewarden.v1
+             * @interface IModelPublisher
+             * @augments edgewarden.v1.ModelPublisher.$Properties
+             * @deprecated Use edgewarden.v1.ModelPublisher.$Properties instead.
+             */
+
+            /**
+             * Shape of a ModelPublisher.
+             * @typedef {edgewarden.v1.ModelPublisher.$Properties} edgewarden.v1.ModelPublisher.$Shape
+             */
+
+            /**
+             * Constructs a new ModelPublisher.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a ModelPublisher.
+             * @constructor
+             * @param {edgewarden.v1.ModelPublisher.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ModelPublisher = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ModelPublisher name.
+             * @member {string} name
+             * @memberof edgewarden.v1.ModelPublisher
+             * @instance
+             */
+            ModelPublisher.prototype.name = "";
+
+            /**
+             * ModelPublisher publicKey.
+             * @member {Uint8Array} publicKey
+             * @memberof edgewarden.v1.ModelPublisher
+             * @instance
+             */
+            ModelPublisher.prototype.publicKey = $util.newBuffer([]);
+
+            /**
+             * Creates a new ModelPublisher instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {edgewarden.v1.ModelPublisher.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.ModelPublisher} ModelPublisher instance
+             * @type {{
+             *   (properties: edgewarden.v1.ModelPublisher.$Shape): edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape;
+             *   (properties?: edgewarden.v1.ModelPublisher.$Properties): edgewarden.v1.ModelPublisher;
+             * }}
+             */
+            ModelPublisher.create = function(properties) {
+                return new ModelPublisher(properties);
+            };
+
+            /**
+             * Encodes the specified ModelPublisher message. Does not implicitly {@link edgewarden.v1.ModelPublisher.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {edgewarden.v1.ModelPublisher.$Properties} m ModelPublisher message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelPublisher.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey") && m.publicKey.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.publicKey);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ModelPublisher message, length delimited. Does not implicitly {@link edgewarden.v1.ModelPublisher.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {edgewarden.v1.ModelPublisher.$Properties} message ModelPublisher message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ModelPublisher.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ModelPublisher message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape} ModelPublisher
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelPublisher.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.ModelPublisher();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.publicKey = v;
+                            else
+                                delete m.publicKey;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ModelPublisher message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape} ModelPublisher
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ModelPublisher.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ModelPublisher message.
+             * @function verify
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ModelPublisher.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey")) {
+                    if (!(m.publicKey && typeof m.publicKey.length === "number" || $util.isString(m.publicKey)))
+                        return "publicKey: buffer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ModelPublisher message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.ModelPublisher} ModelPublisher
+             */
+            ModelPublisher.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.ModelPublisher)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.ModelPublisher: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.ModelPublisher();
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                if (d.publicKey != null) {
+                    if (d.publicKey.length) {
+                        if (typeof d.publicKey === "string")
+                            $util.base64.decode(d.publicKey, m.publicKey = $util.newBuffer($util.base64.length(d.publicKey)), 0);
+                        else if (d.publicKey.length >= 0)
+                            m.publicKey = d.publicKey;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ModelPublisher message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {edgewarden.v1.ModelPublisher} m ModelPublisher
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ModelPublisher.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    if (o.bytes === $String)
+                        d.publicKey = "";
+                    else {
+                        d.publicKey = [];
+                        if (o.bytes !== $Array)
+                            d.publicKey = $util.newBuffer(d.publicKey);
+                    }
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey")) {
+                    d.publicKey = o.bytes === $String ? $util.base64.encode(m.publicKey, 0, m.publicKey.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.publicKey) : m.publicKey;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ModelPublisher to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.ModelPublisher
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ModelPublisher.prototype.toJSON = function() {
+                return ModelPublisher.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ModelPublisher
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.ModelPublisher
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ModelPublisher.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.ModelPublisher";
+            };
+
+            return ModelPublisher;
+        })();
+
+        v1.LabelEntry = (function() {
+
+            /**
+             * Properties of a LabelEntry.
+             * @typedef {Object} edgewarden.v1.LabelEntry.$Properties
+             * @property {number|null} [index] LabelEntry index
+             * @property {string|null} [name] LabelEntry name
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a LabelEntry.
+             * @memberof edgewarden.v1
+             * @interface ILabelEntry
+             * @augments edgewarden.v1.LabelEntry.$Properties
+             * @deprecated Use edgewarden.v1.LabelEntry.$Properties instead.
+             */
+
+            /**
+             * Shape of a LabelEntry.
+             * @typedef {edgewarden.v1.LabelEntry.$Properties} edgewarden.v1.LabelEntry.$Shape
+             */
+
+            /**
+             * Constructs a new LabelEntry.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a LabelEntry.
+             * @constructor
+             * @param {edgewarden.v1.LabelEntry.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const LabelEntry = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * LabelEntry index.
+             * @member {number} index
+             * @memberof edgewarden.v1.LabelEntry
+             * @instance
+             */
+            LabelEntry.prototype.index = 0;
+
+            /**
+             * LabelEntry name.
+             * @member {string} name
+             * @memberof edgewarden.v1.LabelEntry
+             * @instance
+             */
+            LabelEntry.prototype.name = "";
+
+            /**
+             * Creates a new LabelEntry instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {edgewarden.v1.LabelEntry.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.LabelEntry} LabelEntry instance
+             * @type {{
+             *   (properties: edgewarden.v1.LabelEntry.$Shape): edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape;
+             *   (properties?: edgewarden.v1.LabelEntry.$Properties): edgewarden.v1.LabelEntry;
+             * }}
+             */
+            LabelEntry.create = function(properties) {
+                return new LabelEntry(properties);
+            };
+
+            /**
+             * Encodes the specified LabelEntry message. Does not implicitly {@link edgewarden.v1.LabelEntry.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {edgewarden.v1.LabelEntry.$Properties} m LabelEntry message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LabelEntry.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.index != null && $Object.hasOwnProperty.call(m, "index") && m.index !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.index);
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified LabelEntry message, length delimited. Does not implicitly {@link edgewarden.v1.LabelEntry.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {edgewarden.v1.LabelEntry.$Properties} message LabelEntry message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LabelEntry.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a LabelEntry message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape} LabelEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LabelEntry.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.LabelEntry();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.index = v;
+                            else
+                                delete m.index;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.name = v;
+                            else
+                                delete m.name;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a LabelEntry message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape} LabelEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LabelEntry.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a LabelEntry message.
+             * @function verify
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LabelEntry.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.index != null && $Object.hasOwnProperty.call(m, "index")) {
+                    if (!$util.isInteger(m.index))
+                        return "index: integer expected";
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    if (!$util.isString(m.name))
+                        return "name: string expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LabelEntry message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.LabelEntry} LabelEntry
+             */
+            LabelEntry.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.LabelEntry)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.LabelEntry: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.LabelEntry();
+                if (d.index != null) {
+                    if ($Number(d.index) !== 0) {
+                        m.index = d.index >>> 0;
+                    }
+                }
+                if (d.name != null) {
+                    if (typeof d.name !== "string" || d.name.length) {
+                        m.name = $String(d.name);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a LabelEntry message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {edgewarden.v1.LabelEntry} m LabelEntry
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LabelEntry.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.index = 0;
+                    d.name = "";
+                }
+                if (m.index != null && $Object.hasOwnProperty.call(m, "index")) {
+                    d.index = m.index;
+                }
+                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this LabelEntry to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.LabelEntry
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LabelEntry.prototype.toJSON = function() {
+                return LabelEntry.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for LabelEntry
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.LabelEntry
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            LabelEntry.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.LabelEntry";
+            };
+
+            return LabelEntry;
+        })();
+
+        v1.OutputRule = (function() {
+
+            /**
+             * Properties of an OutputRule.
+             * @typedef {Object} edgewarden.v1.OutputRule.$Properties
+             * @property {string|null} [id] OutputRule id
+             * @property {string|null} [model] OutputRule model
+             * @property {string|null} [output] OutputRule output
+             * @property {Array.<edgewarden.v1.LabelEntry.$Properties>|null} [labels] OutputRule labels
+             * @property {Array.<number>|null} [blockedClasses] OutputRule blockedClasses
+             * @property {number|null} [minConfidence] OutputRule minConfidence
+             * @property {number|null} [ratePerMinute] OutputRule ratePerMinute
+             * @property {number|null} [burst] OutputRule burst
+             * @property {boolean|null} [redact] OutputRule redact
+             * @property {boolean|null} [kill] OutputRule kill
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OutputRule.
+             * @memberof edgewarden.v1
+             * @interface IOutputRule
+             * @augments edgewarden.v1.OutputRule.$Properties
+             * @deprecated Use edgewarden.v1.OutputRule.$Properties instead.
+             */
+
+            /**
+             * Shape of an OutputRule.
+             * @typedef {edgewarden.v1.OutputRule.$Properties} edgewarden.v1.OutputRule.$Shape
+             */
+
+            /**
+             * Constructs a new OutputRule.
+             * @memberof edgewarden.v1
+             * @classdesc Represents an OutputRule.
+             * @constructor
+             * @param {edgewarden.v1.OutputRule.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OutputRule = function (p) {
+                this.labels = [];
+                this.blockedClasses = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * OutputRule id.
+             * @member {string} id
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.id = "";
+
+            /**
+             * OutputRule model.
+             * @member {string} model
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.model = "";
+
+            /**
+             * OutputRule output.
+             * @member {string} output
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.output = "";
+
+            /**
+             * OutputRule labels.
+             * @member {Array.<edgewarden.v1.LabelEntry.$Properties>} labels
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.labels = $util.emptyArray;
+
+            /**
+             * OutputRule blockedClasses.
+             * @member {Array.<number>} blockedClasses
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.blockedClasses = $util.emptyArray;
+
+            /**
+             * OutputRule minConfidence.
+             * @member {number|null|undefined} minConfidence
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.minConfidence = null;
+
+            /**
+             * OutputRule ratePerMinute.
+             * @member {number|null|undefined} ratePerMinute
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.ratePerMinute = null;
+
+            /**
+             * OutputRule burst.
+             * @member {number|null|undefined} burst
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.burst = null;
+
+            /**
+             * OutputRule redact.
+             * @member {boolean} redact
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.redact = false;
+
+            /**
+             * OutputRule kill.
+             * @member {boolean} kill
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             */
+            OutputRule.prototype.kill = false;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(OutputRule.prototype, "_minConfidence", {
+                get: $util.oneOfGetter($oneOfFields = ["minConfidence"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(OutputRule.prototype, "_ratePerMinute", {
+                get: $util.oneOfGetter($oneOfFields = ["ratePerMinute"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(OutputRule.prototype, "_burst", {
+                get: $util.oneOfGetter($oneOfFields = ["burst"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new OutputRule instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {edgewarden.v1.OutputRule.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.OutputRule} OutputRule instance
+             * @type {{
+             *   (properties: edgewarden.v1.OutputRule.$Shape): edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape;
+             *   (properties?: edgewarden.v1.OutputRule.$Properties): edgewarden.v1.OutputRule;
+             * }}
+             */
+            OutputRule.create = function(properties) {
+                return new OutputRule(properties);
+            };
+
+            /**
+             * Encodes the specified OutputRule message. Does not implicitly {@link edgewarden.v1.OutputRule.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {edgewarden.v1.OutputRule.$Properties} m OutputRule message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OutputRule.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model") && m.model !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.model);
+                if (m.output != null && $Object.hasOwnProperty.call(m, "output") && m.output !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.output);
+                if (m.labels != null && m.labels.length) {
+                    for (var i = 0; i < m.labels.length; ++i)
+                        $root.edgewarden.v1.LabelEntry.encode(m.labels[i], w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                }
+                if (m.blockedClasses != null && m.blockedClasses.length) {
+                    w.uint32(/* id 5, wireType 2 =*/42).uint32s(m.blockedClasses);
+                }
+                if (m.minConfidence != null && $Object.hasOwnProperty.call(m, "minConfidence"))
+                    w.uint32(/* id 6, wireType 5 =*/53).float(m.minConfidence);
+                if (m.ratePerMinute != null && $Object.hasOwnProperty.call(m, "ratePerMinute"))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.ratePerMinute);
+                if (m.burst != null && $Object.hasOwnProperty.call(m, "burst"))
+                    w.uint32(/* id 8, wireType 0 =*/64).uint32(m.burst);
+                if (m.redact != null && $Object.hasOwnProperty.call(m, "redact") && m.redact !== false)
+                    w.uint32(/* id 9, wireType 0 =*/72).bool(m.redact);
+                if (m.kill != null && $Object.hasOwnProperty.call(m, "kill") && m.kill !== false)
+                    w.uint32(/* id 10, wireType 0 =*/80).bool(m.kill);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified OutputRule message, length delimited. Does not implicitly {@link edgewarden.v1.OutputRule.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {edgewarden.v1.OutputRule.$Properties} message OutputRule message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OutputRule.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an OutputRule message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape} OutputRule
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OutputRule.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.OutputRule();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.id = v;
+                            else
+                                delete m.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.model = v;
+                            else
+                                delete m.model;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.output = v;
+                            else
+                                delete m.output;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.labels && m.labels.length))
+                                m.labels = [];
+                            m.labels.push($root.edgewarden.v1.LabelEntry.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 5: {
+                            if (u === 2) {
+                                if (!(m.blockedClasses && m.blockedClasses.length))
+                                    m.blockedClasses = [];
+                                r.uint32s(m.blockedClasses);
+                                continue;
+                            }
+                            if (u !== 0)
+                                break;
+                            if (!(m.blockedClasses && m.blockedClasses.length))
+                                m.blockedClasses = [];
+                            m.blockedClasses.push(r.uint32());
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 5)
+                                break;
+                            m.minConfidence = r.float();
+                            m._minConfidence = "minConfidence";
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            m.ratePerMinute = r.uint32();
+                            m._ratePerMinute = "ratePerMinute";
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 0)
+                                break;
+                            m.burst = r.uint32();
+                            m._burst = "burst";
+                            continue;
+                        }
+                    case 9: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.redact = v;
+                            else
+                                delete m.redact;
+                            continue;
+                        }
+                    case 10: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.kill = v;
+                            else
+                                delete m.kill;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an OutputRule message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape} OutputRule
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OutputRule.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an OutputRule message.
+             * @function verify
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OutputRule.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    if (!$util.isString(m.id))
+                        return "id: string expected";
+                }
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
+                    if (!$util.isString(m.model))
+                        return "model: string expected";
+                }
+                if (m.output != null && $Object.hasOwnProperty.call(m, "output")) {
+                    if (!$util.isString(m.output))
+                        return "output: string expected";
+                }
+                if (m.labels != null && $Object.hasOwnProperty.call(m, "labels")) {
+                    if (!$Array.isArray(m.labels))
+                        return "labels: array expected";
+                    for (var i = 0; i < m.labels.length; ++i) {
+                        {
+                            var e = $root.edgewarden.v1.LabelEntry.verify(m.labels[i], q + 1);
+                            if (e)
+                                return "labels." + e;
+                        }
+                    }
+                }
+                if (m.blockedClasses != null && $Object.hasOwnProperty.call(m, "blockedClasses")) {
+                    if (!$Array.isArray(m.blockedClasses))
+                        return "blockedClasses: array expected";
+                    for (var i = 0; i < m.blockedClasses.length; ++i) {
+                        if (!$util.isInteger(m.blockedClasses[i]))
+                            return "blockedClasses: integer[] expected";
+                    }
+                }
+                if (m.minConfidence != null && $Object.hasOwnProperty.call(m, "minConfidence")) {
+                    p._minConfidence = 1;
+                    if (typeof m.minConfidence !== "number")
+                        return "minConfidence: number expected";
+                }
+                if (m.ratePerMinute != null && $Object.hasOwnProperty.call(m, "ratePerMinute")) {
+                    p._ratePerMinute = 1;
+                    if (!$util.isInteger(m.ratePerMinute))
+                        return "ratePerMinute: integer expected";
+                }
+                if (m.burst != null && $Object.hasOwnProperty.call(m, "burst")) {
+                    p._burst = 1;
+                    if (!$util.isInteger(m.burst))
+                        return "burst: integer expected";
+                }
+                if (m.redact != null && $Object.hasOwnProperty.call(m, "redact")) {
+                    if (typeof m.redact !== "boolean")
+                        return "redact: boolean expected";
+                }
+                if (m.kill != null && $Object.hasOwnProperty.call(m, "kill")) {
+                    if (typeof m.kill !== "boolean")
+                        return "kill: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an OutputRule message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.OutputRule} OutputRule
+             */
+            OutputRule.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.OutputRule)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.OutputRule: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.OutputRule();
+                if (d.id != null) {
+                    if (typeof d.id !== "string" || d.id.length) {
+                        m.id = $String(d.id);
+                    }
+                }
+                if (d.model != null) {
+                    if (typeof d.model !== "string" || d.model.length) {
+                        m.model = $String(d.model);
+                    }
+                }
+                if (d.output != null) {
+                    if (typeof d.output !== "string" || d.output.length) {
+                        m.output = $String(d.output);
+                    }
+                }
+                if (d.labels) {
+                    if (!$Array.isArray(d.labels))
+                        throw $TypeError(".edgewarden.v1.OutputRule.labels: array expected");
+                    m.labels = $Array(d.labels.length);
+                    for (var i = 0; i < d.labels.length; ++i) {
+                        if (!$util.isObject(d.labels[i]))
+                            throw $TypeError(".edgewarden.v1.OutputRule.labels: object expected");
+                        m.labels[i] = $root.edgewarden.v1.LabelEntry.fromObject(d.labels[i], q + 1);
+                    }
+                }
+                if (d.blockedClasses) {
+                    if (!$Array.isArray(d.blockedClasses))
+                        throw $TypeError(".edgewarden.v1.OutputRule.blockedClasses: array expected");
+                    m.blockedClasses = $Array(d.blockedClasses.length);
+                    for (var i = 0; i < d.blockedClasses.length; ++i) {
+                        m.blockedClasses[i] = d.blockedClasses[i] >>> 0;
+                    }
+                }
+                if (d.minConfidence != null) {
+                    m.minConfidence = $Number(d.minConfidence);
+                }
+                if (d.ratePerMinute != null) {
+                    m.ratePerMinute = d.ratePerMinute >>> 0;
+                }
+                if (d.burst != null) {
+                    m.burst = d.burst >>> 0;
+                }
+                if (d.redact != null) {
+                    if (d.redact) {
+                        m.redact = $Boolean(d.redact);
+                    }
+                }
+                if (d.kill != null) {
+                    if (d.kill) {
+                        m.kill = $Boolean(d.kill);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an OutputRule message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {edgewarden.v1.OutputRule} m OutputRule
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OutputRule.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.labels = [];
+                    d.blockedClasses = [];
+                }
+                if (o.defaults) {
+                    d.id = "";
+                    d.model = "";
+                    d.output = "";
+                    d.redact = false;
+                    d.kill = false;
+                }
+                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
+                    d.id = m.id;
+                }
+                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
+                    d.model = m.model;
+                }
+                if (m.output != null && $Object.hasOwnProperty.call(m, "output")) {
+                    d.output = m.output;
+                }
+                if (m.labels && m.labels.length) {
+                    d.labels = $Array(m.labels.length);
+                    for (var j = 0; j < m.labels.length; ++j) {
+                        d.labels[j] = $root.edgewarden.v1.LabelEntry.toObject(m.labels[j], o, q + 1);
+                    }
+                }
+                if (m.blockedClasses && m.blockedClasses.length) {
+                    d.blockedClasses = $Array(m.blockedClasses.length);
+                    for (var j = 0; j < m.blockedClasses.length; ++j) {
+                        d.blockedClasses[j] = m.blockedClasses[j];
+                    }
+                }
+                if (m.minConfidence != null && $Object.hasOwnProperty.call(m, "minConfidence")) {
+                    d.minConfidence = o.json && !$isFinite(m.minConfidence) ? $String(m.minConfidence) : m.minConfidence;
+                }
+                if (m.ratePerMinute != null && $Object.hasOwnProperty.call(m, "ratePerMinute")) {
+                    d.ratePerMinute = m.ratePerMinute;
+                }
+                if (m.burst != null && $Object.hasOwnProperty.call(m, "burst")) {
+                    d.burst = m.burst;
+                }
+                if (m.redact != null && $Object.hasOwnProperty.call(m, "redact")) {
+                    d.redact = m.redact;
+                }
+                if (m.kill != null && $Object.hasOwnProperty.call(m, "kill")) {
+                    d.kill = m.kill;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this OutputRule to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.OutputRule
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OutputRule.prototype.toJSON = function() {
+                return OutputRule.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for OutputRule
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.OutputRule
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            OutputRule.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.OutputRule";
+            };
+
+            return OutputRule;
+        })();
+
+        v1.ProvenanceSection = (function() {
+
+            /**
+             * Properties of a ProvenanceSection.
+             * @typedef {Object} edgewarden.v1.ProvenanceSection.$Properties
+             * @property {edgewarden.v1.ProvenanceSection.Mode|null} [mode] ProvenanceSection mode
+             * @property {number|null} [checkpointEvery] ProvenanceSection checkpointEvery
+             * @property {number|null} [checkpointMs] ProvenanceSection checkpointMs
+             * @property {boolean|null} [salted] ProvenanceSection salted
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ProvenanceSection.
+             * @memberof edgewarden.v1
+             * @interface IProvenanceSection
+             * @augments edgewarden.v1.ProvenanceSection.$Properties
+             * @deprecated Use edgewarden.v1.ProvenanceSection.$Properties instead.
+             */
+
+            /**
+             * Shape of a ProvenanceSection.
+             * @typedef {edgewarden.v1.ProvenanceSection.$Properties} edgewarden.v1.ProvenanceSection.$Shape
+             */
+
+            /**
+             * Constructs a new ProvenanceSection.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a ProvenanceSection.
+             * @constructor
+             * @param {edgewarden.v1.ProvenanceSection.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ProvenanceSection = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * ProvenanceSection mode.
+             * @member {edgewarden.v1.ProvenanceSection.Mode} mode
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @instance
+             */
+            ProvenanceSection.prototype.mode = 0;
+
+            /**
+             * ProvenanceSection checkpointEvery.
+             * @member {number|null|undefined} checkpointEvery
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @instance
+             */
+            ProvenanceSection.prototype.checkpointEvery = null;
+
+            /**
+             * ProvenanceSection checkpointMs.
+             * @member {number|null|undefined} checkpointMs
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @instance
+             */
+            ProvenanceSection.prototype.checkpointMs = null;
+
+            /**
+             * ProvenanceSection salted.
+             * @member {boolean|null|undefined} salted
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @instance
+             */
+            ProvenanceSection.prototype.salted = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(ProvenanceSection.prototype, "_checkpointEvery", {
+                get: $util.oneOfGetter($oneOfFields = ["checkpointEvery"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(ProvenanceSection.prototype, "_checkpointMs", {
+                get: $util.oneOfGetter($oneOfFields = ["checkpointMs"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(ProvenanceSection.prototype, "_salted", {
+                get: $util.oneOfGetter($oneOfFields = ["salted"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ProvenanceSection instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {edgewarden.v1.ProvenanceSection.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.ProvenanceSection} ProvenanceSection instance
+             * @type {{
+             *   (properties: edgewarden.v1.ProvenanceSection.$Shape): edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape;
+             *   (properties?: edgewarden.v1.ProvenanceSection.$Properties): edgewarden.v1.ProvenanceSection;
+             * }}
+             */
+            ProvenanceSection.create = function(properties) {
+                return new ProvenanceSection(properties);
+            };
+
+            /**
+             * Encodes the specified ProvenanceSection message. Does not implicitly {@link edgewarden.v1.ProvenanceSection.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {edgewarden.v1.ProvenanceSection.$Properties} m ProvenanceSection message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProvenanceSection.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.mode != null && $Object.hasOwnProperty.call(m, "mode") && m.mode !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.mode);
+                if (m.checkpointEvery != null && $Object.hasOwnProperty.call(m, "checkpointEvery"))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.checkpointEvery);
+                if (m.checkpointMs != null && $Object.hasOwnProperty.call(m, "checkpointMs"))
+                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.checkpointMs);
+                if (m.salted != null && $Object.hasOwnProperty.call(m, "salted"))
+                    w.uint32(/* id 4, wireType 0 =*/32).bool(m.salted);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified ProvenanceSection message, length delimited. Does not implicitly {@link edgewarden.v1.ProvenanceSection.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {edgewarden.v1.ProvenanceSection.$Properties} message ProvenanceSection message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ProvenanceSection.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ProvenanceSection message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape} ProvenanceSection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProvenanceSection.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.ProvenanceSection();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.mode = v;
+                            else
+                                delete m.mode;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            m.checkpointEvery = r.uint32();
+                            m._checkpointEvery = "checkpointEvery";
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            m.checkpointMs = r.uint32();
+                            m._checkpointMs = "checkpointMs";
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            m.salted = r.bool();
+                            m._salted = "salted";
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a ProvenanceSection message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape} ProvenanceSection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ProvenanceSection.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ProvenanceSection message.
+             * @function verify
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ProvenanceSection.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.mode != null && $Object.hasOwnProperty.call(m, "mode")) {
+                    if (typeof m.mode !== "number" || (m.mode | 0) !== m.mode)
+                        return "mode: enum value expected";
+                }
+                if (m.checkpointEvery != null && $Object.hasOwnProperty.call(m, "checkpointEvery")) {
+                    p._checkpointEvery = 1;
+                    if (!$util.isInteger(m.checkpointEvery))
+                        return "checkpointEvery: integer expected";
+                }
+                if (m.checkpointMs != null && $Object.hasOwnProperty.call(m, "checkpointMs")) {
+                    p._checkpointMs = 1;
+                    if (!$util.isInteger(m.checkpointMs))
+                        return "checkpointMs: integer expected";
+                }
+                if (m.salted != null && $Object.hasOwnProperty.call(m, "salted")) {
+                    p._salted = 1;
+                    if (typeof m.salted !== "boolean")
+                        return "salted: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ProvenanceSection message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.ProvenanceSection} ProvenanceSection
+             */
+            ProvenanceSection.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.ProvenanceSection)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.ProvenanceSection: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.ProvenanceSection();
+                if (d.mode !== 0 && (typeof d.mode !== "string" || $root.edgewarden.v1.ProvenanceSection.Mode[d.mode] !== 0)) {
+                    switch (d.mode) {
+                    case "MODE_UNSPECIFIED":
+                    case 0:
+                        m.mode = 0;
+                        break;
+                    case "BATCHED":
+                    case 1:
+                        m.mode = 1;
+                        break;
+                    case "PER_OUTPUT":
+                    case 2:
+                        m.mode = 2;
+                        break;
+                    default:
+                        if (typeof d.mode === "number" && (d.mode | 0) === d.mode)
+                            m.mode = d.mode;
+                    }
+                }
+                if (d.checkpointEvery != null) {
+                    m.checkpointEvery = d.checkpointEvery >>> 0;
+                }
+                if (d.checkpointMs != null) {
+                    m.checkpointMs = d.checkpointMs >>> 0;
+                }
+                if (d.salted != null) {
+                    m.salted = $Boolean(d.salted);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a ProvenanceSection message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {edgewarden.v1.ProvenanceSection} m ProvenanceSection
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ProvenanceSection.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.mode = o.enums === $String ? "MODE_UNSPECIFIED" : 0;
+                }
+                if (m.mode != null && $Object.hasOwnProperty.call(m, "mode")) {
+                    d.mode = o.enums === $String ? $root.edgewarden.v1.ProvenanceSection.Mode[m.mode] === $undefined ? m.mode : $root.edgewarden.v1.ProvenanceSection.Mode[m.mode] : m.mode;
+                }
+                if (m.checkpointEvery != null && $Object.hasOwnProperty.call(m, "checkpointEvery")) {
+                    d.checkpointEvery = m.checkpointEvery;
+                }
+                if (m.checkpointMs != null && $Object.hasOwnProperty.call(m, "checkpointMs")) {
+                    d.checkpointMs = m.checkpointMs;
+                }
+                if (m.salted != null && $Object.hasOwnProperty.call(m, "salted")) {
+                    d.salted = m.salted;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this ProvenanceSection to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ProvenanceSection.prototype.toJSON = function() {
+                return ProvenanceSection.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ProvenanceSection
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.ProvenanceSection
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ProvenanceSection.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.ProvenanceSection";
+            };
+
+            /**
+             * Mode enum.
+             * @name edgewarden.v1.ProvenanceSection.Mode
+             * @enum {number}
+             * @property {number} MODE_UNSPECIFIED=0 MODE_UNSPECIFIED value
+             * @property {number} BATCHED=1 BATCHED value
+             * @property {number} PER_OUTPUT=2 PER_OUTPUT value
+             */
+            ProvenanceSection.Mode = (function() {
+                const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                values[valuesById[0] = "MODE_UNSPECIFIED"] = 0;
+                values[valuesById[1] = "BATCHED"] = 1;
+                values[valuesById[2] = "PER_OUTPUT"] = 2;
+                return values;
+            })();
+
+            return ProvenanceSection;
+        })();
+
+        v1.AuditSection = (function() {
+
+            /**
+             * Properties of an AuditSection.
+             * @typedef {Object} edgewarden.v1.AuditSection.$Properties
+             * @property {edgewarden.v1.AuditSection.Durability|null} [durability] AuditSection durability
+             * @property {number|null} [retainDays] AuditSection retainDays
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AuditSection.
+             * @memberof edgewarden.v1
+             * @interface IAuditSection
+             * @augments edgewarden.v1.AuditSection.$Properties
+             * @deprecated Use edgewarden.v1.AuditSection.$Properties instead.
+             */
+
+            /**
+             * Shape of an AuditSection.
+             * @typedef {edgewarden.v1.AuditSection.$Properties} edgewarden.v1.AuditSection.$Shape
+             */
+
+            /**
+             * Constructs a new AuditSection.
+             * @memberof edgewarden.v1
+             * @classdesc Represents an AuditSection.
+             * @constructor
+             * @param {edgewarden.v1.AuditSection.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AuditSection = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * AuditSection durability.
+             * @member {edgewarden.v1.AuditSection.Durability} durability
+             * @memberof edgewarden.v1.AuditSection
+             * @instance
+             */
+            AuditSection.prototype.durability = 0;
+
+            /**
+             * AuditSection retainDays.
+             * @member {number|null|undefined} retainDays
+             * @memberof edgewarden.v1.AuditSection
+             * @instance
+             */
+            AuditSection.prototype.retainDays = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(AuditSection.prototype, "_retainDays", {
+                get: $util.oneOfGetter($oneOfFields = ["retainDays"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new AuditSection instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {edgewarden.v1.AuditSection.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.AuditSection} AuditSection instance
+             * @type {{
+             *   (properties: edgewarden.v1.AuditSection.$Shape): edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape;
+             *   (properties?: edgewarden.v1.AuditSection.$Properties): edgewarden.v1.AuditSection;
+             * }}
+             */
+            AuditSection.create = function(properties) {
+                return new AuditSection(properties);
+            };
+
+            /**
+             * Encodes the specified AuditSection message. Does not implicitly {@link edgewarden.v1.AuditSection.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {edgewarden.v1.AuditSection.$Properties} m AuditSection message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditSection.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.durability != null && $Object.hasOwnProperty.call(m, "durability") && m.durability !== 0)
+                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.durability);
+                if (m.retainDays != null && $Object.hasOwnProperty.call(m, "retainDays"))
+                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.retainDays);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified AuditSection message, length delimited. Does not implicitly {@link edgewarden.v1.AuditSection.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {edgewarden.v1.AuditSection.$Properties} message AuditSection message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditSection.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AuditSection message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape} AuditSection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditSection.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.AuditSection();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.durability = v;
+                            else
+                                delete m.durability;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            m.retainDays = r.uint32();
+                            m._retainDays = "retainDays";
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes an AuditSection message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape} AuditSection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditSection.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AuditSection message.
+             * @function verify
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AuditSection.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.durability != null && $Object.hasOwnProperty.call(m, "durability")) {
+                    if (typeof m.durability !== "number" || (m.durability | 0) !== m.durability)
+                        return "durability: enum value expected";
+                }
+                if (m.retainDays != null && $Object.hasOwnProperty.call(m, "retainDays")) {
+                    p._retainDays = 1;
+                    if (!$util.isInteger(m.retainDays))
+                        return "retainDays: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AuditSection message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.AuditSection} AuditSection
+             */
+            AuditSection.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.AuditSection)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.AuditSection: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.AuditSection();
+                if (d.durability !== 0 && (typeof d.durability !== "string" || $root.edgewarden.v1.AuditSection.Durability[d.durability] !== 0)) {
+                    switch (d.durability) {
+                    case "DURABILITY_UNSPECIFIED":
+                    case 0:
+                        m.durability = 0;
+                        break;
+                    case "NONE":
+                    case 1:
+                        m.durability = 1;
+                        break;
+                    case "GROUP":
+                    case 2:
+                        m.durability = 2;
+                        break;
+                    case "ALWAYS":
+                    case 3:
+                        m.durability = 3;
+                        break;
+                    default:
+                        if (typeof d.durability === "number" && (d.durability | 0) === d.durability)
+                            m.durability = d.durability;
+                    }
+                }
+                if (d.retainDays != null) {
+                    m.retainDays = d.retainDays >>> 0;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from an AuditSection message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {edgewarden.v1.AuditSection} m AuditSection
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AuditSection.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.durability = o.enums === $String ? "DURABILITY_UNSPECIFIED" : 0;
+                }
+                if (m.durability != null && $Object.hasOwnProperty.call(m, "durability")) {
+                    d.durability = o.enums === $String ? $root.edgewarden.v1.AuditSection.Durability[m.durability] === $undefined ? m.durability : $root.edgewarden.v1.AuditSection.Durability[m.durability] : m.durability;
+                }
+                if (m.retainDays != null && $Object.hasOwnProperty.call(m, "retainDays")) {
+                    d.retainDays = m.retainDays;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this AuditSection to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.AuditSection
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AuditSection.prototype.toJSON = function() {
+                return AuditSection.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AuditSection
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.AuditSection
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AuditSection.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.AuditSection";
+            };
+
+            /**
+             * Durability enum.
+             * @name edgewarden.v1.AuditSection.Durability
+             * @enum {number}
+             * @property {number} DURABILITY_UNSPECIFIED=0 DURABILITY_UNSPECIFIED value
+             * @property {number} NONE=1 NONE value
+             * @property {number} GROUP=2 GROUP value
+             * @property {number} ALWAYS=3 ALWAYS value
+             */
+            AuditSection.Durability = (function() {
+                const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                values[valuesById[0] = "DURABILITY_UNSPECIFIED"] = 0;
+                values[valuesById[1] = "NONE"] = 1;
+                values[valuesById[2] = "GROUP"] = 2;
+                values[valuesById[3] = "ALWAYS"] = 3;
+                return values;
+            })();
+
+            return AuditSection;
+        })();
+
+        v1.TelemetryBroker = (function() {
+
+            /**
+             * Properties of a TelemetryBroker.
+             * @typedef {Object} edgewarden.v1.TelemetryBroker.$Properties
+             * @property {string|null} [url] TelemetryBroker url
+             * @property {edgewarden.v1.TelemetryBroker.Share|null} [share] TelemetryBroker share
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TelemetryBroker.
+             * @memberof edgewarden.v1
+             * @interface ITelemetryBroker
+             * @augments edgewarden.v1.TelemetryBroker.$Properties
+             * @deprecated Use edgewarden.v1.TelemetryBroker.$Properties instead.
+             */
+
+            /**
+             * Shape of a TelemetryBroker.
+             * @typedef {edgewarden.v1.TelemetryBroker.$Properties} edgewarden.v1.TelemetryBroker.$Shape
+             */
+
+            /**
+             * Constructs a new TelemetryBroker.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a TelemetryBroker.
+             * @constructor
+             * @param {edgewarden.v1.TelemetryBroker.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TelemetryBroker = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TelemetryBroker url.
+             * @member {string} url
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @instance
+             */
+            TelemetryBroker.prototype.url = "";
+
+            /**
+             * TelemetryBroker share.
+             * @member {edgewarden.v1.TelemetryBroker.Share} share
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @instance
+             */
+            TelemetryBroker.prototype.share = 0;
+
+            /**
+             * Creates a new TelemetryBroker instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {edgewarden.v1.TelemetryBroker.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.TelemetryBroker} TelemetryBroker instance
+             * @type {{
+             *   (properties: edgewarden.v1.TelemetryBroker.$Shape): edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape;
+             *   (properties?: edgewarden.v1.TelemetryBroker.$Properties): edgewarden.v1.TelemetryBroker;
+             * }}
+             */
+            TelemetryBroker.create = function(properties) {
+                return new TelemetryBroker(properties);
+            };
+
+            /**
+             * Encodes the specified TelemetryBroker message. Does not implicitly {@link edgewarden.v1.TelemetryBroker.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {edgewarden.v1.TelemetryBroker.$Properties} m TelemetryBroker message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TelemetryBroker.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.url != null && $Object.hasOwnProperty.call(m, "url") && m.url !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.url);
+                if (m.share != null && $Object.hasOwnProperty.call(m, "share") && m.share !== 0)
+                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.share);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TelemetryBroker message, length delimited. Does not implicitly {@link edgewarden.v1.TelemetryBroker.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {edgewarden.v1.TelemetryBroker.$Properties} message TelemetryBroker message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TelemetryBroker.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TelemetryBroker message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape} TelemetryBroker
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TelemetryBroker.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.TelemetryBroker();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.url = v;
+                            else
+                                delete m.url;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.share = v;
+                            else
+                                delete m.share;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TelemetryBroker message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape} TelemetryBroker
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TelemetryBroker.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TelemetryBroker message.
+             * @function verify
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TelemetryBroker.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (m.url != null && $Object.hasOwnProperty.call(m, "url")) {
+                    if (!$util.isString(m.url))
+                        return "url: string expected";
+                }
+                if (m.share != null && $Object.hasOwnProperty.call(m, "share")) {
+                    if (typeof m.share !== "number" || (m.share | 0) !== m.share)
+                        return "share: enum value expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TelemetryBroker message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.TelemetryBroker} TelemetryBroker
+             */
+            TelemetryBroker.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.TelemetryBroker)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.TelemetryBroker: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.TelemetryBroker();
+                if (d.url != null) {
+                    if (typeof d.url !== "string" || d.url.length) {
+                        m.url = $String(d.url);
+                    }
+                }
+                if (d.share !== 0 && (typeof d.share !== "string" || $root.edgewarden.v1.TelemetryBroker.Share[d.share] !== 0)) {
+                    switch (d.share) {
+                    case "SHARE_UNSPECIFIED":
+                    case 0:
+                        m.share = 0;
+                        break;
+                    case "NONE":
+                    case 1:
+                        m.share = 1;
+                        break;
+                    case "SUMMARY":
+                    case 2:
+                        m.share = 2;
+                        break;
+                    case "FULL":
+                    case 3:
+                        m.share = 3;
+                        break;
+                    default:
+                        if (typeof d.share === "number" && (d.share | 0) === d.share)
+                            m.share = d.share;
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TelemetryBroker message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {edgewarden.v1.TelemetryBroker} m TelemetryBroker
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TelemetryBroker.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.url = "";
+                    d.share = o.enums === $String ? "SHARE_UNSPECIFIED" : 0;
+                }
+                if (m.url != null && $Object.hasOwnProperty.call(m, "url")) {
+                    d.url = m.url;
+                }
+                if (m.share != null && $Object.hasOwnProperty.call(m, "share")) {
+                    d.share = o.enums === $String ? $root.edgewarden.v1.TelemetryBroker.Share[m.share] === $undefined ? m.share : $root.edgewarden.v1.TelemetryBroker.Share[m.share] : m.share;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TelemetryBroker to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TelemetryBroker.prototype.toJSON = function() {
+                return TelemetryBroker.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TelemetryBroker
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.TelemetryBroker
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TelemetryBroker.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.TelemetryBroker";
+            };
+
+            /**
+             * Share enum.
+             * @name edgewarden.v1.TelemetryBroker.Share
+             * @enum {number}
+             * @property {number} SHARE_UNSPECIFIED=0 SHARE_UNSPECIFIED value
+             * @property {number} NONE=1 NONE value
+             * @property {number} SUMMARY=2 SUMMARY value
+             * @property {number} FULL=3 FULL value
+             */
+            TelemetryBroker.Share = (function() {
+                const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                values[valuesById[0] = "SHARE_UNSPECIFIED"] = 0;
+                values[valuesById[1] = "NONE"] = 1;
+                values[valuesById[2] = "SUMMARY"] = 2;
+                values[valuesById[3] = "FULL"] = 3;
+                return values;
+            })();
+
+            return TelemetryBroker;
+        })();
+
+        v1.TelemetrySection = (function() {
+
+            /**
+             * Properties of a TelemetrySection.
+             * @typedef {Object} edgewarden.v1.TelemetrySection.$Properties
+             * @property {number|null} [heartbeatSeconds] TelemetrySection heartbeatSeconds
+             * @property {Array.<edgewarden.v1.TelemetryBroker.$Properties>|null} [brokers] TelemetrySection brokers
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TelemetrySection.
+             * @memberof edgewarden.v1
+             * @interface ITelemetrySection
+             * @augments edgewarden.v1.TelemetrySection.$Properties
+             * @deprecated Use edgewarden.v1.TelemetrySection.$Properties instead.
+             */
+
+            /**
+             * Shape of a TelemetrySection.
+             * @typedef {edgewarden.v1.TelemetrySection.$Properties} edgewarden.v1.TelemetrySection.$Shape
+             */
+
+            /**
+             * Constructs a new TelemetrySection.
+             * @memberof edgewarden.v1
+             * @classdesc Represents a TelemetrySection.
+             * @constructor
+             * @param {edgewarden.v1.TelemetrySection.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TelemetrySection = function (p) {
+                this.brokers = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * TelemetrySection heartbeatSeconds.
+             * @member {number|null|undefined} heartbeatSeconds
+             * @memberof edgewarden.v1.TelemetrySection
+             * @instance
+             */
+            TelemetrySection.prototype.heartbeatSeconds = null;
+
+            /**
+             * TelemetrySection brokers.
+             * @member {Array.<edgewarden.v1.TelemetryBroker.$Properties>} brokers
+             * @memberof edgewarden.v1.TelemetrySection
+             * @instance
+             */
+            TelemetrySection.prototype.brokers = $util.emptyArray;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(TelemetrySection.prototype, "_heartbeatSeconds", {
+                get: $util.oneOfGetter($oneOfFields = ["heartbeatSeconds"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new TelemetrySection instance using the specified properties.
+             * @function create
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {edgewarden.v1.TelemetrySection.$Properties=} [properties] Properties to set
+             * @returns {edgewarden.v1.TelemetrySection} TelemetrySection instance
+             * @type {{
+             *   (properties: edgewarden.v1.TelemetrySection.$Shape): edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape;
+             *   (properties?: edgewarden.v1.TelemetrySection.$Properties): edgewarden.v1.TelemetrySection;
+             * }}
+             */
+            TelemetrySection.create = function(properties) {
+                return new TelemetrySection(properties);
+            };
+
+            /**
+             * Encodes the specified TelemetrySection message. Does not implicitly {@link edgewarden.v1.TelemetrySection.verify|verify} messages.
+             * @function encode
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {edgewarden.v1.TelemetrySection.$Properties} m TelemetrySection message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TelemetrySection.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.heartbeatSeconds != null && $Object.hasOwnProperty.call(m, "heartbeatSeconds"))
+                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.heartbeatSeconds);
+                if (m.brokers != null && m.brokers.length) {
+                    for (var i = 0; i < m.brokers.length; ++i)
+                        $root.edgewarden.v1.TelemetryBroker.encode(m.brokers[i], w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Encodes the specified TelemetrySection message, length delimited. Does not implicitly {@link edgewarden.v1.TelemetrySection.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {edgewarden.v1.TelemetrySection.$Properties} message TelemetrySection message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TelemetrySection.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TelemetrySection message from the specified reader or buffer.
+             * @function decode
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape} TelemetrySection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TelemetrySection.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.TelemetrySection();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 0)
+                                break;
+                            m.heartbeatSeconds = r.uint32();
+                            m._heartbeatSeconds = "heartbeatSeconds";
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.brokers && m.brokers.length))
+                                m.brokers = [];
+                            m.brokers.push($root.edgewarden.v1.TelemetryBroker.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Decodes a TelemetrySection message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape} TelemetrySection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TelemetrySection.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TelemetrySection message.
+             * @function verify
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {Object.<string,*>} m Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TelemetrySection.verify = function (m, q) {
+                if (typeof m !== "object" || m === null)
+                    return "object expected";
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    return "max depth exceeded";
+                var p = {};
+                if (m.heartbeatSeconds != null && $Object.hasOwnProperty.call(m, "heartbeatSeconds")) {
+                    p._heartbeatSeconds = 1;
+                    if (!$util.isInteger(m.heartbeatSeconds))
+                        return "heartbeatSeconds: integer expected";
+                }
+                if (m.brokers != null && $Object.hasOwnProperty.call(m, "brokers")) {
+                    if (!$Array.isArray(m.brokers))
+                        return "brokers: array expected";
+                    for (var i = 0; i < m.brokers.length; ++i) {
+                        {
+                            var e = $root.edgewarden.v1.TelemetryBroker.verify(m.brokers[i], q + 1);
+                            if (e)
+                                return "brokers." + e;
+                        }
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TelemetrySection message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {edgewarden.v1.TelemetrySection} TelemetrySection
+             */
+            TelemetrySection.fromObject = function (d, q) {
+                if (d instanceof $root.edgewarden.v1.TelemetrySection)
+                    return d;
+                if (!$util.isObject(d))
+                    throw $TypeError(".edgewarden.v1.TelemetrySection: object expected");
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var m = new $root.edgewarden.v1.TelemetrySection();
+                if (d.heartbeatSeconds != null) {
+                    m.heartbeatSeconds = d.heartbeatSeconds >>> 0;
+                }
+                if (d.brokers) {
+                    if (!$Array.isArray(d.brokers))
+                        throw $TypeError(".edgewarden.v1.TelemetrySection.brokers: array expected");
+                    m.brokers = $Array(d.brokers.length);
+                    for (var i = 0; i < d.brokers.length; ++i) {
+                        if (!$util.isObject(d.brokers[i]))
+                            throw $TypeError(".edgewarden.v1.TelemetrySection.brokers: object expected");
+                        m.brokers[i] = $root.edgewarden.v1.TelemetryBroker.fromObject(d.brokers[i], q + 1);
+                    }
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a TelemetrySection message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {edgewarden.v1.TelemetrySection} m TelemetrySection
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TelemetrySection.toObject = function (m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.brokers = [];
+                }
+                if (m.heartbeatSeconds != null && $Object.hasOwnProperty.call(m, "heartbeatSeconds")) {
+                    d.heartbeatSeconds = m.heartbeatSeconds;
+                }
+                if (m.brokers && m.brokers.length) {
+                    d.brokers = $Array(m.brokers.length);
+                    for (var j = 0; j < m.brokers.length; ++j) {
+                        d.brokers[j] = $root.edgewarden.v1.TelemetryBroker.toObject(m.brokers[j], o, q + 1);
+                    }
+                }
+                return d;
+            };
+
+            /**
+             * Converts this TelemetrySection to JSON.
+             * @function toJSON
+             * @memberof edgewarden.v1.TelemetrySection
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TelemetrySection.prototype.toJSON = function() {
+                return TelemetrySection.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TelemetrySection
+             * @function getTypeUrl
+             * @memberof edgewarden.v1.TelemetrySection
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TelemetrySection.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/edgewarden.v1.TelemetrySection";
+            };
+
+            return TelemetrySection;
+        })();
+
         v1.PolicyDecision = (function() {
 
             /**
