@@ -1,0 +1,74 @@
+import { createHash, createHmac, verify } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TensorMap } from '../engine/tensor';
+import { KeySigner, toPublicKey } from '../provenance/keys';
+import { tensorDigest } from '../provenance/tensor-digest';
+import { canonicalTensorBytes } from './canonical';
+import { DigestWorker } from './sign-worker';
+
+const tensors: TensorMap = {
+  b: { type: 'float32', dims: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, Number.NaN]) },
+  a: { type: 'int64', dims: [1], data: new BigInt64Array([-5n]) },
+  é: { type: 'bool', dims: [2], data: new Uint8Array([1, 0]) },
+  s: { type: 'string', dims: [2], data: ['héllo', ''] },
+  h: { type: 'float16', dims: [], data: new Uint16Array([0x3c00]) },
+  z: { type: 'uint8', dims: [0], data: new Uint8Array(0) },
+  // a view into a larger buffer: only the viewed bytes count
+  v: { type: 'int32', dims: [2], data: new Int32Array(new Int32Array([9, 8, 7, 6]).buffer, 4, 2) },
+};
+
+let worker: DigestWorker | undefined;
+afterEach(async () => {
+  await worker?.close();
+  worker = undefined;
+});
+
+describe('canonicalTensorBytes', () => {
+  it('hashes to the provenance tensorDigest, plain and salted', () => {
+    const bytes = new Uint8Array(canonicalTensorBytes(tensors));
+    expect(createHash('sha256').update(bytes).digest()).toEqual(Buffer.from(tensorDigest(tensors)));
+    const salt = new Uint8Array(32).fill(7);
+    expect(createHmac('sha256', salt).update(bytes).digest()).toEqual(Buffer.from(tensorDigest(tensors, salt)));
+  });
+
+  it('returns a buffer it owns entirely (transferable) and an empty stream for no tensors', () => {
+    const ab = canonicalTensorBytes({ x: { type: 'uint8', dims: [3], data: new Uint8Array([1, 2, 3]) } });
+    expect(ab.byteLength).toBe(4 + 1 + 1 + 4 + 8 + 8 + 3);
+    expect(canonicalTensorBytes({}).byteLength).toBe(0);
+  });
+});
+
+describe('DigestWorker', () => {
+  it('digests transferred buffers in order, equal to tensorDigest', async () => {
+    const salt = new Uint8Array([1, 2, 3]);
+    worker = new DigestWorker({ salt });
+    const one = canonicalTensorBytes(tensors);
+    const two = canonicalTensorBytes({});
+    const out = await worker.digest([one, two]);
+    expect(one.byteLength).toBe(0); // transferred, not cloned
+    expect(out.subarray(0, 32)).toEqual(tensorDigest(tensors, salt));
+    expect(out.subarray(32, 64)).toEqual(tensorDigest({}, salt));
+  });
+
+  it('signs with the key it was given; refuses to sign without one', async () => {
+    const signer = KeySigner.generate();
+    worker = new DigestWorker({ privateKeyPem: signer.privateKeyPem() });
+    const msgs = [new Uint8Array([1]), new Uint8Array([2, 3])];
+    const sigs = await worker.sign(msgs);
+    for (let i = 0; i < 2; i++) {
+      expect(
+        verify(null, msgs[i] as Uint8Array, toPublicKey(signer.publicKey), sigs.subarray(i * 64, i * 64 + 64)),
+      ).toBe(true);
+    }
+    await worker.close();
+    worker = new DigestWorker({});
+    expect(worker.canSign).toBe(false);
+    await expect(worker.sign(msgs)).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
+  });
+
+  it('refuses requests after close', async () => {
+    worker = new DigestWorker({});
+    await worker.close();
+    await expect(worker.digest([new ArrayBuffer(1)])).rejects.toMatchObject({ code: 'EW_WARDEN_CLOSED' });
+  });
+});

@@ -1,0 +1,125 @@
+import { Worker } from 'node:worker_threads';
+import { EdgewardenError } from '../errors';
+
+// The worker is plain CommonJS evaluated from this string (`eval: true`) and needs only node:crypto,
+// so it runs the same under vitest (TypeScript sources) and from the published bundle.
+// Requests: { t: 'digest', id, bufs: ArrayBuffer[] } → 32-byte SHA-256 (HMAC with the salt) of each;
+// { t: 'sign', id, msgs: ArrayBuffer[] } → 64-byte Ed25519 signature of each. Results come back in
+// one transferred buffer per request.
+const WORKER_SOURCE = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash, createHmac, createPrivateKey, sign } = require('node:crypto');
+const salt = workerData.salt ? Buffer.from(workerData.salt) : null;
+const key = workerData.privateKeyPem ? createPrivateKey(workerData.privateKeyPem) : null;
+parentPort.on('message', (m) => {
+  try {
+    let out;
+    if (m.t === 'digest') {
+      out = new Uint8Array(m.bufs.length * 32);
+      for (let i = 0; i < m.bufs.length; i++) {
+        const h = salt ? createHmac('sha256', salt) : createHash('sha256');
+        h.update(new Uint8Array(m.bufs[i]));
+        out.set(h.digest(), i * 32);
+      }
+    } else if (m.t === 'sign') {
+      if (!key) throw new Error('this worker holds no signing key');
+      out = new Uint8Array(m.msgs.length * 64);
+      for (let i = 0; i < m.msgs.length; i++) out.set(sign(null, new Uint8Array(m.msgs[i]), key), i * 64);
+    } else {
+      throw new Error('unknown request ' + m.t);
+    }
+    parentPort.postMessage({ id: m.id, out: out.buffer }, [out.buffer]);
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
+  }
+});
+`;
+
+interface Pending {
+  resolve(out: Uint8Array): void;
+  reject(err: Error): void;
+}
+
+/**
+ * A worker thread that digests canonical tensor bytes and signs records off the inference thread.
+ * Requests are answered in order. The worker keeps the process alive only while requests are
+ * pending, so an application that forgets close() still exits.
+ */
+export class DigestWorker {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure: Error | undefined;
+  private closed = false;
+  /** True when this worker holds the private key and can sign. */
+  readonly canSign: boolean;
+
+  constructor(opts: { salt?: Uint8Array; privateKeyPem?: string }) {
+    this.canSign = opts.privateKeyPem !== undefined;
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { salt: opts.salt ? new Uint8Array(opts.salt) : null, privateKeyPem: opts.privateKeyPem ?? null },
+    });
+    this.worker.unref();
+    this.worker.on('message', (m: { id: number; out?: ArrayBuffer; error?: string }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (m.out) p.resolve(new Uint8Array(m.out));
+      else p.reject(new EdgewardenError('EW_WARDEN_PIPELINE', `digest worker: ${m.error}`));
+    });
+    this.worker.on('error', (err) => this.fail(err));
+    this.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`digest worker exited with code ${code}`));
+    });
+  }
+
+  /** Set once the worker has failed; every later request is refused with it. */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  /** SHA-256 (HMAC-SHA256 with the salt) of each buffer, 32 bytes each, concatenated. Buffers are transferred. */
+  digest(bufs: ArrayBuffer[]): Promise<Uint8Array> {
+    return this.request({ t: 'digest', bufs }, bufs);
+  }
+
+  /** Ed25519 signatures of each message, 64 bytes each, concatenated. */
+  sign(msgs: Uint8Array[]): Promise<Uint8Array> {
+    const bufs = msgs.map((m) => {
+      const copy = new Uint8Array(m.length);
+      copy.set(m);
+      return copy.buffer;
+    });
+    return this.request({ t: 'sign', msgs: bufs }, bufs);
+  }
+
+  private request(msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Uint8Array> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new EdgewardenError('EW_WARDEN_CLOSED', 'digest worker is closed'));
+    const id = this.nextId++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.pending.size === 1) this.worker.ref();
+      this.worker.postMessage({ ...msg, id }, transfer);
+    });
+  }
+
+  private fail(cause: unknown): void {
+    if (this.failure) return;
+    this.failure = new EdgewardenError('EW_WARDEN_PIPELINE', `digest worker failed: ${(cause as Error).message}`, {
+      cause,
+    });
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+  }
+
+  /** Stops the worker (after the caller has awaited its pending requests). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker.terminate();
+  }
+}
