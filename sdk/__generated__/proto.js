@@ -14919,7 +14919,7 @@ export const edgewarden = $root.edgewarden = (() => {
                     w.uint32(/* id 5, wireType 2 =*/42).uint32s(m.blockedClasses);
                 }
                 if (m.minConfidence != null && $Object.hasOwnProperty.call(m, "minConfidence"))
-                    w.uint32(/* id 6, wireType 5 =*/53).float(m.minConfidence);
+                    w.uint32(/* id 6, wireType 1 =*/49).double(m.minConfidence);
                 if (m.ratePerMinute != null && $Object.hasOwnProperty.call(m, "ratePerMinute"))
                     w.uint32(/* id 7, wireType 0 =*/56).uint32(m.ratePerMinute);
                 if (m.burst != null && $Object.hasOwnProperty.call(m, "burst"))
@@ -15035,9 +15035,9 @@ export const edgewarden = $root.edgewarden = (() => {
                             continue;
                         }
                     case 6: {
-                            if (u !== 5)
+                            if (u !== 1)
                                 break;
-                            m.minConfidence = r.float();
+                            m.minConfidence = r.double();
                             m._minConfidence = "minConfidence";
                             continue;
                         }
