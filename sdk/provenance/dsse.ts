@@ -138,6 +138,17 @@ export function envelopeToJson(env: Envelope): DsseJson {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const HEX = /^(?:[0-9a-f]{2})*$/;
 
+/**
+ * Decodes padded standard base64 and refuses non-canonical text (unused low bits set, missing
+ * padding): otherwise two different strings decode to the same bytes and a changed character
+ * would go unnoticed.
+ */
+function canonicalBase64(text: string): Uint8Array | undefined {
+  if (text.length % 4 !== 0 || !BASE64.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? new Uint8Array(bytes) : undefined;
+}
+
 /** Parses DSSE JSON (already `JSON.parse`d); throws `EW_PROVENANCE_MALFORMED` when it is not one. */
 export function envelopeFromJson(value: unknown): Envelope {
   const bad = (why: string): never => {
@@ -146,17 +157,21 @@ export function envelopeFromJson(value: unknown): Envelope {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('not an object');
   const v = value as Record<string, unknown>;
   if (typeof v.payloadType !== 'string' || v.payloadType === '') bad('payloadType missing');
-  if (typeof v.payload !== 'string' || !BASE64.test(v.payload)) bad('payload is not base64');
-  if (!Array.isArray(v.signatures)) bad('signatures is not an array');
+  if (typeof v.payload !== 'string') bad('payload is not base64');
+  if (!Array.isArray(v.signatures) || v.signatures.length > 16) bad('signatures is not an array of at most 16');
+  if ((v.payloadType as string).length > 256) bad('payloadType too long');
   const payload = v.payload as string;
   if (payload.length > (MAX_ENVELOPE_BYTES * 4) / 3 + 4) bad('payload too large');
   const signatures = (v.signatures as unknown[]).map((s) => {
     if (typeof s !== 'object' || s === null) return bad('signature is not an object');
     const { keyid, sig } = s as Record<string, unknown>;
-    if (typeof sig !== 'string' || !BASE64.test(sig)) return bad('sig is not base64');
+    const sigBytes = typeof sig === 'string' && sig.length <= 1024 ? canonicalBase64(sig) : undefined;
+    if (!sigBytes) return bad('sig is not canonical base64');
     const kid = typeof keyid === 'string' ? keyid : '';
-    if (!HEX.test(kid)) return bad('keyid is not lowercase hex');
-    return { keyid: new Uint8Array(Buffer.from(kid, 'hex')), sig: new Uint8Array(Buffer.from(sig, 'base64')) };
+    if (kid.length > 128 || !HEX.test(kid)) return bad('keyid is not lowercase hex');
+    return { keyid: new Uint8Array(Buffer.from(kid, 'hex')), sig: sigBytes };
   });
-  return { payloadType: v.payloadType as string, payload: new Uint8Array(Buffer.from(payload, 'base64')), signatures };
+  const payloadBytes = canonicalBase64(payload);
+  if (!payloadBytes) return bad('payload is not canonical base64');
+  return { payloadType: v.payloadType as string, payload: payloadBytes, signatures };
 }

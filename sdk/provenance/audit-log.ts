@@ -1,0 +1,463 @@
+import {
+  closeSync,
+  fdatasync,
+  fdatasyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { EdgewardenError } from '../errors';
+import { type Clock, SYSTEM_CLOCK } from '../util/clock';
+import {
+  ENTRY_KIND,
+  type EntryKind,
+  FRAME_OVERHEAD,
+  MAX_ENTRY_BODY,
+  SEGMENT_RE,
+  segmentName,
+  writeFrame,
+} from './audit-format';
+import { type AuditDamage, scanAuditLog, type TornTail } from './audit-scan';
+import { decodeCheckpoint } from './checkpoint';
+import { decodeEnvelope, type Envelope, encodeEnvelope, PAYLOAD_TYPES } from './dsse';
+import { leafHash, type MerkleTree } from './merkle';
+import { readChainFields } from './record';
+
+/** When an appended entry counts as durable. */
+export type Durability = 'always' | 'group' | 'none';
+
+export interface AuditLogOptions {
+  /** `always`: fsync before `durable` resolves (concurrent appends share one fsync); `group` (default):
+   * fsync every `groupMs`; `none`: written to the OS, never fsynced except on roll, flush and close. */
+  durability?: Durability;
+  /** Group-commit interval in ms (default 100). Uses the global setTimeout, so fake timers drive it. */
+  groupMs?: number;
+  /** Roll to a new segment file past this size (default 64 MiB). */
+  segmentBytes?: number;
+  clock?: Clock;
+}
+
+/** What open did about a torn tail: the bytes it dropped. */
+export type AuditRecovery = TornTail;
+
+/** The result of {@link AuditLog.appendRecord}. */
+export interface AppendResult {
+  index: number;
+  leafHash: Uint8Array;
+  /** Resolves when the entry is on disk as the durability mode defines; rejects on a write error. */
+  durable: Promise<void>;
+}
+
+interface Generation {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+function newGeneration(): Generation {
+  let resolveFn!: () => void;
+  let rejectFn!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolveFn = res;
+    rejectFn = rej;
+  });
+  // Callers may ignore `durable`; an unobserved rejection must not crash the process.
+  promise.catch(() => {});
+  return { promise, resolve: resolveFn, reject: rejectFn };
+}
+
+const CHUNK_BYTES = 256 * 1024;
+const openDirs = new Set<string>();
+
+function ioError(message: string, cause?: unknown): EdgewardenError {
+  return new EdgewardenError('EW_PROVENANCE_AUDIT_IO', message, cause === undefined ? {} : { cause });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The device's append-only audit log: segment files of CRC-framed entries, the RFC 9162 Merkle tree
+ * over its records, and the hash chain between them. One process appends at a time (a LOCK file
+ * holds its pid). Open rebuilds the tree, drops a torn tail (recording a recovery event) and reports
+ * damage before the tail without ever changing those bytes.
+ */
+export class AuditLog {
+  /** The first damage found before the tail on open; appends continue in a new segment. */
+  readonly damage: AuditDamage | undefined;
+  /** The torn tail dropped on open, if there was one. */
+  readonly recovery: AuditRecovery | undefined;
+  readonly durability: Durability;
+
+  private fd: number;
+  private segNo: number;
+  private segSize: number;
+  private chunk = new Uint8Array(CHUNK_BYTES);
+  private used = 0;
+  private gen: Generation | undefined;
+  private draining = false;
+  private drainDone: Promise<void> = Promise.resolve();
+  private flushQueued = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closeLater: number[] = [];
+  private failed: EdgewardenError | undefined;
+  private closed = false;
+  private forceSync = false;
+  private lastLeaf: Uint8Array;
+  private latest: Envelope | undefined;
+  private readonly groupMs: number;
+  private readonly segmentBytes: number;
+  private readonly clock: Clock;
+
+  private constructor(
+    readonly dir: string,
+    readonly tree: MerkleTree,
+    init: {
+      fd: number;
+      segNo: number;
+      segSize: number;
+      lastLeaf: Uint8Array;
+      latest: Envelope | undefined;
+      damage: AuditDamage | undefined;
+      recovery: AuditRecovery | undefined;
+      opts: AuditLogOptions;
+    },
+  ) {
+    this.fd = init.fd;
+    this.segNo = init.segNo;
+    this.segSize = init.segSize;
+    this.lastLeaf = init.lastLeaf;
+    this.latest = init.latest;
+    this.damage = init.damage;
+    this.recovery = init.recovery;
+    this.durability = init.opts.durability ?? 'group';
+    this.groupMs = init.opts.groupMs ?? 100;
+    this.segmentBytes = init.opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.clock = init.opts.clock ?? SYSTEM_CLOCK;
+  }
+
+  /**
+   * Opens (creating if needed) the log in `dir`. Throws `EW_PROVENANCE_AUDIT_LOCKED` when another
+   * live process has it open, `EW_PROVENANCE_AUDIT_IO` when it cannot be read or written.
+   */
+  static async open(dir: string, opts: AuditLogOptions = {}): Promise<AuditLog> {
+    const durability = opts.durability ?? 'group';
+    if (!['always', 'group', 'none'].includes(durability)) {
+      throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `unknown durability ${String(durability)}`);
+    }
+    const abs = resolve(dir);
+    try {
+      await mkdir(abs, { recursive: true, mode: 0o700 });
+    } catch (cause) {
+      throw ioError(`cannot create audit directory ${abs}`, cause);
+    }
+    lock(abs);
+    try {
+      const scan = await scanAuditLog(abs);
+      let segNo = 0;
+      let segSize = 0;
+      let recovery: AuditRecovery | undefined;
+      const lastName = scan.segments.at(-1);
+      if (lastName) segNo = Number(SEGMENT_RE.exec(lastName)![1]);
+      if (scan.damage) {
+        // Never touch damaged bytes: continue in a fresh segment after the last one.
+        if (lastName) segNo++;
+      } else if (lastName) {
+        segSize = scan.lastSegmentGoodBytes;
+        if (scan.torn) {
+          const fdT = openSync(join(abs, lastName), 'r+');
+          try {
+            ftruncateSync(fdT, scan.torn.offset);
+            fdatasyncSync(fdT);
+          } finally {
+            closeSync(fdT);
+          }
+          recovery = scan.torn;
+        }
+      }
+      const fd = openSync(join(abs, segmentName(segNo)), 'a', 0o600);
+      const log = new AuditLog(abs, scan.tree, {
+        fd,
+        segNo,
+        segSize,
+        lastLeaf: scan.lastLeafHash,
+        latest: scan.checkpoints.at(-1)?.envelope,
+        damage: scan.damage,
+        recovery,
+        opts: { ...opts, durability },
+      });
+      if (recovery) {
+        const event = { timeUnixMs: log.clock.now(), ...recovery };
+        log.push(ENTRY_KIND.recovery, new Uint8Array(Buffer.from(JSON.stringify(event), 'utf8')));
+        await log.flush();
+      }
+      return log;
+    } catch (e) {
+      unlock(abs);
+      throw e;
+    }
+  }
+
+  /** Number of records (leaves). */
+  get size(): number {
+    return this.tree.size;
+  }
+
+  /** Leaf hash of the last record; empty when there is none. */
+  get lastLeafHash(): Uint8Array {
+    return this.lastLeaf;
+  }
+
+  /**
+   * Appends a record (its protobuf bytes; with `signedEnvelope`, the binary DSSE envelope around those
+   * same bytes, stored instead). Synchronous: the record is in the tree on return. The record must carry
+   * `index = size` and `prev_leaf_hash = lastLeafHash`, or `EW_PROVENANCE_AUDIT_CHAIN` is thrown.
+   */
+  appendRecord(recordBytes: Uint8Array, signedEnvelope?: Uint8Array): AppendResult {
+    this.checkWritable();
+    const chain = readChainFields(recordBytes);
+    const index = this.tree.size;
+    if (!chain || chain.index !== index || Buffer.compare(chain.prevLeafHash, this.lastLeaf) !== 0) {
+      throw new EdgewardenError(
+        'EW_PROVENANCE_AUDIT_CHAIN',
+        `record must have index ${index} and the previous leaf hash (got index ${chain?.index})`,
+      );
+    }
+    if (signedEnvelope) {
+      const env = decodeEnvelope(signedEnvelope);
+      if (env.payloadType !== PAYLOAD_TYPES.record || Buffer.compare(env.payload, recordBytes) !== 0) {
+        throw new EdgewardenError('EW_PROVENANCE_MALFORMED', 'signed envelope does not wrap these record bytes');
+      }
+    }
+    const leaf = leafHash(recordBytes);
+    const durable = this.push(
+      signedEnvelope ? ENTRY_KIND.signedRecord : ENTRY_KIND.record,
+      signedEnvelope ?? recordBytes,
+    );
+    this.tree.append(leaf);
+    this.lastLeaf = leaf;
+    return { index, leafHash: leaf, durable };
+  }
+
+  /**
+   * Appends a signed checkpoint; resolves when it is durable. Its root must match this log's tree at
+   * its size (`EW_PROVENANCE_AUDIT_CHECKPOINT` otherwise), so the log never holds a checkpoint that
+   * would later read as tampering.
+   */
+  appendCheckpoint(envelope: Envelope): Promise<void> {
+    this.checkWritable();
+    if (envelope.payloadType !== PAYLOAD_TYPES.checkpoint) {
+      throw new EdgewardenError('EW_PROVENANCE_PAYLOAD_TYPE', 'not a checkpoint envelope');
+    }
+    const cp = decodeCheckpoint(envelope.payload);
+    if (cp.treeSize > this.tree.size || Buffer.compare(this.tree.root(cp.treeSize), cp.rootHash) !== 0) {
+      throw new EdgewardenError(
+        'EW_PROVENANCE_AUDIT_CHECKPOINT',
+        `checkpoint does not match the log at size ${cp.treeSize}`,
+      );
+    }
+    const p = this.push(ENTRY_KIND.checkpoint, encodeEnvelope(envelope));
+    this.latest = envelope;
+    return p;
+  }
+
+  /** The last checkpoint appended (or found on open). */
+  latestCheckpoint(): Envelope | undefined {
+    return this.latest;
+  }
+
+  /** Writes and fsyncs everything appended so far, whatever the durability mode. */
+  async flush(): Promise<void> {
+    if (this.failed) throw this.failed;
+    const g = this.gen;
+    if (!g) {
+      // Nothing pending; still wait for an fsync that may be in flight.
+      await this.drainDone;
+      return;
+    }
+    this.forceSync = true;
+    this.startDrain();
+    await g.promise;
+  }
+
+  /** Flushes, then closes the files and releases the lock. Appends after close throw. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      await this.drainDone;
+      for (const fd of [...this.closeLater, this.fd]) {
+        try {
+          closeSync(fd);
+        } catch {}
+      }
+      this.closeLater = [];
+      unlock(this.dir);
+    }
+  }
+
+  private checkWritable(): void {
+    if (this.closed) throw ioError('the audit log is closed');
+    if (this.failed) throw this.failed;
+  }
+
+  /** Frames an entry into the write buffer and schedules the write per durability mode. */
+  private push(kind: EntryKind, content: Uint8Array): Promise<void> {
+    const frameLen = content.length + 1 + FRAME_OVERHEAD;
+    if (content.length + 1 > MAX_ENTRY_BODY) throw new EdgewardenError('EW_PROVENANCE_MALFORMED', 'entry too large');
+    if (this.segSize + this.used + frameLen > this.segmentBytes && this.segSize + this.used > 0) this.roll();
+    if (this.used + frameLen > this.chunk.length) {
+      this.writeOut();
+      if (frameLen > this.chunk.length) this.chunk = new Uint8Array(frameLen);
+    }
+    this.used += writeFrame(this.chunk, this.used, kind, content);
+    this.gen ??= newGeneration();
+    const g = this.gen;
+    this.schedule();
+    return g.promise;
+  }
+
+  private schedule(): void {
+    if (this.durability === 'group') {
+      if (!this.timer && !this.draining) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.startDrain();
+        }, this.groupMs);
+      }
+    } else if (!this.flushQueued && !this.draining) {
+      // Everything appended in this tick shares one write (and one fsync in `always`).
+      this.flushQueued = true;
+      queueMicrotask(() => {
+        this.flushQueued = false;
+        this.startDrain();
+      });
+    }
+  }
+
+  /** Writes the buffered frames to the current segment (page cache). */
+  private writeOut(): void {
+    let off = 0;
+    try {
+      while (off < this.used) off += writeSync(this.fd, this.chunk, off, this.used - off);
+    } catch (cause) {
+      this.failed = ioError(`cannot write the audit log in ${this.dir}`, cause);
+      throw this.failed;
+    }
+    this.segSize += this.used;
+    this.used = 0;
+  }
+
+  /** Ends the current segment (written and fsynced) and starts the next. */
+  private roll(): void {
+    this.writeOut();
+    try {
+      fdatasyncSync(this.fd);
+    } catch (cause) {
+      this.failed = ioError('cannot fsync the audit log', cause);
+      throw this.failed;
+    }
+    // An async fsync may still be running on the old descriptor: close it once that is done.
+    if (this.draining) this.closeLater.push(this.fd);
+    else closeSync(this.fd);
+    this.segNo++;
+    this.fd = openSync(join(this.dir, segmentName(this.segNo)), 'a', 0o600);
+    this.segSize = 0;
+  }
+
+  private startDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.drainDone = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.gen) {
+        const g = this.gen;
+        this.gen = undefined;
+        const sync = this.durability !== 'none' || this.forceSync;
+        this.forceSync = false;
+        try {
+          if (this.failed) throw this.failed;
+          this.writeOut();
+          if (sync) {
+            const fd = this.fd;
+            await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+          }
+          g.resolve();
+        } catch (cause) {
+          this.failed ??= ioError('cannot write or fsync the audit log', cause);
+          g.reject(this.failed);
+        }
+        // In group mode the next batch waits for its own timer, unless a flush asked for it now.
+        if (this.durability === 'group' && !this.forceSync) break;
+      }
+    } finally {
+      this.draining = false;
+      for (const fd of this.closeLater) {
+        try {
+          closeSync(fd);
+        } catch {}
+      }
+      this.closeLater = [];
+      if (this.gen && !this.closed) this.schedule();
+    }
+  }
+}
+
+function lockPath(dir: string): string {
+  return join(dir, 'LOCK');
+}
+
+/** Takes the directory's LOCK file, replacing one left by a dead process. */
+function lock(dir: string): void {
+  if (openDirs.has(dir)) {
+    throw new EdgewardenError('EW_PROVENANCE_AUDIT_LOCKED', `audit log ${dir} is already open in this process`);
+  }
+  const path = lockPath(dir);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx', mode: 0o600 });
+      openDirs.add(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot create ${path}`, e);
+    }
+    let pid = Number.NaN;
+    try {
+      pid = Number(readFileSync(path, 'utf8').trim());
+    } catch {}
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+      throw new EdgewardenError('EW_PROVENANCE_AUDIT_LOCKED', `audit log ${dir} is open in process ${pid}`, {
+        details: { pid },
+      });
+    }
+    try {
+      unlinkSync(path); // stale: its process is gone
+    } catch {}
+  }
+  throw new EdgewardenError('EW_PROVENANCE_AUDIT_LOCKED', `cannot take the lock of ${dir}`);
+}
+
+function unlock(dir: string): void {
+  openDirs.delete(dir);
+  try {
+    unlinkSync(lockPath(dir));
+  } catch {}
+}

@@ -1,0 +1,281 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EdgewardenError, isEdgewardenError } from '../errors';
+import { ENTRY_KIND, readFrame, SEGMENT_RE, validFrameAfter } from './audit-format';
+import { type CheckpointFields, decodeCheckpoint } from './checkpoint';
+import type { ProvenanceCode } from './codes';
+import { decodeEnvelope, type Envelope, PAYLOAD_TYPES, verifyEnvelope } from './dsse';
+import type { TrustStore } from './keys';
+import { leafHash, MerkleTree } from './merkle';
+import { decodeRecord, readChainFields } from './record';
+
+/**
+ * The first damage found before the tail. `index` is the leaf index of the record at fault (for a
+ * checkpoint or other non-record entry: the number of records before it); the log is never altered.
+ */
+export interface AuditDamage {
+  index: number;
+  code: ProvenanceCode;
+  message: string;
+  /** Segment file name and byte offset of the entry at fault. */
+  segment?: string;
+  offset?: number;
+}
+
+/** A torn tail: an incomplete or unreadable last entry that a crash can leave behind. */
+export interface TornTail {
+  segment: string;
+  offset: number;
+  droppedBytes: number;
+  reason: string;
+}
+
+/** A checkpoint found in the log, with where it sits. */
+export interface ScannedCheckpoint {
+  envelope: Envelope;
+  fields: CheckpointFields;
+}
+
+export interface ScanOptions {
+  /** Fully decode every record (verification), not just its chain fields (open). */
+  fullDecode?: boolean;
+  /** Check signatures of signed records and checkpoints against these keys. */
+  trust?: TrustStore;
+  /** Keep record bytes and signed envelopes (export). */
+  collect?: boolean;
+}
+
+export interface ScanResult {
+  /** Segment file names in order. */
+  segments: string[];
+  tree: MerkleTree;
+  lastLeafHash: Uint8Array;
+  checkpoints: ScannedCheckpoint[];
+  recoveries: number;
+  damage?: AuditDamage;
+  torn?: TornTail;
+  /** Byte length of the last segment up to the end of its last good entry. */
+  lastSegmentGoodBytes: number;
+  records?: Uint8Array[];
+  signedRecords?: (Uint8Array | undefined)[];
+  deviceKeyid?: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
+
+/** Segment file names of `dir`, in order. */
+export async function listSegments(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `cannot read audit directory ${dir}`, { cause });
+  }
+  return names.filter((n) => SEGMENT_RE.test(n)).sort();
+}
+
+/**
+ * Reads every segment of an audit log, rebuilding the Merkle tree and checking each entry's CRC, the
+ * hash chain (index and prev_leaf_hash) and every checkpoint against the tree. Stops at the first
+ * damage. A bad entry at the very end of the last segment, with no valid entry after it, is a torn
+ * tail, reported separately. Reads only; never writes.
+ */
+export async function scanAuditLog(dir: string, opts: ScanOptions = {}): Promise<ScanResult> {
+  const segments = await listSegments(dir);
+  const tree = new MerkleTree();
+  const res: ScanResult = {
+    segments,
+    tree,
+    lastLeafHash: EMPTY,
+    checkpoints: [],
+    recoveries: 0,
+    lastSegmentGoodBytes: 0,
+  };
+  if (opts.collect) {
+    res.records = [];
+    res.signedRecords = [];
+  }
+  for (let s = 0; s < segments.length; s++) {
+    const name = segments[s]!;
+    let buf: Uint8Array;
+    try {
+      buf = await readFile(join(dir, name));
+    } catch (cause) {
+      throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `cannot read ${join(dir, name)}`, { cause });
+    }
+    const last = s === segments.length - 1;
+    let pos = 0;
+    while (pos < buf.length) {
+      const fr = readFrame(buf, pos);
+      if (!fr.ok) {
+        if (last && !validFrameAfter(buf, pos)) {
+          res.torn = { segment: name, offset: pos, droppedBytes: buf.length - pos, reason: fr.why };
+        } else {
+          res.damage = {
+            index: tree.size,
+            code: 'EW_PROVENANCE_AUDIT_CRC',
+            message: `entry after record ${tree.size - 1} in ${name} at byte ${pos}: ${fr.why === 'crc' ? 'CRC mismatch' : `bad frame (${fr.why})`}`,
+            segment: name,
+            offset: pos,
+          };
+        }
+        break;
+      }
+      const damage = applyEntry(res, fr.body, opts);
+      if (damage) {
+        res.damage = { ...damage, segment: name, offset: pos };
+        break;
+      }
+      pos = fr.next;
+    }
+    if (last) res.lastSegmentGoodBytes = res.torn ? res.torn.offset : pos;
+    if (res.damage) break;
+  }
+  return res;
+}
+
+type Damage = Omit<AuditDamage, 'segment' | 'offset'>;
+
+function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damage | undefined {
+  const kind = body[0];
+  const content = body.subarray(1);
+  const index = res.tree.size;
+  switch (kind) {
+    case ENTRY_KIND.record:
+    case ENTRY_KIND.signedRecord: {
+      let record = content;
+      let envelope: Envelope | undefined;
+      if (kind === ENTRY_KIND.signedRecord) {
+        try {
+          envelope = decodeEnvelope(content);
+        } catch {
+          return { index, code: 'EW_PROVENANCE_AUDIT_ENTRY', message: `signed record ${index} does not decode` };
+        }
+        if (envelope.payloadType !== PAYLOAD_TYPES.record) {
+          return {
+            index,
+            code: 'EW_PROVENANCE_AUDIT_ENTRY',
+            message: `signed record ${index} has a wrong payloadType`,
+          };
+        }
+        record = envelope.payload;
+      }
+      const chain = readChainFields(record);
+      if (!chain) return { index, code: 'EW_PROVENANCE_AUDIT_ENTRY', message: `record ${index} does not decode` };
+      if (chain.index !== index || !same(chain.prevLeafHash, res.lastLeafHash)) {
+        return {
+          index,
+          code: 'EW_PROVENANCE_AUDIT_CHAIN',
+          message:
+            chain.index !== index
+              ? `expected record ${index}, found record ${chain.index} (deleted, reordered or spliced entry)`
+              : `record ${index} does not chain to the record before it`,
+        };
+      }
+      if (opts.fullDecode) {
+        const d = checkRecord(res, record, envelope, index, opts.trust);
+        if (d) return d;
+      }
+      const leaf = leafHash(record);
+      res.tree.append(leaf);
+      res.lastLeafHash = leaf;
+      if (res.records) {
+        res.records.push(record.slice());
+        res.signedRecords!.push(kind === ENTRY_KIND.signedRecord ? content.slice() : undefined);
+      }
+      return undefined;
+    }
+    case ENTRY_KIND.checkpoint:
+      return applyCheckpoint(res, content, opts.trust);
+    case ENTRY_KIND.recovery:
+      res.recoveries++;
+      return undefined;
+    default:
+      return {
+        index,
+        code: 'EW_PROVENANCE_AUDIT_ENTRY',
+        message: `entry after record ${index - 1} has unknown kind ${kind}`,
+      };
+  }
+}
+
+function checkRecord(
+  res: ScanResult,
+  record: Uint8Array,
+  envelope: Envelope | undefined,
+  index: number,
+  trust: TrustStore | undefined,
+): Damage | undefined {
+  let keyid: Uint8Array;
+  try {
+    keyid = decodeRecord(record).deviceKeyid;
+  } catch (e) {
+    return {
+      index,
+      code: 'EW_PROVENANCE_AUDIT_ENTRY',
+      message: `record ${index}: ${isEdgewardenError(e) ? e.message : 'bad'}`,
+    };
+  }
+  res.deviceKeyid ??= keyid;
+  if (!same(keyid, res.deviceKeyid)) {
+    return { index, code: 'EW_PROVENANCE_AUDIT_ENTRY', message: `record ${index} names another device` };
+  }
+  if (envelope && trust) {
+    const v = verifyEnvelope(envelope, trust, PAYLOAD_TYPES.record);
+    if (!v.ok) return { index, code: v.code, message: `signed record ${index}: ${v.message}` };
+  }
+  return undefined;
+}
+
+function applyCheckpoint(res: ScanResult, content: Uint8Array, trust: TrustStore | undefined): Damage | undefined {
+  const size = res.tree.size;
+  let envelope: Envelope;
+  let fields: CheckpointFields;
+  try {
+    envelope = decodeEnvelope(content);
+    if (envelope.payloadType !== PAYLOAD_TYPES.checkpoint) throw new Error('payloadType');
+    fields = decodeCheckpoint(envelope.payload);
+  } catch {
+    return {
+      index: size,
+      code: 'EW_PROVENANCE_AUDIT_ENTRY',
+      message: `checkpoint after record ${size - 1} does not decode`,
+    };
+  }
+  if (trust) {
+    const v = verifyEnvelope(envelope, trust, PAYLOAD_TYPES.checkpoint);
+    if (!v.ok) {
+      return {
+        index: size,
+        code: 'EW_PROVENANCE_AUDIT_CHECKPOINT',
+        message: `checkpoint of size ${fields.treeSize}: ${v.message}`,
+      };
+    }
+  }
+  res.deviceKeyid ??= fields.deviceKeyid;
+  if (!same(fields.deviceKeyid, res.deviceKeyid)) {
+    return { index: size, code: 'EW_PROVENANCE_AUDIT_CHECKPOINT', message: 'checkpoint names another device' };
+  }
+  if (fields.treeSize > size) {
+    return {
+      index: size,
+      code: 'EW_PROVENANCE_AUDIT_CHECKPOINT',
+      message: `checkpoint covers ${fields.treeSize} records but only ${size} precede it: records from ${size} are missing`,
+    };
+  }
+  if (!same(res.tree.root(fields.treeSize), fields.rootHash)) {
+    // The root only says that something in the range changed; the first record after the last
+    // matching checkpoint is the earliest that can be at fault.
+    let from = 0;
+    for (const c of res.checkpoints) if (c.fields.treeSize <= fields.treeSize) from = Math.max(from, c.fields.treeSize);
+    return {
+      index: from,
+      code: 'EW_PROVENANCE_AUDIT_CHECKPOINT',
+      message: `records ${from}..${fields.treeSize - 1} do not match the signed checkpoint of size ${fields.treeSize}`,
+    };
+  }
+  res.checkpoints.push({ envelope, fields });
+  return undefined;
+}

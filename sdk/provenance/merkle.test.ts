@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { EMPTY_ROOT, leafHash, MerkleTree, nodeHash, verifyConsistency, verifyInclusion } from './merkle';
+
+// Naive RFC 9162 §2.1.1 definitions, straight from the text, to check the incremental tree against.
+const sha = (...parts: Uint8Array[]) => new Uint8Array(createHash('sha256').update(Buffer.concat(parts)).digest());
+function k(n: number): number {
+  let p = 1;
+  while (p * 2 < n) p *= 2;
+  return p;
+}
+function mth(d: Uint8Array[]): Uint8Array {
+  if (d.length === 0) return sha();
+  if (d.length === 1) return sha(new Uint8Array([0]), d[0]!);
+  const s = k(d.length);
+  return sha(new Uint8Array([1]), mth(d.slice(0, s)), mth(d.slice(s)));
+}
+function path(m: number, d: Uint8Array[]): Uint8Array[] {
+  if (d.length <= 1) return [];
+  const s = k(d.length);
+  return m < s ? [...path(m, d.slice(0, s)), mth(d.slice(s))] : [...path(m - s, d.slice(s)), mth(d.slice(0, s))];
+}
+function subproof(m: number, d: Uint8Array[], b: boolean): Uint8Array[] {
+  const n = d.length;
+  if (m === n) return b ? [] : [mth(d)];
+  const s = k(n);
+  return m <= s
+    ? [...subproof(m, d.slice(0, s), b), mth(d.slice(s))]
+    : [...subproof(m - s, d.slice(s), false), mth(d.slice(0, s))];
+}
+
+const data = Array.from({ length: 64 }, (_, i) => new Uint8Array([i, i * 7, 255 - i]));
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const tree = new MerkleTree();
+for (const d of data) tree.append(leafHash(d));
+
+describe('MerkleTree (RFC 9162)', () => {
+  it('hashes leaves and nodes with domain separation', () => {
+    expect(hex(leafHash(data[0]!))).toBe(hex(sha(new Uint8Array([0]), data[0]!)));
+    expect(hex(nodeHash(data[0]!, data[1]!))).toBe(hex(sha(new Uint8Array([1]), data[0]!, data[1]!)));
+    expect(hex(new MerkleTree().root())).toBe(hex(EMPTY_ROOT));
+    expect(hex(EMPTY_ROOT)).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+
+  it('matches the naive MTH for every size 0..64, also as a past size', () => {
+    for (let n = 0; n <= 64; n++) expect(hex(tree.root(n))).toBe(hex(mth(data.slice(0, n))));
+  });
+
+  it('gives and verifies inclusion proofs for every index of every size 1..64', () => {
+    for (let n = 1; n <= 64; n++) {
+      const root = tree.root(n);
+      for (let m = 0; m < n; m++) {
+        const proof = tree.inclusionProof(m, n);
+        expect(proof.map(hex)).toEqual(path(m, data.slice(0, n)).map(hex));
+        const leaf = leafHash(data[m]!);
+        expect(verifyInclusion(leaf, m, n, proof, root)).toBe(true);
+        // Wrong leaf, index, size or root: rejected.
+        expect(verifyInclusion(leafHash(data[(m + 1) % 64]!), m, n, proof, root)).toBe(false);
+        if (n > 1) expect(verifyInclusion(leaf, (m + 1) % n, n, proof, root)).toBe(false);
+        expect(verifyInclusion(leaf, m, n + 1, proof, tree.root(n + 1 <= 64 ? n + 1 : n))).toBe(false);
+        expect(verifyInclusion(leaf, m, n, proof, tree.root(n - 1 || 1))).toBe(n === 1);
+        if (proof.length > 0) {
+          expect(verifyInclusion(leaf, m, n, proof.slice(1), root)).toBe(false);
+          expect(verifyInclusion(leaf, m, n, [...proof, proof[0]!], root)).toBe(false);
+        }
+      }
+    }
+  });
+
+  it('gives and verifies consistency proofs for every pair of sizes up to 40', () => {
+    for (let n = 1; n <= 40; n++) {
+      for (let m = 1; m <= n; m++) {
+        const proof = tree.consistencyProof(m, n);
+        expect(proof.map(hex)).toEqual((m === n ? [] : subproof(m, data.slice(0, n), true)).map(hex));
+        expect(verifyConsistency(m, n, tree.root(m), tree.root(n), proof)).toBe(true);
+        if (m < n) {
+          // A different old root, new root, or a proof for other sizes fails.
+          expect(verifyConsistency(m, n, tree.root(m - 1), tree.root(n), proof)).toBe(false);
+          expect(verifyConsistency(m, n, tree.root(m), tree.root(n - 1), proof)).toBe(false);
+          if (n < 40) expect(verifyConsistency(m, n + 1, tree.root(m), tree.root(n + 1), proof)).toBe(false);
+          expect(verifyConsistency(m, n, tree.root(m), tree.root(n), proof.slice(0, -1))).toBe(false);
+        }
+      }
+      expect(verifyConsistency(0, n, EMPTY_ROOT, tree.root(n), [])).toBe(true);
+    }
+  });
+
+  it('rejects out-of-range sizes and hostile proofs without throwing', () => {
+    expect(() => tree.root(65)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }));
+    expect(() => tree.inclusionProof(5, 5)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }));
+    expect(() => tree.consistencyProof(6, 5)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }));
+    const leaf = leafHash(data[0]!);
+    expect(verifyInclusion(leaf, -1, 4, [], tree.root(4))).toBe(false);
+    expect(verifyInclusion(leaf, 0, 2 ** 60, [], tree.root(4))).toBe(false);
+    expect(verifyInclusion(leaf, 0, 4, [new Uint8Array(31)] as Uint8Array[], tree.root(4))).toBe(false);
+    expect(verifyInclusion(leaf, 0, 4, 'x' as unknown as Uint8Array[], tree.root(4))).toBe(false);
+    expect(verifyConsistency(5, 4, tree.root(4), tree.root(4), [])).toBe(false);
+    expect(verifyConsistency(3, 4, tree.root(3), tree.root(4), [])).toBe(false);
+    expect(verifyConsistency(4, 4, tree.root(4), tree.root(3), [])).toBe(false);
+  });
+
+  it('appends many leaves quickly and keeps proofs of old sizes valid', () => {
+    const big = new MerkleTree();
+    const leaves: Uint8Array[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const l = leafHash(new Uint8Array([i & 0xff, i >> 8]));
+      leaves.push(l);
+      big.append(l);
+    }
+    for (const [m, n] of [
+      [0, 1],
+      [12_345, 16_384],
+      [19_999, 20_000],
+      [4_095, 4_097],
+    ] as const) {
+      expect(verifyInclusion(leaves[m]!, m, n, big.inclusionProof(m, n), big.root(n))).toBe(true);
+    }
+    expect(verifyConsistency(777, 20_000, big.root(777), big.root(), big.consistencyProof(777))).toBe(true);
+  });
+});

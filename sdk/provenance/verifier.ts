@@ -1,0 +1,176 @@
+import type { KeyObject } from 'node:crypto';
+import type { TensorInput } from '../engine/tensor';
+import { isEdgewardenError } from '../errors';
+import type { ProvenanceBundle } from './bundle';
+import { decodeCheckpoint } from './checkpoint';
+import type { ProvenanceCode } from './codes';
+import { type Envelope, PAYLOAD_TYPES, verifyEnvelope } from './dsse';
+import { TrustStore } from './keys';
+import { leafHash, verifyInclusion } from './merkle';
+import { decodeRecord, RECORD_LIMITS, type RecordFields } from './record';
+import { tensorDigest } from './tensor-digest';
+
+/** What {@link verifyBundle} needs besides the bundle and outputs. */
+export interface VerifyOptions {
+  /** Keys whose signatures are accepted (device public keys: raw 32 bytes, SPKI PEM or KeyObject). */
+  trust: TrustStore | readonly (KeyObject | Uint8Array | string)[];
+  /** When given, the record's input digest must match these inputs. */
+  inputs?: Record<string, TensorInput>;
+  /** The device salt; required for records made in salted mode. */
+  salt?: Uint8Array;
+}
+
+/** The verdict: `ok` with the decoded record, or the first failure with its code. */
+export type BundleVerdict =
+  | { ok: true; record: RecordFields }
+  | { ok: false; code: ProvenanceCode; message: string; record?: RecordFields };
+
+const trustCache = new WeakMap<object, TrustStore>();
+
+function trustStoreOf(trust: VerifyOptions['trust']): TrustStore {
+  if (trust instanceof TrustStore) return trust;
+  let store = trustCache.get(trust);
+  if (!store) {
+    store = new TrustStore(trust);
+    trustCache.set(trust, store);
+  }
+  return store;
+}
+
+function isEnvelope(e: unknown): e is Envelope {
+  if (typeof e !== 'object' || e === null) return false;
+  const v = e as Record<string, unknown>;
+  return (
+    v.payload instanceof Uint8Array &&
+    typeof v.payloadType === 'string' &&
+    Array.isArray(v.signatures) &&
+    v.signatures.length <= 16 &&
+    v.signatures.every(
+      (s: unknown) =>
+        typeof s === 'object' &&
+        s !== null &&
+        (s as Envelope['signatures'][0]).keyid instanceof Uint8Array &&
+        (s as Envelope['signatures'][0]).sig instanceof Uint8Array,
+    )
+  );
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
+
+function fail(code: ProvenanceCode, message: string, record?: RecordFields): BundleVerdict {
+  return record ? { ok: false, code, message, record } : { ok: false, code, message };
+}
+
+function digestOrFailure(tensors: Record<string, TensorInput>, salt: Uint8Array | undefined): Uint8Array | string {
+  try {
+    return tensorDigest(tensors, salt);
+  } catch (e) {
+    if (isEdgewardenError(e)) return e.message;
+    throw e;
+  }
+}
+
+/**
+ * Verifies a provenance bundle against the outputs (and optionally inputs) it claims to describe.
+ * Pure and synchronous: no I/O, no clock. Checks, in order: envelope structure, payloadType, the
+ * signature by a trusted key (per-output: the record; batched: the checkpoint, then the record's leaf
+ * through the inclusion proof to the checkpoint root), that the record decodes and names the signing
+ * device, the salt, the output digest, and the input digest when inputs are given. The first failure
+ * decides the code. Throws only for unusable trust material (`EW_PROVENANCE_KEY_FILE`).
+ */
+export function verifyBundle(
+  bundle: ProvenanceBundle,
+  outputs: Record<string, TensorInput>,
+  opts: VerifyOptions,
+): BundleVerdict {
+  const trust = trustStoreOf(opts.trust);
+  if (typeof bundle !== 'object' || bundle === null) return fail('EW_PROVENANCE_MALFORMED', 'bundle is not an object');
+  if (bundle.mode !== 'per-output' && bundle.mode !== 'batched') {
+    return fail('EW_PROVENANCE_MALFORMED', 'bundle mode is neither per-output nor batched');
+  }
+  if (!isEnvelope(bundle.record)) return fail('EW_PROVENANCE_MALFORMED', 'record envelope is not well-formed');
+  if (bundle.record.payload.length > RECORD_LIMITS.maxBytes) {
+    return fail('EW_PROVENANCE_MALFORMED', 'record envelope payload is oversized');
+  }
+  if (bundle.mode === 'batched' && !isEnvelope(bundle.checkpoint)) {
+    return fail('EW_PROVENANCE_MALFORMED', 'checkpoint envelope is not well-formed');
+  }
+  if (bundle.record.payloadType !== PAYLOAD_TYPES.record) {
+    return fail('EW_PROVENANCE_PAYLOAD_TYPE', `record payloadType ${JSON.stringify(bundle.record.payloadType)}`);
+  }
+
+  let signer: Uint8Array;
+  let leafIndex = -1;
+  if (bundle.mode === 'per-output') {
+    const v = verifyEnvelope(bundle.record, trust, PAYLOAD_TYPES.record);
+    if (!v.ok) return fail(v.code, `record: ${v.message}`);
+    signer = v.keyid;
+  } else {
+    const v = verifyEnvelope(bundle.checkpoint, trust, PAYLOAD_TYPES.checkpoint);
+    if (!v.ok) return fail(v.code, `checkpoint: ${v.message}`);
+    signer = v.keyid;
+    let cp: ReturnType<typeof decodeCheckpoint>;
+    try {
+      cp = decodeCheckpoint(bundle.checkpoint.payload);
+    } catch (e) {
+      return fail('EW_PROVENANCE_MALFORMED', isEdgewardenError(e) ? e.message : 'checkpoint does not decode');
+    }
+    if (!same(cp.deviceKeyid, signer)) {
+      return fail('EW_PROVENANCE_UNTRUSTED_KEY', 'checkpoint names another device than the key that signed it');
+    }
+    const inc = bundle.inclusion;
+    if (
+      typeof inc !== 'object' ||
+      inc === null ||
+      !Array.isArray(inc.hashes) ||
+      !Number.isSafeInteger(inc.leafIndex) ||
+      !Number.isSafeInteger(inc.treeSize)
+    ) {
+      return fail('EW_PROVENANCE_MALFORMED', 'inclusion proof is not well-formed');
+    }
+    if (inc.treeSize !== cp.treeSize) {
+      return fail('EW_PROVENANCE_INCLUSION', `proof is for tree size ${inc.treeSize}, checkpoint for ${cp.treeSize}`);
+    }
+    if (inc.leafIndex < 0 || inc.leafIndex >= inc.treeSize) {
+      return fail('EW_PROVENANCE_INCLUSION', `leaf index ${inc.leafIndex} is outside a tree of ${inc.treeSize}`);
+    }
+    if (!verifyInclusion(leafHash(bundle.record.payload), inc.leafIndex, inc.treeSize, inc.hashes, cp.rootHash)) {
+      return fail('EW_PROVENANCE_INCLUSION', 'the record is not at that index in the signed checkpoint');
+    }
+    leafIndex = inc.leafIndex;
+  }
+
+  let record: RecordFields;
+  try {
+    record = decodeRecord(bundle.record.payload);
+  } catch (e) {
+    return fail('EW_PROVENANCE_MALFORMED', isEdgewardenError(e) ? e.message : 'record does not decode');
+  }
+  if (!same(record.deviceKeyid, signer)) {
+    return fail('EW_PROVENANCE_UNTRUSTED_KEY', 'record names another device than the key that signed it', record);
+  }
+  if (leafIndex >= 0 && record.index !== leafIndex) {
+    return fail(
+      'EW_PROVENANCE_INCLUSION',
+      `record index ${record.index} differs from proof index ${leafIndex}`,
+      record,
+    );
+  }
+  if (record.salted && !opts.salt) {
+    return fail('EW_PROVENANCE_SALT_REQUIRED', 'the record uses salted digests; pass the device salt', record);
+  }
+  const salt = record.salted ? opts.salt : undefined;
+  const out = digestOrFailure(outputs, salt);
+  if (typeof out === 'string') return fail('EW_PROVENANCE_OUTPUT_DIGEST', `outputs: ${out}`, record);
+  if (!same(out, record.outputDigest)) {
+    return fail('EW_PROVENANCE_OUTPUT_DIGEST', 'the outputs differ from those the record describes', record);
+  }
+  if (opts.inputs) {
+    const inp = digestOrFailure(opts.inputs, salt);
+    if (typeof inp === 'string') return fail('EW_PROVENANCE_INPUT_DIGEST', `inputs: ${inp}`, record);
+    if (!same(inp, record.inputDigest)) {
+      return fail('EW_PROVENANCE_INPUT_DIGEST', 'the inputs differ from those the record describes', record);
+    }
+  }
+  return { ok: true, record };
+}
