@@ -46,4 +46,9 @@ export {
   type MqttMessage,
   type MqttWill,
 } from './mqtt-client';
+export { brokerName, MqttPublisher, type MqttPublisherEvents, type MqttPublisherOptions } from './mqtt-publisher';
+export { Outbox, type OutboxDurability, type OutboxEntry, type OutboxOptions, type OutboxRecovery } from './outbox';
+export type { Publisher, PublisherStats } from './publisher';
+export { type BrokerConfig, type HeartbeatContent, Telemetry, type TelemetryOptions } from './telemetry';
+export { TokenBucket } from './token-bucket';
 export { type DeviceTopicKind, deviceTopic, fleetFilter, parseDeviceTopic, policyTopic } from './topics';
