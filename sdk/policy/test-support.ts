@@ -3,8 +3,10 @@ import { stringify } from 'yaml';
 import { type Envelope, encodeEnvelope } from '../provenance/dsse';
 import { KeySigner } from '../provenance/keys';
 import type { Clock } from '../util/clock';
+import { composePolicies, type EffectivePolicy } from './compose';
 import { signPolicyYaml } from './sign';
 import { TrustConfig } from './trust';
+import { type VerifiedPolicy, verifyPolicyEnvelope } from './verify';
 
 export const T0 = Date.parse('2026-11-28T00:00:00Z');
 export const DIGEST_A = `sha256:${'a'.repeat(64)}`;
@@ -53,4 +55,18 @@ export function authorities(thresholds: Record<string, number> = {}) {
     thresholds,
   );
   return { owner, fleet, community, trust };
+}
+
+/** The effective policy of documents signed by the given authorities (verified for real). */
+export async function effectiveOf(
+  trust: TrustConfig,
+  ...signed: [KeySigner, Record<string, unknown>][]
+): Promise<EffectivePolicy> {
+  const verified: VerifiedPolicy[] = [];
+  for (const [signer, d] of signed) {
+    const v = verifyPolicyEnvelope(await signDoc(signer, d), trust, { now: T0 });
+    if (!v.ok) throw new Error(`${v.code}: ${v.message}`);
+    verified.push(v);
+  }
+  return composePolicies(verified, trust, T0);
 }
