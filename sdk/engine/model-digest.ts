@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { EdgewardenError } from '../errors';
+import { type ModelScan, scanOnnxModel } from './onnx-scan';
+
+/** Options of {@link computeModelDigest}. */
+export interface ModelDigestOptions {
+  /** Called as bytes are hashed (model file first, then external data), e.g. for a CLI progress bar. */
+  readonly onProgress?: (bytesDone: number, bytesTotal: number) => void;
+}
+
+/** The digest of a model and the files it covers. */
+export interface ModelDigest {
+  /** SHA-256 over the model file bytes, then each external-data file's bytes in name order. */
+  readonly digest: Uint8Array;
+  /** Absolute paths of the hashed files, in hashing order: the model file first. */
+  readonly files: string[];
+  /** Total bytes hashed (model plus external data). */
+  readonly bytes: number;
+  /** What the model scan found (external-data references, declared inputs). */
+  readonly scan: ModelScan;
+}
+
+function notFound(path: string, what: string, err: unknown): EdgewardenError {
+  return new EdgewardenError('EW_ENGINE_MODEL_NOT_FOUND', `${what} ${path} cannot be read: ${(err as Error).message}`, {
+    cause: err,
+    details: { file: path },
+  });
+}
+
+function refuse(location: string, why: string): EdgewardenError {
+  return new EdgewardenError('EW_ENGINE_EXTERNAL_DATA', `external-data location ${JSON.stringify(location)} ${why}`, {
+    details: { location },
+  });
+}
+
+const inside = (root: string, p: string): boolean => {
+  const rel = relative(root, p);
+  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+};
+
+/**
+ * Resolves an external-data location against the model's folder, refusing anything that could make
+ * the runtime read outside it: absolute paths (POSIX or Windows-style), NUL bytes, `..` segments,
+ * and symlinks whose target lies outside the folder.
+ */
+async function resolveLocation(modelDir: string, realModelDir: string, location: string): Promise<string> {
+  if (location === '' || location.includes('\0')) throw refuse(location, 'is empty or contains NUL');
+  if (isAbsolute(location) || location.startsWith('\\') || /^[A-Za-z]:/.test(location)) {
+    throw refuse(location, 'is absolute; it must be relative to the model folder');
+  }
+  // '..' as a segment under either separator: the model may have been written on Windows.
+  if (location.split(/[\\/]/).includes('..')) throw refuse(location, 'contains ".." and escapes the model folder');
+  const full = resolve(modelDir, location);
+  if (!inside(modelDir, full)) throw refuse(location, 'escapes the model folder');
+  let real: string;
+  try {
+    real = await realpath(full);
+  } catch (err) {
+    throw notFound(full, 'external-data file', err);
+  }
+  if (!inside(realModelDir, real)) throw refuse(location, `resolves outside the model folder (${real})`);
+  const st = await stat(real);
+  if (!st.isFile()) throw refuse(location, 'is not a regular file');
+  return full;
+}
+
+const utf8Order = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/**
+ * Computes a model's digest: SHA-256 over the model file bytes followed by the bytes of each of its
+ * external-data files, in UTF-8 order of their names relative to the model folder, each file once. External-data
+ * locations are checked before anything else reads them.
+ *
+ * @throws EdgewardenError `EW_ENGINE_MODEL_NOT_FOUND` (model or external-data file missing),
+ *   `EW_ENGINE_MODEL_INVALID` (not an ONNX model), `EW_ENGINE_EXTERNAL_DATA` (location escapes the folder)
+ */
+export async function computeModelDigest(modelPath: string, options: ModelDigestOptions = {}): Promise<ModelDigest> {
+  const path = resolve(modelPath);
+  let bytes: Buffer;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new Error('not a regular file');
+    bytes = await readFile(path);
+  } catch (err) {
+    throw notFound(path, 'model file', err);
+  }
+  const scan = scanOnnxModel(bytes);
+  const dir = dirname(path);
+  const realDir = await realpath(dir);
+  const byLocation = new Map<string, string>();
+  for (const ref of scan.externalData) {
+    if (!byLocation.has(ref.location)) byLocation.set(ref.location, await resolveLocation(dir, realDir, ref.location));
+  }
+  // Two spellings of one file ('w.bin', './w.bin') are hashed once, ordered by their normalised name.
+  const externals = [...new Set(byLocation.values())].sort((a, b) => utf8Order(relative(dir, a), relative(dir, b)));
+  const sizes = await Promise.all(externals.map(async (full) => (await stat(full)).size));
+  const total = bytes.length + sizes.reduce((a, b) => a + b, 0);
+  const hash = createHash('sha256');
+  hash.update(bytes);
+  let done = bytes.length;
+  options.onProgress?.(done, total);
+  for (const full of externals) {
+    try {
+      for await (const chunk of createReadStream(full, { highWaterMark: 1 << 20 })) {
+        hash.update(chunk as Buffer);
+        done += (chunk as Buffer).length;
+        options.onProgress?.(done, total);
+      }
+    } catch (err) {
+      throw notFound(full, 'external-data file', err);
+    }
+  }
+  return { digest: new Uint8Array(hash.digest()), files: [path, ...externals], bytes: total, scan };
+}
