@@ -1,0 +1,282 @@
+import Database from 'better-sqlite3';
+import { EdgewardenError } from '../errors';
+import { SQLITE_MIGRATIONS } from './migrations';
+import type {
+  AlertRecord,
+  BirthOutcome,
+  DeviceRecord,
+  HeartbeatRow,
+  Store,
+  StoreBatchResult,
+  StoredHeartbeat,
+} from './store';
+import { newestPerDevice, rowToAlert, rowToDevice, rowToHeartbeat } from './store-rows';
+
+type Row = Record<string, unknown>;
+
+/**
+ * The default store for one collector: SQLite through better-sqlite3, WAL journal, prepared
+ * statements, and one transaction per heartbeat batch (throughput comes from batching, not from
+ * concurrency). `path` ':memory:' gives a private in-memory database.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private stmts: ReturnType<SqliteStore['prepare']> | undefined;
+
+  constructor(readonly path: string) {
+    try {
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      // WAL + NORMAL: a committed batch survives a process crash; an OS crash may lose the last one.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 5000');
+    } catch (cause) {
+      throw new EdgewardenError('EW_FLEET_STORE', `cannot open SQLite database ${path}`, { cause });
+    }
+  }
+
+  private get s() {
+    if (!this.stmts) throw new EdgewardenError('EW_FLEET_STORE', 'call migrate() before using the store');
+    return this.stmts;
+  }
+
+  async migrate(): Promise<number> {
+    const db = this.db;
+    try {
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT, applied_ms INTEGER)',
+      );
+      const applied = new Set(
+        (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+      );
+      for (const m of SQLITE_MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        db.transaction(() => {
+          db.exec(m.sql);
+          db.prepare('INSERT INTO schema_migrations (version, description, applied_ms) VALUES (?, ?, ?)').run(
+            m.version,
+            m.description,
+            Date.now(),
+          );
+        })();
+      }
+    } catch (cause) {
+      throw new EdgewardenError('EW_FLEET_STORE', `SQLite migration failed: ${(cause as Error).message}`, { cause });
+    }
+    this.stmts = this.prepare();
+    const v = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number };
+    return v.v;
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      ensure: db.prepare('INSERT OR IGNORE INTO devices (id, fleet, first_seen_ms) VALUES (?, ?, ?)'),
+      enroll: db.prepare(
+        'INSERT OR IGNORE INTO devices (id, fleet, keyid, public_key, status, first_seen_ms) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      setKey: db.prepare('UPDATE devices SET keyid = ?, public_key = ?, status = ? WHERE id = ? AND keyid IS NULL'),
+      approve: db.prepare("UPDATE devices SET status = 'approved' WHERE id = ?"),
+      device: db.prepare('SELECT * FROM devices WHERE id = ?'),
+      devices: db.prepare('SELECT * FROM devices ORDER BY id'),
+      birth: db.prepare(
+        `UPDATE devices SET bd_seq = @bdSeq, fleet = @fleet, born_ms = @receivedMs, birth_time_ms = @timeMs,
+           boot_id = @bootId, dead = 0, death_clean = NULL, died_ms = NULL,
+           last_seen_ms = MAX(COALESCE(last_seen_ms, 0), @receivedMs)
+         WHERE id = @deviceId AND (bd_seq IS NULL OR bd_seq < @bdSeq OR (bd_seq > @bdSeq AND birth_time_ms < @timeMs))`,
+      ),
+      death: db.prepare('UPDATE devices SET dead = 1, death_clean = ?, died_ms = ? WHERE id = ? AND bd_seq = ?'),
+      insertHb: db.prepare(
+        `INSERT OR IGNORE INTO heartbeats (device_id, seq, bd_seq, fleet, time_ms, received_ms, historical, envelope, summary)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      liveUpdate: db.prepare(
+        `UPDATE devices SET fleet = @fleet,
+           first_seen_ms = COALESCE(first_seen_ms, @receivedMs),
+           last_seen_ms = MAX(COALESCE(last_seen_ms, 0), @receivedMs),
+           last_hb = CASE WHEN last_seq IS NULL OR last_seq < @seq THEN @summary ELSE last_hb END,
+           last_bd_seq = CASE WHEN last_seq IS NULL OR last_seq < @seq THEN @bdSeq ELSE last_bd_seq END,
+           last_seq = MAX(COALESCE(last_seq, -1), @seq),
+           dead = CASE WHEN bd_seq IS NULL OR bd_seq < @bdSeq THEN 0 ELSE dead END,
+           bd_seq = CASE WHEN bd_seq IS NULL OR bd_seq < @bdSeq THEN @bdSeq ELSE bd_seq END
+         WHERE id = @deviceId`,
+      ),
+      storedSeqOf: db.prepare('SELECT stored_seq FROM devices WHERE id = ?').pluck(),
+      minSeq: db.prepare('SELECT MIN(seq) FROM heartbeats WHERE device_id = ?').pluck(),
+      seqsAfter: db
+        .prepare('SELECT seq FROM heartbeats WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT 256')
+        .pluck(),
+      setStoredSeq: db.prepare(
+        'UPDATE devices SET stored_seq = ? WHERE id = ? AND (stored_seq IS NULL OR stored_seq < ?)',
+      ),
+      heartbeats: db.prepare(
+        'SELECT device_id, seq, bd_seq, fleet, time_ms, received_ms, historical, summary FROM heartbeats WHERE device_id = ? ORDER BY seq DESC LIMIT ?',
+      ),
+      countAll: db.prepare('SELECT COUNT(*) FROM heartbeats').pluck(),
+      countDevice: db.prepare('SELECT COUNT(*) FROM heartbeats WHERE device_id = ?').pluck(),
+      checkpoint: db.prepare(
+        'INSERT OR IGNORE INTO checkpoints (device_id, tree_size, root, time_ms) VALUES (?, ?, ?, ?)',
+      ),
+      checkpointHead: db.prepare(
+        'UPDATE devices SET ckpt_size = ?, ckpt_root = ? WHERE id = ? AND (ckpt_size IS NULL OR ckpt_size < ?)',
+      ),
+      checkpointRoot: db.prepare('SELECT root FROM checkpoints WHERE device_id = ? AND tree_size = ?').pluck(),
+      rewritten: db.prepare('UPDATE devices SET history_rewritten = 1 WHERE id = ?'),
+      alert: db.prepare('INSERT INTO alerts (time_ms, device_id, code, message) VALUES (?, ?, ?, ?)'),
+      alerts: db.prepare('SELECT * FROM alerts ORDER BY id DESC LIMIT ?'),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async enroll(e: {
+    deviceId: string;
+    keyid: string;
+    publicKey: string;
+    status: 'approved' | 'pending';
+    nowMs: number;
+    fleet?: string;
+  }): Promise<DeviceRecord> {
+    const s = this.s;
+    this.db.transaction(() => {
+      s.enroll.run(e.deviceId, e.fleet ?? null, e.keyid, e.publicKey, e.status, e.nowMs);
+      s.setKey.run(e.keyid, e.publicKey, e.status, e.deviceId);
+    })();
+    return rowToDevice(s.device.get(e.deviceId) as Row);
+  }
+
+  async approve(deviceId: string): Promise<boolean> {
+    return this.s.approve.run(deviceId).changes === 1;
+  }
+
+  async getDevice(deviceId: string): Promise<DeviceRecord | undefined> {
+    const r = this.s.device.get(deviceId) as Row | undefined;
+    return r ? rowToDevice(r) : undefined;
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    return (this.s.devices.all() as Row[]).map(rowToDevice);
+  }
+
+  async recordBirth(b: {
+    deviceId: string;
+    fleet: string;
+    bdSeq: number;
+    timeMs: number;
+    receivedMs: number;
+    bootId: string;
+  }): Promise<BirthOutcome> {
+    const s = this.s;
+    return this.db.transaction((): BirthOutcome => {
+      s.ensure.run(b.deviceId, b.fleet, b.receivedMs);
+      if (s.birth.run(b).changes === 1) return 'accepted';
+      const cur = s.device.get(b.deviceId) as Row;
+      return Number(cur.bd_seq) === b.bdSeq ? 'duplicate' : 'stale';
+    })();
+  }
+
+  async recordDeath(d: { deviceId: string; bdSeq: number; clean: boolean; receivedMs: number }): Promise<boolean> {
+    return this.s.death.run(d.clean ? 1 : 0, d.receivedMs, d.deviceId, d.bdSeq).changes === 1;
+  }
+
+  async storeHeartbeats(rows: readonly HeartbeatRow[]): Promise<StoreBatchResult> {
+    const s = this.s;
+    return this.db.transaction((): StoreBatchResult => {
+      const inserted = rows.map(
+        (r) =>
+          s.insertHb.run(
+            r.deviceId,
+            r.seq,
+            r.bdSeq,
+            r.fleet,
+            r.timeMs,
+            r.receivedMs,
+            r.historical ? 1 : 0,
+            r.envelope,
+            JSON.stringify(r.summary),
+          ).changes === 1,
+      );
+      const fresh = rows.filter((_, i) => inserted[i]);
+      for (const r of newestPerDevice(fresh).values()) {
+        s.ensure.run(r.deviceId, r.fleet, r.receivedMs);
+        s.liveUpdate.run({
+          deviceId: r.deviceId,
+          fleet: r.fleet,
+          receivedMs: r.receivedMs,
+          seq: r.seq,
+          bdSeq: r.bdSeq,
+          summary: JSON.stringify(r.summary),
+        });
+      }
+      const storedSeq = new Map<string, number>();
+      for (const id of new Set(rows.map((r) => r.deviceId))) {
+        const seq = this.advanceStoredSeq(id);
+        if (seq !== undefined) storedSeq.set(id, seq);
+      }
+      return { inserted, storedSeq };
+    })();
+  }
+
+  /** Walks forward from the device's stored seq over consecutive stored seqs. */
+  private advanceStoredSeq(deviceId: string): number | undefined {
+    const s = this.s;
+    const cur = s.storedSeqOf.get(deviceId) as number | null | undefined;
+    let seq = cur ?? (s.minSeq.get(deviceId) as number | null | undefined);
+    if (seq === null || seq === undefined) return undefined;
+    for (;;) {
+      const next = s.seqsAfter.all(deviceId, seq) as number[];
+      let i = 0;
+      while (i < next.length && next[i] === seq + 1) seq = next[i++]!;
+      if (i < next.length || next.length < 256) break;
+    }
+    if (cur === null || cur === undefined || seq > cur) s.setStoredSeq.run(seq, deviceId, seq);
+    return seq;
+  }
+
+  async storedSeq(deviceId: string): Promise<number | undefined> {
+    return this.db.transaction(() => this.advanceStoredSeq(deviceId))();
+  }
+
+  async skipTo(deviceId: string, seq: number): Promise<number | undefined> {
+    return this.db.transaction(() => {
+      this.s.setStoredSeq.run(seq - 1, deviceId, seq - 1);
+      return this.advanceStoredSeq(deviceId);
+    })();
+  }
+
+  async listHeartbeats(deviceId: string, limit: number): Promise<StoredHeartbeat[]> {
+    return (this.s.heartbeats.all(deviceId, limit) as Row[]).map(rowToHeartbeat);
+  }
+
+  async countHeartbeats(deviceId?: string): Promise<number> {
+    return Number(deviceId === undefined ? this.s.countAll.get() : this.s.countDevice.get(deviceId));
+  }
+
+  async recordCheckpoint(c: { deviceId: string; treeSize: number; rootHash: string; timeMs: number }): Promise<void> {
+    const s = this.s;
+    this.db.transaction(() => {
+      s.checkpoint.run(c.deviceId, c.treeSize, c.rootHash, c.timeMs);
+      s.checkpointHead.run(c.treeSize, c.rootHash, c.deviceId, c.treeSize);
+    })();
+  }
+
+  async checkpointRoot(deviceId: string, treeSize: number): Promise<string | undefined> {
+    return (this.s.checkpointRoot.get(deviceId, treeSize) as string | undefined) ?? undefined;
+  }
+
+  async flagHistoryRewritten(deviceId: string): Promise<void> {
+    this.s.rewritten.run(deviceId);
+  }
+
+  async addAlert(a: { timeMs: number; deviceId: string | null; code: string; message: string }): Promise<AlertRecord> {
+    const info = this.s.alert.run(a.timeMs, a.deviceId, a.code, a.message);
+    return { id: Number(info.lastInsertRowid), ...a };
+  }
+
+  async listAlerts(limit: number): Promise<AlertRecord[]> {
+    return (this.s.alerts.all(limit) as Row[]).map(rowToAlert);
+  }
+}
