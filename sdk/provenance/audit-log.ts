@@ -40,6 +40,8 @@ export interface AuditLogOptions {
   /** Roll to a new segment file past this size (default 64 MiB). */
   segmentBytes?: number;
   clock?: Clock;
+  /** This device's keyid: on open, a record naming another device is reported as damage (spliced). */
+  deviceKeyid?: Uint8Array;
 }
 
 /** What open did about a torn tail: the bytes it dropped. */
@@ -164,7 +166,7 @@ export class AuditLog {
     }
     lock(abs);
     try {
-      const scan = await scanAuditLog(abs);
+      const scan = await scanAuditLog(abs, opts.deviceKeyid ? { deviceKeyid: opts.deviceKeyid } : {});
       let segNo = 0;
       let segSize = 0;
       let recovery: AuditRecovery | undefined;

@@ -43,6 +43,8 @@ export interface ScanOptions {
   trust?: TrustStore;
   /** Keep record bytes and signed envelopes (export). */
   collect?: boolean;
+  /** The device whose log this is: a record naming another device is damage. */
+  deviceKeyid?: Uint8Array;
 }
 
 export interface ScanResult {
@@ -93,6 +95,7 @@ export async function scanAuditLog(dir: string, opts: ScanOptions = {}): Promise
     recoveries: 0,
     lastSegmentGoodBytes: 0,
   };
+  if (opts.deviceKeyid) res.deviceKeyid = opts.deviceKeyid;
   if (opts.collect) {
     res.records = [];
     res.signedRecords = [];
@@ -174,8 +177,17 @@ function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damag
               : `record ${index} does not chain to the record before it`,
         };
       }
+      // Every record names the same device: the expected one, or else the first record's.
+      res.deviceKeyid ??= chain.deviceKeyid.slice();
+      if (!same(chain.deviceKeyid, res.deviceKeyid) || (opts.trust && !opts.trust.get(chain.deviceKeyid))) {
+        return {
+          index,
+          code: 'EW_PROVENANCE_AUDIT_CHAIN',
+          message: `record ${index} names device ${Buffer.from(chain.deviceKeyid).toString('hex').slice(0, 32)}, not this log's (spliced entry)`,
+        };
+      }
       if (opts.fullDecode) {
-        const d = checkRecord(res, record, envelope, index, opts.trust);
+        const d = checkRecord(record, envelope, index, opts.trust);
         if (d) return d;
       }
       const leaf = leafHash(record);
@@ -202,25 +214,19 @@ function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damag
 }
 
 function checkRecord(
-  res: ScanResult,
   record: Uint8Array,
   envelope: Envelope | undefined,
   index: number,
   trust: TrustStore | undefined,
 ): Damage | undefined {
-  let keyid: Uint8Array;
   try {
-    keyid = decodeRecord(record).deviceKeyid;
+    decodeRecord(record);
   } catch (e) {
     return {
       index,
       code: 'EW_PROVENANCE_AUDIT_ENTRY',
       message: `record ${index}: ${isEdgewardenError(e) ? e.message : 'bad'}`,
     };
-  }
-  res.deviceKeyid ??= keyid;
-  if (!same(keyid, res.deviceKeyid)) {
-    return { index, code: 'EW_PROVENANCE_AUDIT_ENTRY', message: `record ${index} names another device` };
   }
   if (envelope && trust) {
     const v = verifyEnvelope(envelope, trust, PAYLOAD_TYPES.record);

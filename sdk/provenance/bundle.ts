@@ -66,9 +66,12 @@ function stableStringify(v: unknown, depth = 0): string {
 }
 
 const HASH_HEX = /^[0-9a-f]{64}$/;
+const BUNDLE_KEYS = new Set(['mode', 'envelope', 'record', 'inclusion', 'checkpoint']);
+const PROOF_KEYS = new Set(['leafIndex', 'treeSize', 'hashes']);
 
 function proofFromJson(v: unknown): InclusionProof {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return malformed('inclusion is not an object');
+  for (const k of Object.keys(v)) if (!PROOF_KEYS.has(k)) malformed(`unknown inclusion key ${JSON.stringify(k)}`);
   const { leafIndex, treeSize, hashes } = v as Record<string, unknown>;
   if (!Number.isSafeInteger(leafIndex) || (leafIndex as number) < 0) malformed('inclusion.leafIndex is not valid');
   if (!Number.isSafeInteger(treeSize) || (treeSize as number) < 0) malformed('inclusion.treeSize is not valid');
@@ -90,6 +93,8 @@ function proofFromJson(v: unknown): InclusionProof {
 export function bundleFromJson(value: unknown): ProvenanceBundle {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return malformed('not an object');
   const v = value as Record<string, unknown>;
+  // Unknown keys are refused: a misspelt `record` would otherwise silently drop the cross-check below.
+  for (const k of Object.keys(v)) if (!BUNDLE_KEYS.has(k)) malformed(`unknown key ${JSON.stringify(k)}`);
   const record = envelopeFromJson(v.envelope);
   if (v.record !== undefined) {
     let view: string;
@@ -113,6 +118,22 @@ export function bundleFromJson(value: unknown): ProvenanceBundle {
     };
   }
   return malformed(`unknown mode ${JSON.stringify(v.mode)}`);
+}
+
+/**
+ * Parses the JSON text (or UTF-8 bytes) of a bundle: {@link bundleFromJson} after `JSON.parse`, with
+ * a syntax error reported as `EW_PROVENANCE_MALFORMED` too.
+ */
+export function parseBundleJson(text: string | Uint8Array): ProvenanceBundle {
+  const str = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
+  if (str.length > 4 * MAX_BUNDLE_BYTES) return malformed('JSON text too large');
+  let value: unknown;
+  try {
+    value = JSON.parse(str);
+  } catch (cause) {
+    return malformed('not JSON', cause);
+  }
+  return bundleFromJson(value);
 }
 
 function envelopeFromProto(m: edgewarden.v1.IEnvelope | null | undefined, what: string): Envelope {

@@ -6,7 +6,7 @@ export type { AuditDamage, TornTail } from './audit-scan';
 export type { AuditReport } from './audit-verify';
 export { exportAudit, verifyAuditExport, verifyAuditLog } from './audit-verify';
 export type { InclusionProof, ProvenanceBundle, ProvenanceBundleJson } from './bundle';
-export { bundleFromJson, bundleToJson, decodeBundle, encodeBundle } from './bundle';
+export { bundleFromJson, bundleToJson, decodeBundle, encodeBundle, parseBundleJson } from './bundle';
 export type { CheckpointFields } from './checkpoint';
 export { decodeCheckpoint, encodeCheckpoint, signCheckpoint, signCheckpointSync } from './checkpoint';
 export type { ProvenanceCode } from './codes';

@@ -222,14 +222,17 @@ export function recordToJson(r: RecordFields): Record<string, unknown> {
 }
 
 /**
- * Reads only `index` (field 3) and `prev_leaf_hash` (field 17) from record bytes, skipping the rest:
+ * Reads only `device_keyid` (2), `index` (3) and `prev_leaf_hash` (17) from record bytes, skipping the rest:
  * the audit log checks the hash chain with it on every append and open, far cheaper than a full decode.
  * Returns undefined when the bytes are not well-formed protobuf at the top level.
  */
-export function readChainFields(bytes: Uint8Array): { index: number; prevLeafHash: Uint8Array } | undefined {
+export function readChainFields(
+  bytes: Uint8Array,
+): { index: number; prevLeafHash: Uint8Array; deviceKeyid: Uint8Array } | undefined {
   let pos = 0;
   let index = 0;
   let prev: Uint8Array = EMPTY;
+  let keyid: Uint8Array = EMPTY;
   const end = bytes.length;
   const varint = (): number => {
     let result = 0;
@@ -257,6 +260,7 @@ export function readChainFields(bytes: Uint8Array): { index: number; prevLeafHas
       const len = varint();
       if (len < 0 || pos + len > end) return undefined;
       if (field === 17) prev = bytes.subarray(pos, pos + len);
+      else if (field === 2) keyid = bytes.subarray(pos, pos + len);
       pos += len;
     } else if (wire === 1) {
       pos += 8;
@@ -267,5 +271,5 @@ export function readChainFields(bytes: Uint8Array): { index: number; prevLeafHas
     }
   }
   if (pos !== end || !Number.isSafeInteger(index)) return undefined;
-  return { index, prevLeafHash: prev };
+  return { index, prevLeafHash: prev, deviceKeyid: keyid };
 }
