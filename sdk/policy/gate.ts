@@ -4,7 +4,7 @@ import type { TensorMap, TensorView } from '../engine/tensor';
 import { keyIdOf } from '../provenance/keys';
 import type { EffectivePolicy } from './compose';
 import { MODEL_SIGNATURE_FILE, verifyModelFolder } from './model-signing';
-import { type MergedOutputRule, mergeOutputRules } from './rules';
+import { type MergedOutputRule, mergeOutputRules, type RuleSource } from './rules';
 
 /** The verdict of the gate on one model load. */
 export interface LoadDecision {
@@ -63,6 +63,9 @@ class OutputCheck {
   readonly blockedSrc: (MergedOutputRule['rules'][number] | undefined)[];
   readonly minConf: number;
   readonly needsScan: boolean;
+  readonly rated: boolean;
+  readonly redact: boolean;
+  readonly kill: RuleSource | undefined;
   private tokens: number;
   private last = Number.NaN;
   private readonly capacity: number;
@@ -85,10 +88,9 @@ class OutputCheck {
     this.capacity = r ? (r.perMinute === 0 ? 0 : r.burst) : 0;
     this.perMs = r ? r.perMinute / 60_000 : 0;
     this.tokens = this.capacity;
-  }
-
-  get rated(): boolean {
-    return this.merged.rate !== undefined;
+    this.rated = r !== undefined;
+    this.redact = merged.redact !== undefined;
+    this.kill = merged.kill;
   }
 
   /** The source of the rule that blocks this tensor, or undefined. */
@@ -139,6 +141,8 @@ class OutputCheck {
 interface ModelChecks {
   readonly kill?: { ruleId: string; authority: string };
   readonly specific: readonly OutputCheck[];
+  /** Reused on every inference (the gate is synchronous): the rate-limited checks that applied. */
+  readonly scratch: OutputCheck[];
   readonly specificNames: ReadonlySet<string>;
   readonly wildcard: OutputCheck | null;
   readonly empty: boolean;
@@ -200,6 +204,7 @@ export class PolicyGate implements InferenceGate {
     return {
       ...(killRule ? { kill: { ruleId: killRule.rule.id, authority: killRule.authority } } : {}),
       specific,
+      scratch: new Array<OutputCheck>(specific.length + 1),
       specificNames: new Set(names),
       wildcard: wild,
       empty: rules.length === 0,
@@ -281,60 +286,59 @@ export class PolicyGate implements InferenceGate {
     if (mc.empty) return { outcome: 'allowed', ruleId: '', authority: '', outputs };
     if (mc.kill)
       return { outcome: 'blocked', ruleId: mc.kill.ruleId, authority: mc.kill.authority, outputs: undefined };
-    let rated: OutputCheck[] | null = null;
-    let redacted: OutputCheck[] | null = null;
-    for (const c of mc.specific) {
+    // Pass 1: kill switches, classes and floors; remember what is rate-limited or redacted.
+    const rated = mc.scratch;
+    let nRated = 0;
+    let redacting = false;
+    const specific = mc.specific;
+    for (let i = 0; i < specific.length; i++) {
+      const c = specific[i]!;
       const t = outputs[c.output];
       if (t === undefined) continue;
-      const hit = this.evaluate(c, t);
-      if (hit) return { outcome: 'blocked', ruleId: hit.ruleId, authority: hit.authority, outputs: undefined };
-      if (c.rated) {
-        rated ??= [];
-        rated.push(c);
-      }
-      if (c.merged.redact) {
-        redacted ??= [];
-        redacted.push(c);
-      }
+      const hit = c.kill ?? (c.needsScan ? c.scan(t) : undefined);
+      if (hit !== undefined)
+        return { outcome: 'blocked', ruleId: hit.ruleId, authority: hit.authority, outputs: undefined };
+      if (c.rated) rated[nRated++] = c;
+      if (c.redact) redacting = true;
     }
     const w = mc.wildcard;
-    let redactAll: string[] | null = null;
+    let wildSeen = false;
     if (w !== null) {
       for (const name in outputs) {
         if (mc.specificNames.has(name)) continue;
-        const hit = this.evaluate(w, outputs[name]!);
-        if (hit) return { outcome: 'blocked', ruleId: hit.ruleId, authority: hit.authority, outputs: undefined };
-        if (w.merged.redact) {
-          redactAll ??= [];
-          redactAll.push(name);
-        }
+        wildSeen = true;
+        const hit = w.kill ?? (w.needsScan ? w.scan(outputs[name]!) : undefined);
+        if (hit !== undefined)
+          return { outcome: 'blocked', ruleId: hit.ruleId, authority: hit.authority, outputs: undefined };
       }
-      if (w.rated) {
-        rated ??= [];
-        rated.push(w);
+      if (wildSeen) {
+        if (w.rated) rated[nRated++] = w;
+        if (w.redact) redacting = true;
       }
     }
-    if (rated !== null) {
-      for (const c of rated) {
-        if (!c.hasToken(nowMs)) {
-          const r = c.merged.rate!;
-          return { outcome: 'blocked', ruleId: r.ruleId, authority: r.authority, outputs: undefined };
-        }
+    // Pass 2: every bucket must have a token before any is spent.
+    for (let i = 0; i < nRated; i++) {
+      const c = rated[i]!;
+      if (!c.hasToken(nowMs)) {
+        const r = c.merged.rate!;
+        return { outcome: 'blocked', ruleId: r.ruleId, authority: r.authority, outputs: undefined };
       }
-      for (const c of rated) c.take();
     }
-    if (redacted === null && redactAll === null) return { outcome: 'allowed', ruleId: '', authority: '', outputs };
-    const kept: TensorMap = {};
-    const drop = new Set<string>(redactAll ?? []);
-    for (const c of redacted ?? []) drop.add(c.output);
-    for (const name in outputs) if (!drop.has(name)) kept[name] = outputs[name]!;
-    const src = (redacted?.[0] ?? w)!.merged.redact!;
-    return { outcome: 'redacted', ruleId: src.ruleId, authority: src.authority, outputs: kept };
+    for (let i = 0; i < nRated; i++) rated[i]!.take();
+    if (!redacting) return { outcome: 'allowed', ruleId: '', authority: '', outputs };
+    return this.redact(mc, outputs);
   }
 
-  private evaluate(c: OutputCheck, t: TensorView): { ruleId: string; authority: string } | undefined {
-    if (c.merged.kill) return c.merged.kill;
-    return c.needsScan ? c.scan(t) : undefined;
+  // Rare path: drop the redacted outputs, deliver the rest.
+  private redact(mc: ModelChecks, outputs: TensorMap): OutputDecision {
+    const kept: TensorMap = {};
+    let src: RuleSource | undefined;
+    for (const name in outputs) {
+      const c = mc.specificNames.has(name) ? mc.specific.find((x) => x.output === name) : mc.wildcard;
+      if (c?.redact) src ??= c.merged.redact;
+      else kept[name] = outputs[name]!;
+    }
+    return { outcome: 'redacted', ruleId: src?.ruleId ?? '', authority: src?.authority ?? '', outputs: kept };
   }
 }
 
