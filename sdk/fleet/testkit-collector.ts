@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectMqtt, type MqttClient } from '../telemetry/mqtt-client';
 import type { Clock } from '../util/clock';
-import { Collector, type CollectorOptions } from './collector';
+import { Collector, type CollectorOptions, type HandleOutcome } from './collector';
 import { type FleetHttpServer, startFleetHttp } from './http';
 import { SqliteStore } from './sqlite-store';
 import type { Store } from './store';
@@ -45,8 +45,8 @@ export interface Rig {
   clock: ManualClock;
   dir: string;
   get(path: string): Promise<{ status: number; body: unknown; text: string }>;
-  /** Publishes and waits until the collector handled that many more messages. */
-  send(topic: string, payload: Uint8Array): Promise<void>;
+  /** Publishes and waits until the collector handled it; resolves with what became of it. */
+  send(topic: string, payload: Uint8Array): Promise<HandleOutcome>;
   close(): Promise<void>;
 }
 
@@ -83,14 +83,15 @@ export async function startRig(
   });
   const http = await startFleetHttp(collector);
   let handled = 0;
-  const count = () => {
-    handled++;
-  };
+  let arrived = 0;
+  const outcomes: HandleOutcome[] = [];
   // The subscription handler calls this.handle, so an instance wrapper sees every message.
   const origHandle = collector.handle.bind(collector);
   collector.handle = async (t, p) => {
+    const i = arrived++;
     const r = await origHandle(t, p);
-    count();
+    outcomes[i] = r;
+    handled++;
     return r;
   };
   return {
@@ -116,6 +117,7 @@ export async function startRig(
       const target = handled + 1;
       await pub.publish(topic, payload, { qos: 1 });
       await waitFor(() => handled >= target, `collector to handle a message on ${topic}`);
+      return outcomes[target - 1]!;
     },
     async close() {
       await http.close();

@@ -171,8 +171,13 @@ export class SimDevice {
     return { ...input, ...over };
   }
 
+  /** Every heartbeat made by {@link heartbeat}, in order (for replays). */
+  readonly heartbeatLog: Uint8Array[] = [];
+
   /** The next signed heartbeat as bytes. */
   heartbeat(over: Partial<HeartbeatInput> = {}): Uint8Array {
-    return this.bytes(this.sign(PAYLOAD_TYPES.heartbeat, buildHeartbeat(this.nextInput(over))));
+    const b = this.bytes(this.sign(PAYLOAD_TYPES.heartbeat, buildHeartbeat(this.nextInput(over))));
+    this.heartbeatLog.push(b);
+    return b;
   }
 }
