@@ -2,7 +2,14 @@
 // collector must reject it under. Built from live simulated devices so every "valid" part is real.
 import { createHash } from 'node:crypto';
 import { edgewarden } from '../__generated__/proto.js';
-import { type Envelope, encodeEnvelope, envelopeToJson, PAYLOAD_TYPES, signEnvelopeSync } from '../provenance/dsse';
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  envelopeToJson,
+  PAYLOAD_TYPES,
+  signEnvelopeSync,
+} from '../provenance/dsse';
 import { buildHeartbeat } from '../telemetry/heartbeat';
 import type { RejectCode } from './codes';
 import type { SimDevice } from './testkit';
@@ -50,7 +57,7 @@ export function buildCorpus(a: SimDevice, b: SimDevice, c: SimDevice, now: numbe
   const hb = a.topic('hb');
   const signHb = (d: SimDevice, over: Parameters<SimDevice['nextInput']>[0] = {}, signer = d) =>
     encodeEnvelope(signer.sign(PAYLOAD_TYPES.heartbeat, buildHeartbeat(d.nextInput(over))));
-  const env = edgewarden.v1.Envelope.decode(fresh);
+  const env = decodeEnvelope(fresh);
   const sig = env.signatures[0]!;
 
   // Bit flips of one valid envelope, sampled over every region whose outcome is determined.
@@ -91,7 +98,7 @@ export function buildCorpus(a: SimDevice, b: SimDevice, c: SimDevice, now: numbe
   add(
     'DSSE JSON instead of protobuf',
     hb,
-    new TextEncoder().encode(JSON.stringify(envelopeToJson(env as unknown as Envelope))),
+    new TextEncoder().encode(JSON.stringify(envelopeToJson(env))),
     'EW_FLEET_MALFORMED',
   );
   add('garbage on the checkpoint topic', a.topic('ckpt'), seededBytes('ck', 64), 'EW_FLEET_MALFORMED');
