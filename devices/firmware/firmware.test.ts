@@ -227,6 +227,12 @@ describe.skipIf(!haveToolchain)('C firmware library (make test)', () => {
     expect(out).not.toMatch(/^FAIL /m);
     const golden = /golden: (\d+) messages checked/.exec(out);
     expect(Number(golden?.[1])).toBeGreaterThanOrEqual(15);
+    // The Arduino sketch runs on the host against stub Arduino/PDM APIs, both microphone paths.
+    const sketch = out.match(/^sketch .*$/gm) ?? [];
+    if (!/sketch: SKIPPED/.test(out)) {
+      expect(sketch).toHaveLength(2);
+      for (const line of sketch) expect(line).toMatch(/-> ok$/);
+    }
     console.info(`C tests: ${summary![1]} tests, ${summary![2]} checks; ${/sanitizers: .*/.exec(out)?.[0]}`);
   });
 });

@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+/* `timed` is a 32-bit mask. */
+typedef char ew_max_actuators_fits[(EW_MAX_ACTUATORS <= 32u) ? 1 : -1];
+
 static void bump(uint32_t *c)
 {
     if (*c != UINT32_MAX) (*c)++;
