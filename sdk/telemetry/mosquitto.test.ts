@@ -47,6 +47,39 @@ const beat = (s: KeySigner, seq: number) => ({
   bootId: new Uint8Array(16),
 });
 
+// A Mosquitto already running on 127.0.0.1:1883 (as on the CI machines): used as is, never reconfigured.
+const SYSTEM_BROKER = 'mqtt://127.0.0.1:1883';
+const systemBroker = await connectMqtt(SYSTEM_BROKER, { timeoutMs: 1000 }).then(
+  async (c) => {
+    await c.end();
+    return true;
+  },
+  () => false,
+);
+if (!systemBroker) console.warn('skipping the system Mosquitto test: nothing answers on 127.0.0.1:1883');
+
+describe.skipIf(!systemBroker)('against the Mosquitto on 127.0.0.1:1883', () => {
+  it('birth, heartbeats with receipts, will with matching bd_seq; retained messages cleared after', async () => {
+    const dev = KeySigner.generate();
+    const fleet = `t${process.pid}x${Date.now().toString(36)}`;
+    const col = await MiniCollector.start(SYSTEM_BROKER, { devices: [dev] });
+    cleanup.push(() => col.close());
+    const p = await publisher({ url: SYSTEM_BROKER, signer: dev, fleet });
+    cleanup.push(async () => {
+      // Leave nothing retained behind on a shared broker.
+      for (const kind of ['birth', 'death'] as const) {
+        await col.client.publish(deviceTopic(fleet, p.deviceId, kind), new Uint8Array(0), { retain: true });
+      }
+    });
+    for (let s = 1; s <= 5; s++) await p.publish({ ...beat(dev, s), fleet });
+    await col.until(() => col.seqs(p.deviceId).length === 5 && p.stats().outboxDepth === 0, 10_000, 'receipts');
+    await p.close({ abrupt: true });
+    await col.until(() => col.deaths.some((d) => d.fleet === fleet), 10_000, 'will');
+    const birth = col.births.find((b) => b.fleet === fleet)!;
+    expect(col.deaths.find((d) => d.fleet === fleet)).toMatchObject({ bdSeq: birth.bdSeq, clean: false });
+  });
+});
+
 describe.skipIf(!!MOSQUITTO_MISSING)('against a private Mosquitto', () => {
   for (const protocolVersion of [4, 5] as const) {
     it(`MQTT ${protocolVersion === 4 ? '3.1.1' : '5'}: birth, heartbeats with receipts, will with matching bd_seq`, async () => {

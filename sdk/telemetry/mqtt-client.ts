@@ -126,6 +126,11 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
       let lastError: EdgewardenError | undefined;
       const onErr = (e: EdgewardenError) => {
         lastError = e;
+        // A refusal that retrying cannot fix (credentials, authorization, certificate): fail now.
+        if (e.details.permanent) {
+          done();
+          reject(e);
+        }
       };
       const done = () => {
         this.timers.clearTimeout(t);
@@ -305,11 +310,12 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
     });
     raw.on('error', (err: Error & { code?: number | string }) => {
       if (this.raw !== raw) return;
+      const permanent = !this._connected && isPermanent(err.code);
       this.emit(
         'error',
         new EdgewardenError('EW_TELEMETRY_CONNECT', `${this.url}: ${err.message}`, {
           cause: err,
-          details: { reasonCode: err.code },
+          details: { reasonCode: err.code, permanent },
         }),
       );
     });
@@ -336,14 +342,37 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
   }
 }
 
+// CONNACK refusals (3.1.1: 2 identifier rejected, 4 bad user name or password, 5 not authorized;
+// MQTT 5: 0x85, 0x86, 0x87, 0x8c) and certificate errors: the same attempt will fail again.
+const PERMANENT_CODES = new Set<number | string>([
+  2,
+  4,
+  5,
+  0x85,
+  0x86,
+  0x87,
+  0x8c,
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function isPermanent(code: number | string | undefined): boolean {
+  return code !== undefined && PERMANENT_CODES.has(code);
+}
+
 /** Creates a client that connects in the background and keeps reconnecting until `end()`. */
 export function createMqttClient(url: string, opts: MqttClientOptions = {}): MqttClient {
   return new MqttClient(url, opts);
 }
 
 /**
- * Creates a client and waits for its first connection (`EW_TELEMETRY_CONNECT` after `timeoutMs`,
- * default 10 s, and the client is closed). The FLEET collector uses this.
+ * Creates a client and waits for its first connection. Rejects with `EW_TELEMETRY_CONNECT` after
+ * `timeoutMs` (default 10 s), or at once when the broker refuses the credentials or the TLS
+ * certificate does not verify (`details.permanent`); the client is then closed.
  */
 export async function connectMqtt(
   url: string,
