@@ -7,7 +7,7 @@ import { policyApply, policyShow, policySign } from '../cli/policy';
 import { encodeEnvelope } from '../provenance/dsse';
 import { writeKeyPair } from '../provenance/keys';
 import { composePolicies } from './compose';
-import type { PolicyExplanation } from './explain';
+import { formatExplanation, type PolicyExplanation } from './explain';
 import { cosignPolicy } from './sign';
 import { authorities, DIGEST_A, DIGEST_B, DIGEST_C, doc, signDoc, T0 } from './test-support';
 import { decodePolicyEnvelope, type VerifiedPolicy, verifyPolicyEnvelope } from './verify';
@@ -130,6 +130,9 @@ describe('composition of several authorities', () => {
     }
     const shown = (await policyShow({ home, effective: true })) as PolicyExplanation;
     check(JSON.parse(JSON.stringify(shown)));
+    const text = formatExplanation(shown);
+    expect(text).toContain('min confidence 0.7  (fleet: f-floor)');
+    expect(text).toContain('unlisted: refuse  (fleet)');
     // Without --effective: the applied policies and trusted authorities.
     const plain = await policyShow({ home });
     expect(plain).toMatchObject({ authorities: [{ name: 'fleet' }, { name: 'owner' }], refusals: [] });
