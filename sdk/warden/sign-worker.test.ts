@@ -42,10 +42,11 @@ describe('DigestWorker', () => {
   it('digests transferred buffers in order, equal to tensorDigest', async () => {
     const salt = new Uint8Array([1, 2, 3]);
     worker = new DigestWorker({ salt });
-    const one = canonicalTensorBytes(tensors);
-    const two = canonicalTensorBytes({});
-    const out = await worker.digest([one, two]);
-    expect(one.byteLength).toBe(0); // transferred, not cloned
+    const one = new Uint8Array(canonicalTensorBytes(tensors));
+    const buf = new ArrayBuffer(one.length + 10);
+    new Uint8Array(buf).set(one, 10);
+    const out = await worker.digest(buf, [10, one.length, 3, 0]);
+    expect(buf.byteLength).toBe(0); // transferred, not cloned
     expect(out.subarray(0, 32)).toEqual(tensorDigest(tensors, salt));
     expect(out.subarray(32, 64)).toEqual(tensorDigest({}, salt));
   });
@@ -66,9 +67,15 @@ describe('DigestWorker', () => {
     await expect(worker.sign(msgs)).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
   });
 
+  it('runs when workers inherit --input-type=module (the source is evaluated as an ES module)', async () => {
+    worker = new DigestWorker({ execArgv: ['--input-type=module'] });
+    const out = await worker.digest(canonicalTensorBytes(tensors), [0, 0]);
+    expect(out).toEqual(tensorDigest({}));
+  });
+
   it('refuses requests after close', async () => {
     worker = new DigestWorker({});
     await worker.close();
-    await expect(worker.digest([new ArrayBuffer(1)])).rejects.toMatchObject({ code: 'EW_WARDEN_CLOSED' });
+    await expect(worker.digest(new ArrayBuffer(1), [0, 1])).rejects.toMatchObject({ code: 'EW_WARDEN_CLOSED' });
   });
 });
