@@ -158,6 +158,12 @@ describe('computeModelDigest', () => {
     expect((await failure(computeModelDigest(join(dir, 'm.onnx')))).code).toBe('EW_ENGINE_MODEL_INVALID');
   });
 
+  it('an ORT-format (flatbuffer) model has no external data', () => {
+    const ort = new Uint8Array(64);
+    ort.set(Buffer.from('ORTM'), 4);
+    expect(scanOnnxModel(ort)).toEqual({ externalData: [], inputs: [] });
+  });
+
   it('hostile bytes never crash the scanner: a result or EW_ENGINE_MODEL_INVALID', () => {
     const seed = externalMatmulModel('w.bin');
     const mutate = fc.tuple(fc.integer({ min: 0, max: seed.length - 1 }), fc.integer({ min: 0, max: 255 }));

@@ -69,15 +69,23 @@ async function resolveLocation(modelDir: string, realModelDir: string, location:
 
 const utf8Order = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
+/** A model file read and checked, before any runtime opens it. */
+export interface InspectedModel {
+  /** Absolute path of the model file. */
+  readonly path: string;
+  readonly bytes: Uint8Array;
+  readonly scan: ModelScan;
+  /** Absolute paths of its external-data files, each once, in UTF-8 order of their names in the folder. */
+  readonly externalFiles: readonly string[];
+}
+
 /**
- * Computes a model's digest: SHA-256 over the model file bytes followed by the bytes of each of its
- * external-data files, in UTF-8 order of their names relative to the model folder, each file once. External-data
- * locations are checked before anything else reads them.
+ * Reads a model file, scans it, and resolves and checks every external-data location, refusing any
+ * that could make a runtime read outside the model's folder. Nothing is hashed.
  *
- * @throws EdgewardenError `EW_ENGINE_MODEL_NOT_FOUND` (model or external-data file missing),
- *   `EW_ENGINE_MODEL_INVALID` (not an ONNX model), `EW_ENGINE_EXTERNAL_DATA` (location escapes the folder)
+ * @throws EdgewardenError `EW_ENGINE_MODEL_NOT_FOUND`, `EW_ENGINE_MODEL_INVALID`, `EW_ENGINE_EXTERNAL_DATA`
  */
-export async function computeModelDigest(modelPath: string, options: ModelDigestOptions = {}): Promise<ModelDigest> {
+export async function inspectModelFile(modelPath: string): Promise<InspectedModel> {
   const path = resolve(modelPath);
   let bytes: Buffer;
   try {
@@ -94,15 +102,28 @@ export async function computeModelDigest(modelPath: string, options: ModelDigest
   for (const ref of scan.externalData) {
     if (!byLocation.has(ref.location)) byLocation.set(ref.location, await resolveLocation(dir, realDir, ref.location));
   }
-  // Two spellings of one file ('w.bin', './w.bin') are hashed once, ordered by their normalised name.
-  const externals = [...new Set(byLocation.values())].sort((a, b) => utf8Order(relative(dir, a), relative(dir, b)));
-  const sizes = await Promise.all(externals.map(async (full) => (await stat(full)).size));
+  // Two spellings of one file ('w.bin', './w.bin') count once, ordered by their normalised name.
+  const externalFiles = [...new Set(byLocation.values())].sort((a, b) => utf8Order(relative(dir, a), relative(dir, b)));
+  return { path, bytes, scan, externalFiles };
+}
+
+/**
+ * Computes a model's digest: SHA-256 over the model file bytes followed by the bytes of each of its
+ * external-data files, in UTF-8 order of their names relative to the model folder, each file once.
+ * External-data locations are checked (see {@link inspectModelFile}) before anything reads them.
+ *
+ * @throws EdgewardenError `EW_ENGINE_MODEL_NOT_FOUND` (model or external-data file missing),
+ *   `EW_ENGINE_MODEL_INVALID` (not an ONNX model), `EW_ENGINE_EXTERNAL_DATA` (location escapes the folder)
+ */
+export async function computeModelDigest(modelPath: string, options: ModelDigestOptions = {}): Promise<ModelDigest> {
+  const { path, bytes, scan, externalFiles } = await inspectModelFile(modelPath);
+  const sizes = await Promise.all(externalFiles.map(async (full) => (await stat(full)).size));
   const total = bytes.length + sizes.reduce((a, b) => a + b, 0);
   const hash = createHash('sha256');
   hash.update(bytes);
   let done = bytes.length;
   options.onProgress?.(done, total);
-  for (const full of externals) {
+  for (const full of externalFiles) {
     try {
       for await (const chunk of createReadStream(full, { highWaterMark: 1 << 20 })) {
         hash.update(chunk as Buffer);
@@ -113,5 +134,5 @@ export async function computeModelDigest(modelPath: string, options: ModelDigest
       throw notFound(full, 'external-data file', err);
     }
   }
-  return { digest: new Uint8Array(hash.digest()), files: [path, ...externals], bytes: total, scan };
+  return { digest: new Uint8Array(hash.digest()), files: [path, ...externalFiles], bytes: total, scan };
 }

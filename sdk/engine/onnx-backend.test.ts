@@ -207,6 +207,14 @@ describe('OnnxRuntimeBackend against a scripted runtime', () => {
     expect(ok.y!.dims).toEqual([3, 2]);
   });
 
+  it('refuses escaping external data and missing files before asking the runtime', async () => {
+    const f = fakeOrt();
+    const backend = new OnnxRuntimeBackend({ ort: f.ort });
+    expect(await codeOf(backend.load(join(FIX, 'escape.onnx'), {}))).toBe('EW_ENGINE_EXTERNAL_DATA');
+    expect(await codeOf(backend.load(join(tmp, 'missing.onnx'), {}))).toBe('EW_ENGINE_MODEL_NOT_FOUND');
+    expect(f.ort.InferenceSession.create).not.toHaveBeenCalled();
+  });
+
   it('wraps runtime failures as EW_ENGINE_RUN with the cause kept', async () => {
     const f = fakeOrt({ runError: new Error('Non-zero status code returned while running Conv node') });
     const s = await new OnnxRuntimeBackend({ ort: f.ort }).load(model, {});

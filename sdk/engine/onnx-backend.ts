@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { EdgewardenError } from '../errors';
 import type { BackendSession, InferenceBackend, SessionOptions, TensorMeta } from './backend';
-import { scanOnnxModel } from './onnx-scan';
+import { inspectModelFile } from './model-digest';
+import type { ModelScan } from './onnx-scan';
 import type { TensorMap, TensorView } from './tensor';
 import { isDType } from './tensor';
 import { validateInputs } from './validate';
@@ -157,15 +157,9 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   async load(modelPath: string, options: SessionOptions = {}): Promise<BackendSession> {
     checkThreads('intraOpThreads', options.intraOpThreads);
     checkThreads('interOpThreads', options.interOpThreads);
-    const path = resolve(modelPath);
-    try {
-      if (!(await stat(path)).isFile()) throw new Error('not a regular file');
-    } catch (err) {
-      throw new EdgewardenError('EW_ENGINE_MODEL_NOT_FOUND', `model file ${path} cannot be read: ${message(err)}`, {
-        cause: err,
-        details: { file: path },
-      });
-    }
+    // The adapter's own guarantee, whoever calls it: ONNX Runtime never opens a model whose external
+    // data escapes its folder, nor a file that is not there.
+    const { path, scan } = await inspectModelFile(modelPath);
     const { ort, libDir } = this.runtime;
     const base: Record<string, unknown> = { logSeverityLevel: this.options.logSeverityLevel ?? 3 };
     if (options.intraOpThreads !== undefined) base.intraOpNumThreads = options.intraOpThreads;
@@ -190,7 +184,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       try {
         // CPU stays in the list so that nodes the provider lacks still run.
         const session = await ort.InferenceSession.create(path, { ...base, executionProviders: [provider, 'cpu'] });
-        return await this.wrap(ort, path, session, provider, reasons);
+        return this.wrap(ort, scan, session, provider, reasons);
       } catch (err) {
         reasons.push(`${provider}: ${message(err)}`);
       }
@@ -204,21 +198,21 @@ export class OnnxRuntimeBackend implements InferenceBackend {
         details: { file: path, fallbackReasons: reasons },
       });
     }
-    return this.wrap(ort, path, session, 'cpu', reasons);
+    return this.wrap(ort, scan, session, 'cpu', reasons);
   }
 
-  private async wrap(
+  private wrap(
     ort: OrtModuleLike,
-    path: string,
+    scan: ModelScan,
     session: OrtSessionLike,
     provider: string,
     reasons: string[],
-  ): Promise<BackendSession> {
+  ): BackendSession {
     const inMeta: TensorMeta[] = session.inputMetadata?.map(toMeta) ?? session.inputNames.map((name) => ({ name }));
     const outMeta: TensorMeta[] = session.outputMetadata?.map(toMeta) ?? session.outputNames.map((name) => ({ name }));
     // ORT reports both "rank 0" and "shape not declared" as []: ask the model which one it is.
     if (inMeta.some((m) => m.dims?.length === 0)) {
-      const declared = new Map(scanOnnxModel(await readFile(path)).inputs.map((i) => [i.name, i.hasShape]));
+      const declared = new Map(scan.inputs.map((i) => [i.name, i.hasShape]));
       for (let i = 0; i < inMeta.length; i++) {
         const m = inMeta[i]!;
         if (m.dims?.length === 0 && declared.get(m.name) === false) {

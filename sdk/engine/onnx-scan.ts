@@ -117,10 +117,16 @@ const EXTERNAL = 1;
  * Reads an ONNX ModelProto far enough to list its external-data references (initializers, Constant
  * node attributes, sparse tensors, subgraphs, functions, training graphs) and its graph inputs.
  *
+ * An ORT-format model (flatbuffer) is accepted as having no external data and no declared shapes.
+ *
  * @throws EdgewardenError `EW_ENGINE_MODEL_INVALID` when the bytes are not a ModelProto with a graph,
  *   or an external-data tensor has no location.
  */
 export function scanOnnxModel(bytes: Uint8Array): ModelScan {
+  // ORT-format models (a flatbuffer with file identifier "ORTM") carry no external data.
+  if (bytes.length >= 8 && String.fromCharCode(...bytes.subarray(4, 8)) === 'ORTM') {
+    return { externalData: [], inputs: [] };
+  }
   let model: Model;
   try {
     model = ModelProto.decode(bytes) as unknown as Model;
