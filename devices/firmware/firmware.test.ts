@@ -243,7 +243,7 @@ describe.skipIf(!haveToolchain)('host firmware over a pseudo-terminal', () => {
   const tmp: string[] = [];
 
   beforeAll(async () => {
-    const r = spawnSync('make', ['-C', here, 'host'], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('make', ['-C', here, 'all'], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     fw = await HostFirmware.start();
   });
