@@ -25,7 +25,8 @@ describe('agent config', () => {
     const c = parseAgentConfig(good, '/etc/edgewarden/agent.yaml');
     expect(c.home).toBe('/etc/edgewarden/state');
     expect(c.models[0]?.path).toBe('/etc/edgewarden/models/silero_vad.onnx');
-    expect(c.brokers[0]).toMatchObject({ ca: '/etc/edgewarden/ca.pem', protocolVersion: 4, outboxMax: 10000 });
+    expect(c.brokers[0]).toMatchObject({ ca: '/etc/edgewarden/ca.pem', protocolVersion: 4 });
+    expect(c.outbox.maxEntries).toBe(10000);
     expect(c.brokers[1]).toMatchObject({ share: 'summary', receipts: true });
     expect(c.provenance).toMatchObject({ mode: 'batched', durability: 'group' });
     expect(c.link?.match).toEqual({ vendorId: '2e8a', productId: '000a' });

@@ -17,7 +17,6 @@ const brokerSchema = z.strictObject({
   key: z.string().optional(),
   username: z.string().optional(),
   password: z.string().optional(),
-  outboxMax: z.number().int().min(1).max(10_000_000).default(10_000),
 });
 
 const linkSchema = z
@@ -46,6 +45,10 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({ intervalSeconds: z.number().positive().max(86_400).default(10) })
     .default({ intervalSeconds: 10 }),
   brokers: z.array(brokerSchema).default([]),
+  /** Each broker's outbox keeps at most this many heartbeats; the oldest are dropped first and counted. */
+  outbox: z
+    .strictObject({ maxEntries: z.number().int().min(1).max(10_000_000).default(10_000) })
+    .default({ maxEntries: 10_000 }),
   link: linkSchema.optional(),
 });
 

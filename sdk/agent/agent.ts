@@ -1,0 +1,207 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readHealth } from '../../devices/boards/health';
+import { registerDetectedBoard } from '../../devices/boards/hints';
+import type { BoardProfile } from '../../devices/boards/profile';
+import type { InferenceBackend } from '../engine/backend';
+import { PolicyManager } from '../policy/manager';
+import { decodeCheckpoint } from '../provenance/checkpoint';
+import type { Envelope } from '../provenance/dsse';
+import type { Signer } from '../provenance/signer';
+import { SYSTEM_TIMERS, type Timers } from '../telemetry/backoff';
+import type { ComplianceState } from '../telemetry/heartbeat';
+import type { Publisher } from '../telemetry/publisher';
+import { type HeartbeatContent, Telemetry, type BrokerConfig as TelemetryBroker } from '../telemetry/telemetry';
+import { type Clock, SYSTEM_CLOCK } from '../util/clock';
+import { SDK_VERSION } from '../version';
+import { createWarden } from '../warden/create';
+import type { Warden, WardenModel } from '../warden/types';
+import type { AgentConfig } from './config';
+
+/** What the agent runs on; everything has a real default, tests inject fakes. */
+export interface AgentDeps {
+  readonly clock?: Clock;
+  readonly timers?: Timers;
+  readonly backend?: InferenceBackend;
+  readonly signer?: Signer;
+  /** Root of the board's file tree (fixture trees in tests). */
+  readonly boardRoot?: string;
+  /** Extra publishers, e.g. a MemoryPublisher in tests. */
+  readonly publishers?: Publisher[];
+  /** Where the agent reports what it does (default: stderr lines). */
+  readonly log?: (line: string) => void;
+}
+
+const STATE_FOR_HEARTBEAT: Record<string, ComplianceState> = {
+  COMPLIANT: 'compliant',
+  DEGRADED: 'degraded',
+  NON_COMPLIANT: 'non_compliant',
+};
+
+/**
+ * The long-running device process: loads the configured models under the warden and the device's
+ * policies, and publishes a signed heartbeat every interval to every configured broker.
+ */
+export class Agent {
+  private timer: unknown;
+  private lastCheckpointSize = 0;
+  private stopping: Promise<void> | undefined;
+  private readonly refused: { name: string; loadDecision: { allowed: false; reason: string } }[] = [];
+
+  private constructor(
+    readonly config: AgentConfig,
+    readonly warden: Warden,
+    readonly policy: PolicyManager,
+    readonly telemetry: Telemetry,
+    readonly board: BoardProfile,
+    private readonly unregisterBoard: () => void,
+    private readonly deps: Required<Pick<AgentDeps, 'clock' | 'timers' | 'log'>> & AgentDeps,
+  ) {}
+
+  /** Starts the agent: board, policy, warden, models, telemetry, then the heartbeat loop. */
+  static async start(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {
+    const d = {
+      ...deps,
+      clock: deps.clock ?? SYSTEM_CLOCK,
+      timers: deps.timers ?? SYSTEM_TIMERS,
+      log: deps.log ?? ((line: string) => process.stderr.write(`${line}\n`)),
+    };
+    const { profile, unregister } = await registerDetectedBoard(deps.boardRoot ?? '/');
+    const cleanups: (() => Promise<unknown> | unknown)[] = [unregister];
+    try {
+      const policy = await PolicyManager.open(config.home, { fleet: config.fleet, clock: d.clock });
+      const warden = await createWarden({
+        home: config.home,
+        mode: config.provenance.mode,
+        durability: config.provenance.durability,
+        checkpointEvery: config.provenance.checkpointEvery,
+        checkpointMs: config.provenance.checkpointMs,
+        gate: policy.gate,
+        clock: d.clock,
+        ...(deps.signer ? { signer: deps.signer } : {}),
+        ...(deps.backend ? { backend: deps.backend } : {}),
+      });
+      cleanups.push(() => warden.close());
+      const telemetry = await Telemetry.start({
+        dir: join(config.home, 'outbox'),
+        signer: deps.signer ?? (await wardenSigner(config.home, deps)),
+        fleet: config.fleet,
+        brokers: await Promise.all(config.brokers.map(toTelemetryBroker)),
+        outbox: { maxEntries: config.outbox.maxEntries },
+        clock: d.clock,
+        ...(deps.timers ? { timers: deps.timers } : {}),
+        ...(deps.publishers ? { publishers: deps.publishers } : {}),
+      });
+      const agent = new Agent(config, warden, policy, telemetry, profile, unregister, d);
+      for (const m of config.models) await agent.loadModel(m.name, m.path);
+      d.log(
+        `edgewarden agent: device ${warden.deviceId}, fleet ${config.fleet}, ${warden.models.length} model(s), ${config.brokers.length} broker(s)`,
+      );
+      agent.schedule();
+      return agent;
+    } catch (e) {
+      for (const c of cleanups.reverse()) await c();
+      throw e;
+    }
+  }
+
+  private async loadModel(name: string, path: string): Promise<WardenModel | undefined> {
+    try {
+      return await this.warden.load(path, { name });
+    } catch (e) {
+      // A refused model must not take the device down: it is reported in every heartbeat instead.
+      const reason = `${(e as { code?: string }).code ?? 'EW_AGENT_MODEL'}: ${(e as Error).message}`;
+      this.refused.push({ name, loadDecision: { allowed: false, reason } });
+      this.deps.log(`model ${name} not loaded: ${reason}`);
+      return undefined;
+    }
+  }
+
+  private schedule(): void {
+    this.timer = this.deps.timers.setTimeout(() => {
+      void this.heartbeatNow()
+        .catch((e) => this.deps.log(`heartbeat failed: ${(e as Error).message}`))
+        .finally(() => {
+          if (!this.stopping) this.schedule();
+        });
+    }, this.config.heartbeat.intervalSeconds * 1000);
+  }
+
+  /** Gathers and publishes one heartbeat now; returns its seq. */
+  async heartbeatNow(): Promise<number> {
+    return this.telemetry.publish(await this.heartbeatContent());
+  }
+
+  /** The content of the next heartbeat (also what `edgewarden agent --once --json` prints). */
+  async heartbeatContent(): Promise<HeartbeatContent> {
+    // A fresh checkpoint so the heartbeat vouches for everything recorded so far.
+    const checkpoint: Envelope | undefined =
+      this.warden.treeSize > this.lastCheckpointSize ? await this.warden.checkpoint() : this.warden.latestCheckpoint();
+    const size = checkpoint ? decodeCheckpoint(checkpoint.payload).treeSize : 0;
+    const previous = this.lastCheckpointSize;
+    const proof = checkpoint && previous > 0 && previous < size ? this.warden.consistencyProof(previous, size) : [];
+    this.lastCheckpointSize = size;
+    const health = await readHealth({ root: this.deps.boardRoot ?? '/', diskPath: this.config.home });
+    const compliance = this.policy.compliance([...this.warden.models, ...this.refused]);
+    return {
+      sdkVersion: SDK_VERSION,
+      board: {
+        model: this.board.model,
+        family: this.board.family,
+        arch: this.board.arch,
+        os: this.board.os,
+        cpus: this.board.cpus,
+      },
+      health: {
+        ...(health.tempMilliC === undefined ? {} : { tempMilliC: health.tempMilliC }),
+        throttled: health.throttled,
+        memTotalBytes: health.memTotalBytes,
+        memAvailableBytes: health.memAvailableBytes,
+        diskFreeBytes: health.diskFreeBytes ?? 0,
+        load1Milli: Math.round(health.load1 * 1000),
+        uptimeS: health.uptimeS,
+      },
+      models: this.warden.stats().map((s) => ({ ...s })),
+      policyDigest: this.policy.gate.policyDigest,
+      compliance: { state: STATE_FOR_HEARTBEAT[compliance.state] ?? 'unspecified', reasons: [...compliance.reasons] },
+      ...(checkpoint ? { checkpoint } : {}),
+      consistencyProof: proof,
+      previousTreeSize: previous,
+      policyRefusals: this.policy.takeRefusals(),
+      auditAlerts: [...this.warden.auditAlerts],
+    };
+  }
+
+  /** Stops cleanly: flushes the audit log (final checkpoint), sends a clean death, closes outboxes. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.deps.timers.clearTimeout(this.timer);
+      await this.warden.close();
+      await this.telemetry.close();
+      this.unregisterBoard();
+    })();
+    return this.stopping;
+  }
+}
+
+async function wardenSigner(home: string, deps: AgentDeps): Promise<Signer> {
+  if (deps.signer) return deps.signer;
+  const { loadKeyFileSigner } = await import('../provenance/keys');
+  return loadKeyFileSigner(join(home, 'keys', 'device.key'));
+}
+
+async function toTelemetryBroker(b: AgentConfig['brokers'][number]): Promise<TelemetryBroker> {
+  const read = (p: string | undefined) => (p === undefined ? undefined : readFile(p, 'utf8'));
+  const [ca, cert, key] = await Promise.all([read(b.ca), read(b.cert), read(b.key)]);
+  return {
+    url: b.url,
+    share: b.share,
+    receipts: b.receipts,
+    protocolVersion: b.protocolVersion,
+    ...(b.username === undefined ? {} : { username: b.username }),
+    ...(b.password === undefined ? {} : { password: b.password }),
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+  };
+}
