@@ -23,28 +23,35 @@ uint32_t ew_crc32c(uint32_t crc, const uint8_t *p, size_t n)
     return ~c;
 }
 
-size_t ew_cobs_encode(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+/*
+ * COBS over the concatenation a[0..an) || b[0..bn), so a frame (payload || crc) is encoded without
+ * staging it. Returns the encoded length, or 0 when cap is too small.
+ */
+static size_t cobs_encode2(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t *out,
+                           size_t cap)
 {
+    size_t total = an + bn;
     size_t code_at = 0;
     size_t o = 1;
     uint8_t code = 1;
     size_t i;
     if (cap == 0) return 0;
-    for (i = 0; i < n; i++) {
-        if (in[i] == 0) {
+    for (i = 0; i < total; i++) {
+        uint8_t v = i < an ? a[i] : b[i - an];
+        if (v == 0) {
             out[code_at] = code;
             if (o >= cap) return 0;
             code_at = o++;
             code = 1;
         } else {
             if (o >= cap) return 0;
-            out[o++] = in[i];
+            out[o++] = v;
             code++;
             if (code == 0xFF) {
                 out[code_at] = code;
                 code = 1;
                 /* A full block at the very end is not followed by an empty block. */
-                if (i + 1 == n) return o;
+                if (i + 1 == total) return o;
                 if (o >= cap) return 0;
                 code_at = o++;
             }
@@ -52,6 +59,11 @@ size_t ew_cobs_encode(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
     }
     out[code_at] = code;
     return o;
+}
+
+size_t ew_cobs_encode(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+{
+    return cobs_encode2(in, n, NULL, 0, out, cap);
 }
 
 bool ew_cobs_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *out_len)
@@ -78,47 +90,17 @@ bool ew_cobs_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_
 
 size_t ew_frame_encode(const uint8_t *payload, size_t n, uint8_t *out, size_t cap)
 {
-    /* Encode payload || crc without a staging buffer: COBS is linear, so encode the two parts
-       as one logical input by walking them with a small cursor. */
     uint32_t crc = ew_crc32c(0, payload, n);
     uint8_t tail[EW_CRC_LEN];
-    size_t total = n + EW_CRC_LEN;
-    size_t code_at = 0;
-    size_t o = 1;
-    uint8_t code = 1;
-    size_t i;
+    size_t len;
     tail[0] = (uint8_t)crc;
     tail[1] = (uint8_t)(crc >> 8);
     tail[2] = (uint8_t)(crc >> 16);
     tail[3] = (uint8_t)(crc >> 24);
-    if (cap < 2) return 0;
-    for (i = 0; i < total; i++) {
-        uint8_t b = i < n ? payload[i] : tail[i - n];
-        if (b == 0) {
-            out[code_at] = code;
-            if (o >= cap) return 0;
-            code_at = o++;
-            code = 1;
-        } else {
-            if (o >= cap) return 0;
-            out[o++] = b;
-            code++;
-            if (code == 0xFF) {
-                out[code_at] = code;
-                code = 1;
-                if (i + 1 == total) {
-                    code_at = (size_t)-1;
-                    break;
-                }
-                if (o >= cap) return 0;
-                code_at = o++;
-            }
-        }
-    }
-    if (code_at != (size_t)-1) out[code_at] = code;
-    if (o >= cap) return 0;
-    out[o++] = 0;
-    return o;
+    len = cobs_encode2(payload, n, tail, EW_CRC_LEN, out, cap);
+    if (len == 0 || len >= cap) return 0;
+    out[len] = 0;
+    return len + 1;
 }
 
 /* ---- receiver ---- */
