@@ -5,7 +5,7 @@ import { isEdgewardenError } from '../sdk/errors';
 import { NackReason, SampleFormat, type SensorBatch } from '../sdk/link/messages';
 import { SerialTransport } from '../sdk/link/serial-transport';
 import { LinkSession, nackReasonOf } from '../sdk/link/session';
-import { type TargetDevice, TARGETS } from './targets';
+import { TARGETS, type TargetDevice } from './targets';
 
 for (const target of TARGETS) {
   const skip = target.skip;

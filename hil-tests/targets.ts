@@ -72,13 +72,17 @@ const FW = join(root, 'devices/firmware/build/ew-host-fw');
 /** Builds the C host firmware once when a compiler is here and it is not built yet. */
 function ensureHostFirmware(): string | undefined {
   if (existsSync(FW)) return undefined;
-  if (!has('make') || !has('cc')) return 'sim-c target skipped: needs make and a C compiler (cc) to build devices/firmware';
+  if (!has('make') || !has('cc'))
+    return 'sim-c target skipped: needs make and a C compiler (cc) to build devices/firmware';
   const r = spawnSync('make', ['-s', '-C', join(root, 'devices/firmware'), 'host'], { encoding: 'utf8' });
   return r.status === 0 && existsSync(FW) ? undefined : `sim-c target skipped: building ew-host-fw failed: ${r.stderr}`;
 }
 
 /** Starts ew-host-fw with its pty linked at `link`; resolves once the link exists. */
-export async function startHostFirmware(link: string, args: string[] = []): Promise<{ stop(): Promise<void>; child: ChildProcess }> {
+export async function startHostFirmware(
+  link: string,
+  args: string[] = [],
+): Promise<{ stop(): Promise<void>; child: ChildProcess }> {
   rmSync(link, { force: true });
   const child = spawn(FW, ['--link', link, '--exit-on-eof', '--quiet', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdout?.resume();

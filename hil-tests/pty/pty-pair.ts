@@ -30,9 +30,10 @@ export function ptyRelayKind(): PtyRelayKind | undefined {
 }
 
 // Beside this file; from a bundle (bench/) the file is elsewhere, so fall back to the repository path.
-const RELAY = [join(dirname(fileURLToPath(import.meta.url)), 'pty_relay.py'), join(process.cwd(), 'hil-tests/pty/pty_relay.py')].find(
-  (p) => existsSync(p),
-);
+const RELAY = [
+  join(dirname(fileURLToPath(import.meta.url)), 'pty_relay.py'),
+  join(process.cwd(), 'hil-tests/pty/pty_relay.py'),
+].find((p) => existsSync(p));
 
 const linked = (p: string) => {
   try {

@@ -40,6 +40,9 @@ export async function resolvePort(spec: string | PortMatch, lister: PortLister =
     .filter(Boolean)
     .join(', ');
   throw new EdgewardenError<LinkCode>('EW_LINK_PORT_NOT_FOUND', `no serial port with ${want || 'any id'}`, {
-    details: { match: { ...spec }, seen: seen.map((p) => `${p.path} ${p.vendorId ?? '----'}:${p.productId ?? '----'}`) },
+    details: {
+      match: { ...spec },
+      seen: seen.map((p) => `${p.path} ${p.vendorId ?? '----'}:${p.productId ?? '----'}`),
+    },
   });
 }

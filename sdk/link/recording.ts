@@ -77,14 +77,25 @@ export class RecordingTransport extends TypedEmitter<TransportEvents> implements
   }
 
   #add(dir: 'tx' | 'rx', bytes: Uint8Array): void {
-    this.recording.chunks.push({ t: Math.round((performance.now() - this.#t0) * 1000) / 1000, dir, bytes: Uint8Array.from(bytes) });
+    this.recording.chunks.push({
+      t: Math.round((performance.now() - this.#t0) * 1000) / 1000,
+      dir,
+      bytes: Uint8Array.from(bytes),
+    });
   }
 }
 
 /** The JSON-lines text of a recording. */
 export function recordingToText(rec: Recording): string {
-  const head = JSON.stringify({ format: rec.format, version: rec.version, source: rec.source, startedAt: rec.startedAt });
-  const lines = rec.chunks.map((c) => JSON.stringify({ t: c.t, dir: c.dir, hex: Buffer.from(c.bytes).toString('hex') }));
+  const head = JSON.stringify({
+    format: rec.format,
+    version: rec.version,
+    source: rec.source,
+    startedAt: rec.startedAt,
+  });
+  const lines = rec.chunks.map((c) =>
+    JSON.stringify({ t: c.t, dir: c.dir, hex: Buffer.from(c.bytes).toString('hex') }),
+  );
   return `${[head, ...lines].join('\n')}\n`;
 }
 
@@ -106,7 +117,12 @@ export function parseRecording(text: string): Recording {
     } catch {
       throw recError(`line ${i + 2} is not JSON`, { line: i + 2 });
     }
-    if (typeof c.t !== 'number' || (c.dir !== 'tx' && c.dir !== 'rx') || typeof c.hex !== 'string' || !/^([0-9a-f]{2})*$/.test(c.hex))
+    if (
+      typeof c.t !== 'number' ||
+      (c.dir !== 'tx' && c.dir !== 'rx') ||
+      typeof c.hex !== 'string' ||
+      !/^([0-9a-f]{2})*$/.test(c.hex)
+    )
       throw recError(`line ${i + 2} is not a chunk {t, dir: tx|rx, hex}`, { line: i + 2 });
     return { t: c.t, dir: c.dir, bytes: Uint8Array.from(Buffer.from(c.hex, 'hex')) };
   });

@@ -78,7 +78,9 @@ async function hangupAwareRead(
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { disconnect?: boolean };
       if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR') {
-        await new Promise<void>((resolve, reject) => port.poller!.once('readable', (pe) => (pe ? reject(pe) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          port.poller!.once('readable', (pe) => (pe ? reject(pe) : resolve())),
+        );
         continue;
       }
       if (['EIO', 'EBADF', 'ENXIO', 'ENODEV', 'UNKNOWN'].includes(e.code ?? '')) e.disconnect = true;
@@ -154,7 +156,9 @@ export class SerialTransport extends TypedEmitter<TransportEvents> implements Tr
       port.removeAllListeners();
       this.emit(
         'close',
-        err ? linkError('EW_LINK_DISCONNECTED', `${this.path} went away: ${err.message}`, { path: this.path }, err) : undefined,
+        err
+          ? linkError('EW_LINK_DISCONNECTED', `${this.path} went away: ${err.message}`, { path: this.path }, err)
+          : undefined,
       );
     });
   }
