@@ -100,7 +100,11 @@ describe('device process killed with SIGKILL', () => {
       const d2 = device(dir, keyFile, b.url, 50);
       expect(await d2.until('start')).toMatch(/^start 301 /);
       await col.until(() => col.seqs(id).length >= 60, 15_000, 'part of the drain');
+      const birth2 = col.births.at(-1)!;
       await d2.kill('SIGKILL');
+      // The kill drops the socket: the broker publishes the will, with the birth's bd_seq.
+      await col.until(() => col.deaths.some((d) => d.bdSeq === birth2.bdSeq), 10_000, 'will after SIGKILL');
+      expect(col.deaths.find((d) => d.bdSeq === birth2.bdSeq)!.clean).toBe(false);
       const queued2 = Math.max(300, ...d2.lines.filter((l) => l.startsWith('queued')).map((l) => Number(l.slice(7))));
       // 3: restarts, queues 20 more, drains everything.
       const d3 = device(dir, keyFile, b.url, 20);
@@ -111,6 +115,9 @@ describe('device process killed with SIGKILL', () => {
       await col.until(() => col.seqs(id).length === last, 20_000, `all ${last} seqs`);
       await d3.until('depth 0', 20_000);
       await d3.kill('SIGTERM');
+      // SIGTERM closes cleanly: a clean death with the last birth's bd_seq.
+      const birth3 = col.births.at(-1)!;
+      await col.until(() => col.deaths.some((d) => d.bdSeq === birth3.bdSeq && d.clean), 10_000, 'clean death');
       const seqs = col.seqs(id);
       expect(seqs).toEqual(Array.from({ length: last }, (_, i) => i + 1));
       expect(col.rejected).toBe(0);

@@ -191,6 +191,40 @@ describe('lifecycle, receipt, command', () => {
     expect(() => decodeLifecycle(new Uint8Array([8, 9]))).toThrow(/unknown kind/);
   });
 
+  it('never crash on bit flips and truncations: decoded or EW_TELEMETRY_MALFORMED', async () => {
+    const lifecycle = encodeLifecycle({
+      kind: 'birth',
+      deviceKeyid: keyid,
+      fleet: 'f',
+      bdSeq: 300,
+      timeUnixMs: 1_800_000_000_000,
+      bootId: new Uint8Array(16).fill(3),
+    });
+    const signed = encodeEnvelope(await signHeartbeat(signer, sample()));
+    const cases: [Uint8Array, (b: Uint8Array) => unknown][] = [
+      [lifecycle, decodeLifecycle],
+      [encodeReceipt({ storedSeq: 1234567, timeUnixMs: 99, collector: 'c' }), decodeReceipt],
+      [encodeDeviceCommand({ kind: 'backfill', fromSeq: 5, toSeq: 500 }), decodeDeviceCommand],
+      [signed, decodeSignedHeartbeat],
+    ];
+    for (const [good, decode] of cases) {
+      const tries: Uint8Array[] = [];
+      for (let i = 0; i < good.length; i++) tries.push(good.subarray(0, i));
+      for (let i = 0; i < good.length * 8; i++) {
+        const b = Uint8Array.from(good);
+        b[i >> 3]! ^= 1 << (i & 7);
+        tries.push(b);
+      }
+      for (const t of tries) {
+        try {
+          decode(t);
+        } catch (e) {
+          expect(isEdgewardenError(e, 'EW_TELEMETRY_MALFORMED')).toBe(true);
+        }
+      }
+    }
+  });
+
   it('round-trips receipts and commands and rejects garbage', () => {
     expect(decodeReceipt(encodeReceipt({ storedSeq: 99, timeUnixMs: 3, collector: 'c1' }))).toEqual({
       storedSeq: 99,

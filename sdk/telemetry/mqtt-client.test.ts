@@ -102,6 +102,34 @@ describe('mqtt client over the embedded broker', () => {
     });
   });
 
+  it('schedules reconnects on the injected timers with exponential backoff and the injected jitter', async () => {
+    const b = await broker();
+    const port = b.port;
+    await b.close();
+    const delays: number[] = [];
+    const fire: (() => void)[] = [];
+    const c = createMqttClient(`mqtt://127.0.0.1:${port}`, {
+      backoff: { initialMs: 100, maxMs: 400, factor: 2, jitter: 0.5 },
+      random: () => 0.5,
+      timers: {
+        setTimeout: (fn, ms) => {
+          delays.push(ms);
+          fire.push(fn);
+          return fire.length;
+        },
+        clearTimeout: () => {},
+      },
+    });
+    cleanup.push(() => c.end());
+    for (let i = 0; i < 4; i++) {
+      // Each refused attempt schedules exactly one timer; nothing reconnects until it fires.
+      await new Promise<void>((resolve) => c.once('reconnecting', () => resolve()));
+      fire.shift()!();
+    }
+    expect(delays.slice(0, 4)).toEqual([75, 150, 300, 300]);
+    expect(c.connected).toBe(false);
+  });
+
   it('rejects a bad URL with EW_TELEMETRY_OPTIONS', () => {
     expect(() => createMqttClient('http://x')).toThrow(expect.objectContaining({ code: 'EW_TELEMETRY_OPTIONS' }));
   });

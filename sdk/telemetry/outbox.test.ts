@@ -59,6 +59,27 @@ describe('outbox', () => {
     expect(seen[2]).toEqual({ depth: 2, dropped: 0 });
   });
 
+  it('fsyncs per append with durability always, and the data reads back', () => {
+    const dir = tmp();
+    const a = open(dir, { maxEntries: 10, durability: 'always' });
+    for (let s = 1; s <= 20; s++) a.put(s, s, payload(s));
+    a.ackUpTo(15);
+    a.close();
+    expect(seqs(open(dir))).toEqual([16, 17, 18, 19, 20]);
+  });
+
+  it('stays small on disk while dropping for a long time', () => {
+    const dir = tmp();
+    const a = open(dir, { maxEntries: 10 });
+    for (let s = 1; s <= 3000; s++) a.put(s, s, payload(s));
+    expect(a.dropped).toBe(2990);
+    expect(statSync(join(dir, 'outbox.log')).size).toBeLessThan(80_000);
+    a.close();
+    const b = open(dir, { maxEntries: 10 });
+    expect(b.dropped).toBe(2990);
+    expect(seqs(b)).toEqual(Array.from({ length: 10 }, (_, i) => 2991 + i));
+  });
+
   it('survives a torn tail: cuts it, reports the bytes, and appends cleanly after', () => {
     const dir = tmp();
     const a = open(dir);

@@ -202,6 +202,8 @@ export class Outbox {
     this.entries.set(seq, entry);
     this.order.push(seq);
     this._lastSeq = seq;
+    // Offline for long, drops pile up as records too: keep the file proportional to what is held.
+    this.maybeCompact();
     return entry;
   }
 
