@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { hash, type KeyObject } from 'node:crypto';
 import type { TensorInput } from '../engine/tensor';
 import { isEdgewardenError } from '../errors';
 import type { ProvenanceBundle } from './bundle';
@@ -26,6 +26,36 @@ export type BundleVerdict =
   | { ok: false; code: ProvenanceCode; message: string; record?: RecordFields };
 
 const trustCache = new WeakMap<object, TrustStore>();
+
+/**
+ * Checkpoints that already verified, per trust store. In batched mode thousands of bundles share one
+ * checkpoint; remembering (signature, payloadType, payload digest) → keyid turns their Ed25519
+ * verification into one SHA-256. A memo of a pure function keeps the verifier pure; keys can only be
+ * added to a TrustStore, never removed, so a remembered success stays true.
+ */
+const checkpointMemo = new WeakMap<TrustStore, Map<string, Uint8Array>>();
+const MEMO_ENTRIES = 256;
+
+function verifyCheckpointEnvelope(env: Envelope, trust: TrustStore): ReturnType<typeof verifyEnvelope> {
+  if (env.signatures.length !== 1 || env.payloadType !== PAYLOAD_TYPES.checkpoint) {
+    return verifyEnvelope(env, trust, PAYLOAD_TYPES.checkpoint);
+  }
+  const s = env.signatures[0]!;
+  const key = `${Buffer.from(s.keyid).toString('hex')}:${Buffer.from(s.sig).toString('hex')}:${hash('sha256', env.payload, 'hex')}`;
+  let memo = checkpointMemo.get(trust);
+  const hit = memo?.get(key);
+  if (hit) return { ok: true, keyid: hit };
+  const v = verifyEnvelope(env, trust, PAYLOAD_TYPES.checkpoint);
+  if (v.ok) {
+    if (!memo) {
+      memo = new Map();
+      checkpointMemo.set(trust, memo);
+    }
+    if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+    memo.set(key, v.keyid);
+  }
+  return v;
+}
 
 function trustStoreOf(trust: VerifyOptions['trust']): TrustStore {
   if (trust instanceof TrustStore) return trust;
@@ -106,7 +136,7 @@ export function verifyBundle(
     if (!v.ok) return fail(v.code, `record: ${v.message}`);
     signer = v.keyid;
   } else {
-    const v = verifyEnvelope(bundle.checkpoint, trust, PAYLOAD_TYPES.checkpoint);
+    const v = verifyCheckpointEnvelope(bundle.checkpoint, trust);
     if (!v.ok) return fail(v.code, `checkpoint: ${v.message}`);
     signer = v.keyid;
     let cp: ReturnType<typeof decodeCheckpoint>;
