@@ -154,6 +154,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
   private idleWaiters: (() => void)[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  private readonly turns = new Map<string, Promise<void>>();
   private lastSweepMs = Number.NEGATIVE_INFINITY;
   private readonly onMessage = (m: { topic: string; payload: Uint8Array }) => {
     void this.handle(m.topic, m.payload);
@@ -227,8 +228,25 @@ export class Collector extends EventEmitter<CollectorEvents> {
    */
   async handle(topic: string, payload: Uint8Array): Promise<HandleOutcome> {
     this.inflight++;
+    // Messages of one device are checked in arrival order (a birth before the heartbeat after it);
+    // only the wait for the store overlaps, so batches still fill up.
+    const dev = topic.split('/')[3] ?? '';
+    const prev = this.turns.get(dev);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    this.turns.set(dev, mine);
     try {
-      return await this.handleInner(topic, payload);
+      if (prev) await prev;
+      let out: HandleOutcome | { stored: Promise<HandleOutcome> };
+      try {
+        out = await this.handleInner(topic, payload);
+      } finally {
+        release();
+        if (this.turns.get(dev) === mine) this.turns.delete(dev);
+      }
+      return 'stored' in out ? await out.stored : out;
     } catch (e) {
       const code = e instanceof EdgewardenError && e.code === 'EW_FLEET_STORE' ? 'EW_FLEET_STORE' : 'EW_FLEET_INTERNAL';
       this.metrics.inc('edgewarden_handler_errors_total', { code });
@@ -238,7 +256,10 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
   }
 
-  private async handleInner(topic: string, payload: Uint8Array): Promise<HandleOutcome> {
+  private async handleInner(
+    topic: string,
+    payload: Uint8Array,
+  ): Promise<HandleOutcome | { stored: Promise<HandleOutcome> }> {
     // A device that another collector (or an operator) enrolled is loaded from the store on first sight.
     const parts = topic.split('/');
     if (parts.length === 5 && parts[3] && !this.registry.get(parts[3])?.key) await this.registry.ensure(parts[3]);
@@ -332,7 +353,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     v: VerifiedHeartbeat,
     state: DeviceState,
     now: number,
-  ): Promise<HandleOutcome> {
+  ): Promise<HandleOutcome | { stored: Promise<HandleOutcome> }> {
     const hb = v.heartbeat;
     if (state.bdSeq !== null && hb.bdSeq < state.bdSeq && !hb.historical) {
       return this.rejected(
@@ -364,9 +385,12 @@ export class Collector extends EventEmitter<CollectorEvents> {
       envelope: payload,
       summary: summarize(hb, v.checkpoint),
     };
-    const inserted = await this.enqueue(row);
-    if (!inserted) return this.rejected(topic, 'hb', 'EW_FLEET_REPLAY', `seq ${hb.seq} is already stored`, v.deviceId);
-    return this.accepted('hb', v.deviceId);
+    const stored = this.enqueue(row).then((inserted) =>
+      inserted
+        ? this.accepted('hb', v.deviceId)
+        : this.rejected(topic, 'hb', 'EW_FLEET_REPLAY', `seq ${hb.seq} is already stored`, v.deviceId),
+    );
+    return { stored };
   }
 
   private accepted(kind: string, deviceId: string): HandleOutcome {
