@@ -145,6 +145,63 @@ describe('AuditLog basics', () => {
   });
 });
 
+describe('AuditLog durability and verification with trust', () => {
+  it('always: appends made while an fsync is in flight share the next fsync', async () => {
+    const log = await AuditLog.open(freshDir(), { durability: 'always' });
+    const records = chain(signer, 6);
+    const first = log.appendRecord(records[0]!);
+    await Promise.resolve(); // the first write and fsync start
+    const later = records.slice(1).map((r) => log.appendRecord(r));
+    expect(new Set(later.map((r) => r.durable)).size).toBe(1);
+    expect(later[0]!.durable).not.toBe(first.durable);
+    await Promise.all([first.durable, ...later.map((r) => r.durable)]);
+    await log.close();
+    expect(() => log.appendRecord(records[0]!)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_AUDIT_IO' }));
+  });
+
+  it('none: flush makes everything durable; close refuses appends made while it runs', async () => {
+    const dir = freshDir();
+    const log = await AuditLog.open(dir, { durability: 'none' });
+    const records = chain(signer, 3);
+    await log.appendRecord(records[0]!).durable;
+    await log.flush();
+    log.appendRecord(records[1]!);
+    const closing = log.close();
+    expect(() => log.appendRecord(records[2]!)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_AUDIT_IO' }));
+    await closing;
+    expect((await verifyAuditLog(dir)).size).toBe(2);
+  });
+
+  it('reports a checkpoint or signed record by an untrusted key, and a missing log', async () => {
+    const other = KeySigner.generate();
+    const dir = freshDir();
+    const log = await AuditLog.open(dir, { durability: 'none' });
+    const records = chain(signer, 3);
+    log.appendRecord(records[0]!);
+    log.appendRecord(records[1]!, encodeEnvelope(signEnvelopeSync(other, PAYLOAD_TYPES.record, records[1]!)));
+    await log.close();
+    expect((await verifyAuditLog(dir, { trust })).damage).toMatchObject({
+      index: 1,
+      code: 'EW_PROVENANCE_UNTRUSTED_KEY',
+    });
+    expect((await verifyAuditLog(dir)).ok).toBe(true); // without trust, signatures are not checked
+
+    const dir2 = freshDir();
+    const log2 = await AuditLog.open(dir2, { durability: 'none' });
+    log2.appendRecord(records[0]!);
+    log2.appendRecord(records[1]!);
+    // Same device id in the payload, but signed by another key.
+    const forged = signEnvelopeSync(other, PAYLOAD_TYPES.checkpoint, checkpointOf(signer, log2.tree).payload);
+    await log2.appendCheckpoint(forged);
+    await log2.close();
+    expect((await verifyAuditLog(dir2, { trust })).damage).toMatchObject({
+      index: 2,
+      code: 'EW_PROVENANCE_AUDIT_CHECKPOINT',
+    });
+    await expect(verifyAuditLog(join(root, 'missing'))).rejects.toMatchObject({ code: 'EW_PROVENANCE_AUDIT_IO' });
+  });
+});
+
 describe('torn tail recovery', () => {
   it('truncation at every byte offset of the last entry recovers all earlier entries', async () => {
     const { dir, roots } = await buildLog(6);

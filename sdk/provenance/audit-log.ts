@@ -115,6 +115,7 @@ export class AuditLog {
   private closeLater: number[] = [];
   private failed: EdgewardenError | undefined;
   private closed = false;
+  private closing = false;
   private forceSync = false;
   private lastLeaf: Uint8Array;
   private latest: Envelope | undefined;
@@ -282,12 +283,9 @@ export class AuditLog {
   /** Writes and fsyncs everything appended so far, whatever the durability mode. */
   async flush(): Promise<void> {
     if (this.failed) throw this.failed;
+    // An empty generation still gets an fsync: data written earlier in `none` mode becomes durable too.
+    this.gen ??= newGeneration();
     const g = this.gen;
-    if (!g) {
-      // Nothing pending; still wait for an fsync that may be in flight.
-      await this.drainDone;
-      return;
-    }
     this.forceSync = true;
     this.startDrain();
     await g.promise;
@@ -295,7 +293,8 @@ export class AuditLog {
 
   /** Flushes, then closes the files and releases the lock. Appends after close throw. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     try {
       await this.flush();
     } finally {
@@ -314,7 +313,7 @@ export class AuditLog {
   }
 
   private checkWritable(): void {
-    if (this.closed) throw ioError('the audit log is closed');
+    if (this.closed || this.closing) throw ioError('the audit log is closed');
     if (this.failed) throw this.failed;
   }
 

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { edgewarden } from '../__generated__/proto.js';
 import { EdgewardenError, isEdgewardenError } from '../errors';
 import { type AuditDamage, scanAuditLog, type TornTail } from './audit-scan';
@@ -32,6 +33,11 @@ export interface AuditReport {
  * every checkpoint against the tree, and with `trust` every signature. Never writes.
  */
 export async function verifyAuditLog(dir: string, opts: { trust?: TrustStore } = {}): Promise<AuditReport> {
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
+  } catch (cause) {
+    throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `no audit log at ${dir}`, { cause, details: { dir } });
+  }
   const scan = await scanAuditLog(dir, { fullDecode: true, trust: opts.trust });
   const report: AuditReport = {
     ok: !scan.damage,
