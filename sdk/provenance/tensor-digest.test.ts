@@ -99,6 +99,8 @@ describe('tensorDigest', () => {
       null,
       { dtype: 'uint8', dims: [1], data: 'a' },
     ];
+    expect(() => tensorDigest(null as never)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TENSOR' }));
+    expect(() => tensorDigest([] as never)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TENSOR' }));
     for (const t of bad) {
       expect(() => tensorDigest({ t } as never)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TENSOR' }));
     }

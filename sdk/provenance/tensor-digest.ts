@@ -144,6 +144,9 @@ function elementCount(dims: readonly unknown[], name: string): number {
  * plain `{ dtype, dims, data }`; throws `EW_PROVENANCE_TENSOR` on a tensor that is not well-formed.
  */
 export function tensorDigest(tensors: Readonly<Record<string, TensorInput>>, salt?: Uint8Array): Uint8Array {
+  if (typeof tensors !== 'object' || tensors === null || Array.isArray(tensors))
+    bad('tensors is not an object of named tensors');
+  if (salt !== undefined && !(salt instanceof Uint8Array)) bad('salt is not bytes');
   const h: Hash | Hmac = salt ? createHmac('sha256', salt) : createHash('sha256');
   const names = Object.keys(tensors).map((n) => ({ n, b: Buffer.from(n, 'utf8') }));
   names.sort((a, b) => Buffer.compare(a.b, b.b));

@@ -120,6 +120,10 @@ describe('verifyBundle on the golden records', () => {
     const outputs = structuredClone(io.outputs);
     outputs.probs.data[1] = 0.7500001;
     expect(verifyBundle(bundle, outputs, { trust })).toMatchObject({ ok: false, code: 'EW_PROVENANCE_OUTPUT_DIGEST' });
+    expect(verifyBundle(bundle, null as never, { trust })).toMatchObject({
+      ok: false,
+      code: 'EW_PROVENANCE_OUTPUT_DIGEST',
+    });
     const renamed = { probs2: io.outputs.probs, label: io.outputs.label };
     expect(verifyBundle(bundle, renamed, { trust })).toMatchObject({ ok: false, code: 'EW_PROVENANCE_OUTPUT_DIGEST' });
     const inputs = structuredClone(io.inputs);
