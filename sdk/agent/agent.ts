@@ -17,6 +17,7 @@ import { SDK_VERSION } from '../version';
 import { createWarden } from '../warden/create';
 import type { Warden, WardenModel } from '../warden/types';
 import type { AgentConfig } from './config';
+import { applyEffectivePolicy, deviceSalt } from './settings';
 
 /** What the agent runs on; everything has a real default, tests inject fakes. */
 export interface AgentDeps {
@@ -46,6 +47,7 @@ export class Agent {
   private timer: unknown;
   private lastCheckpointSize = 0;
   private stopping: Promise<void> | undefined;
+  private unsubscribePolicy: () => void = () => {};
   private readonly refused: { name: string; loadDecision: { allowed: false; reason: string } }[] = [];
 
   private constructor(
@@ -59,7 +61,7 @@ export class Agent {
   ) {}
 
   /** Starts the agent: board, policy, warden, models, telemetry, then the heartbeat loop. */
-  static async start(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {
+  static async start(ownerConfig: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {
     const d = {
       ...deps,
       clock: deps.clock ?? SYSTEM_CLOCK,
@@ -69,7 +71,10 @@ export class Agent {
     const { profile, unregister } = await registerDetectedBoard(deps.boardRoot ?? '/');
     const cleanups: (() => Promise<unknown> | unknown)[] = [unregister];
     try {
-      const policy = await PolicyManager.open(config.home, { fleet: config.fleet, clock: d.clock });
+      const policy = await PolicyManager.open(ownerConfig.home, { fleet: ownerConfig.fleet, clock: d.clock });
+      // Policy settings (mode, durability, cadence, heartbeat interval, broker share) take effect at
+      // start; a later policy change to them applies at the next restart. Gates apply at once.
+      const config = applyEffectivePolicy(ownerConfig, policy.effective);
       const warden = await createWarden({
         home: config.home,
         mode: config.provenance.mode,
@@ -78,6 +83,7 @@ export class Agent {
         checkpointMs: config.provenance.checkpointMs,
         gate: policy.gate,
         clock: d.clock,
+        ...(config.salted ? { salt: await deviceSalt(config.home) } : {}),
         ...(deps.signer ? { signer: deps.signer } : {}),
         ...(deps.backend ? { backend: deps.backend } : {}),
       });
@@ -93,6 +99,8 @@ export class Agent {
         ...(deps.publishers ? { publishers: deps.publishers } : {}),
       });
       const agent = new Agent(config, warden, policy, telemetry, profile, unregister, d);
+      // A new policy re-checks the models already loaded (refuse mode blocks them from then on).
+      agent.unsubscribePolicy = policy.onChange((_effective, gate) => warden.setGate(gate));
       for (const m of config.models) await agent.loadModel(m.name, m.path);
       d.log(
         `edgewarden agent: device ${warden.deviceId}, fleet ${config.fleet}, ${warden.models.length} model(s), ${config.brokers.length} broker(s)`,
@@ -141,6 +149,8 @@ export class Agent {
     const previous = this.lastCheckpointSize;
     const proof = checkpoint && previous > 0 && previous < size ? this.warden.consistencyProof(previous, size) : [];
     this.lastCheckpointSize = size;
+    // Expiry is a matter of time: re-evaluate the policies before reporting compliance.
+    this.policy.refresh();
     const health = await readHealth({ root: this.deps.boardRoot ?? '/', diskPath: this.config.home });
     const compliance = this.policy.compliance([...this.warden.models, ...this.refused]);
     return {
@@ -176,6 +186,7 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.deps.timers.clearTimeout(this.timer);
+      this.unsubscribePolicy();
       await this.warden.close();
       await this.telemetry.close();
       this.unregisterBoard();
