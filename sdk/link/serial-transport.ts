@@ -4,6 +4,7 @@ import { SerialPort } from 'serialport';
 import { EdgewardenError } from '../errors';
 import type { LinkCode } from './codes';
 import { TypedEmitter } from './emitter';
+import { listPortsFromSysfs } from './sysfs-ports';
 import type { Transport, TransportEvents } from './transport';
 
 /** Default line rate: what USB CDC boards are usually opened at (USB CDC ignores it, real UARTs do not). */
@@ -89,9 +90,18 @@ async function hangupAwareRead(
   }
 }
 
-/** Lists serial ports through serialport's OS-specific lister. */
+/**
+ * Lists serial ports through serialport's OS-specific lister; on Linux without udevadm (minimal
+ * images, containers) from sysfs instead.
+ */
 export async function listSerialPorts(): Promise<SerialPortInfo[]> {
-  const ports = await SerialPort.list();
+  let ports: Awaited<ReturnType<typeof SerialPort.list>>;
+  try {
+    ports = await SerialPort.list();
+  } catch (err) {
+    if (process.platform === 'linux') return listPortsFromSysfs();
+    throw linkError('EW_LINK_PORT_NOT_FOUND', `cannot list serial ports: ${(err as Error).message}`, {}, err);
+  }
   return ports.map((p) => ({
     path: p.path,
     vendorId: hex4(p.vendorId),
