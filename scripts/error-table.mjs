@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Prints the README's error-code table from every sdk/**/codes.ts (run after adding a code).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+// Prints the README's error-code table from every sdk/**/codes.ts; --write puts it into README.md
+// between the error-codes markers (run after adding a code).
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -16,5 +17,16 @@ for (const f of walk(join(root, 'sdk'))) {
     rows.push([m[1], m[3].replace(/\\'/g, "'")]);
 }
 rows.sort((a, b) => a[0].localeCompare(b[0]));
-console.log('| code | meaning |\n| --- | --- |');
-for (const [code, meaning] of rows) console.log(`| \`${code}\` | ${meaning.replace(/\|/g, '\\|')} |`);
+const table = [
+  '| code | meaning |',
+  '| --- | --- |',
+  ...rows.map(([code, meaning]) => `| \`${code}\` | ${meaning.replace(/\|/g, '\\|')} |`),
+].join('\n');
+if (process.argv.includes('--write')) {
+  const readme = join(root, 'README.md');
+  const text = readFileSync(readme, 'utf8');
+  const next = text.replace(/(<!-- error-codes:start -->\n)[\s\S]*?(<!-- error-codes:end -->)/, `$1${table}\n$2`);
+  writeFileSync(readme, next);
+} else {
+  console.log(table);
+}
