@@ -201,16 +201,29 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     const raw = this.raw;
+    const wasConnected = this._connected;
     this.raw = undefined;
     this._connected = false;
     this.failPending('client closed');
     if (!raw) return;
-    if (o.abrupt) {
+    if (o.abrupt || !wasConnected) {
       raw.stream?.destroy();
       await new Promise<void>((resolve) => raw.end(true, {}, () => resolve()));
       return;
     }
-    await new Promise<void>((resolve) => raw.end(false, {}, () => resolve()));
+    // A clean DISCONNECT waits for unacknowledged publishes; a broker that stopped answering must
+    // not hang close(), so the socket is dropped after a grace period.
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        raw.stream?.destroy();
+        resolve();
+      }, 2000);
+      t.unref();
+      raw.end(false, {}, () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 
   private async subscribeRaw(raw: RawMqttClient, list: string[], qos: 0 | 1): Promise<void> {
