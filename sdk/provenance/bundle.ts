@@ -136,14 +136,17 @@ export function parseBundleJson(text: string | Uint8Array): ProvenanceBundle {
   return bundleFromJson(value);
 }
 
+const copy = (b: Uint8Array | null | undefined): Uint8Array => (b ? new Uint8Array(b) : new Uint8Array(0));
+
 function envelopeFromProto(m: edgewarden.v1.IEnvelope | null | undefined, what: string): Envelope {
   if (!m?.payloadType) return malformed(`${what} envelope has no payloadType`);
+  // Copies: protobufjs hands out Buffers that share the input's memory.
   return {
-    payload: m.payload ?? new Uint8Array(0),
+    payload: copy(m.payload),
     payloadType: m.payloadType,
     signatures: (m.signatures ?? []).map((s) => ({
-      keyid: s.keyid ?? new Uint8Array(0),
-      sig: s.sig ?? new Uint8Array(0),
+      keyid: copy(s.keyid),
+      sig: copy(s.sig),
     })),
   };
 }
@@ -177,7 +180,7 @@ export function decodeBundle(bytes: Uint8Array): ProvenanceBundle {
   return {
     mode: 'batched',
     record,
-    inclusion: { leafIndex, treeSize, hashes: [...hashes] },
+    inclusion: { leafIndex, treeSize, hashes: hashes.map((h) => new Uint8Array(h)) },
     checkpoint: envelopeFromProto(m.checkpoint, 'checkpoint'),
   };
 }

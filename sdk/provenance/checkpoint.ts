@@ -15,7 +15,8 @@ export interface CheckpointFields {
 }
 
 const MAX_CHECKPOINT_BYTES = 1024;
-const EMPTY = new Uint8Array(0);
+/** A plain Uint8Array of its own: protobufjs hands out Buffers that share the input's memory. */
+const copy = (b: Uint8Array | null | undefined): Uint8Array => (b ? new Uint8Array(b) : new Uint8Array(0));
 
 function malformed(message: string, cause?: unknown): never {
   throw new EdgewardenError('EW_PROVENANCE_MALFORMED', `checkpoint: ${message}`, cause === undefined ? {} : { cause });
@@ -32,13 +33,14 @@ function validate(f: CheckpointFields): void {
 /** Protobuf bytes of a checkpoint (the DSSE payload). */
 export function encodeCheckpoint(fields: CheckpointFields): Uint8Array {
   validate(fields);
-  return edgewarden.v1.Checkpoint.encode({
+  const bytes = edgewarden.v1.Checkpoint.encode({
     deviceKeyid: fields.deviceKeyid,
     treeSize: fields.treeSize,
     rootHash: fields.rootHash,
     timeUnixMs: fields.timeUnixMs,
     bootId: fields.bootId,
   }).finish();
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length); // a plain view, not a Buffer
 }
 
 /** Decodes checkpoint bytes; throws `EW_PROVENANCE_MALFORMED` on anything that is not a valid checkpoint. */
@@ -51,11 +53,11 @@ export function decodeCheckpoint(bytes: Uint8Array): CheckpointFields {
     return malformed('bytes do not decode', cause);
   }
   const f: CheckpointFields = {
-    deviceKeyid: m.deviceKeyid ?? EMPTY,
+    deviceKeyid: copy(m.deviceKeyid),
     treeSize: m.treeSize ?? 0,
-    rootHash: m.rootHash ?? EMPTY,
+    rootHash: copy(m.rootHash),
     timeUnixMs: m.timeUnixMs ?? 0,
-    bootId: m.bootId ?? EMPTY,
+    bootId: copy(m.bootId),
   };
   validate(f);
   return f;

@@ -62,6 +62,9 @@ const OUTCOME_TO_PROTO: Record<DecisionOutcome, number> = { allowed: 1, blocked:
 const PROTO_TO_OUTCOME: Record<number, DecisionOutcome> = { 1: 'allowed', 2: 'blocked', 3: 'redacted' };
 const EMPTY = new Uint8Array(0);
 
+/** A plain Uint8Array of its own: protobufjs hands out Buffers that share the input's memory. */
+const copy = (b: Uint8Array | null | undefined): Uint8Array => (b ? new Uint8Array(b) : new Uint8Array(0));
+
 function malformed(message: string, cause?: unknown): never {
   throw new EdgewardenError('EW_PROVENANCE_MALFORMED', `record: ${message}`, cause === undefined ? {} : { cause });
 }
@@ -143,7 +146,7 @@ export function encodeRecord(fields: RecordFields): Uint8Array {
     salted: fields.salted,
   }).finish();
   if (bytes.length > RECORD_LIMITS.maxBytes) malformed(`encodes to ${bytes.length} bytes`);
-  return bytes;
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length); // a plain view, not a Buffer
 }
 
 /**
@@ -166,22 +169,22 @@ export function decodeRecord(bytes: Uint8Array): RecordFields {
   if (!outcome) malformed('decision outcome missing or unknown');
   const f: RecordFields = {
     version: m.version ?? 0,
-    deviceKeyid: m.deviceKeyid ?? EMPTY,
+    deviceKeyid: copy(m.deviceKeyid),
     index: m.index ?? 0,
     timeUnixMs: m.timeUnixMs ?? 0,
-    bootId: m.bootId ?? EMPTY,
+    bootId: copy(m.bootId),
     monotonicNs: m.monotonicNs ?? 0,
     clockSynced: m.clockSynced === true,
-    modelDigest: m.modelDigest ?? EMPTY,
+    modelDigest: copy(m.modelDigest),
     modelName: m.modelName ?? '',
-    policyDigest: m.policyDigest ?? EMPTY,
+    policyDigest: copy(m.policyDigest),
     decision: { outcome, ruleId: m.decision?.ruleId ?? '', authority: m.decision?.authority ?? '' },
-    inputDigest: m.inputDigest ?? EMPTY,
-    outputDigest: m.outputDigest ?? EMPTY,
+    inputDigest: copy(m.inputDigest),
+    outputDigest: copy(m.outputDigest),
     executionProvider: m.executionProvider ?? '',
     runtimeVersion: m.runtimeVersion ?? '',
     sdkVersion: m.sdkVersion ?? '',
-    prevLeafHash: m.prevLeafHash ?? EMPTY,
+    prevLeafHash: copy(m.prevLeafHash),
     labels,
     salted: m.salted === true,
   };
