@@ -42,12 +42,10 @@ describe('records', () => {
   });
 
   it('keeps a __proto__ label an ordinary key on encode, decode and JSON view', () => {
-    const labels = JSON.parse('{"__proto__": {"polluted": "yes"}, "constructor": "c"}');
-    labels.__proto__ = undefined;
     const raw = JSON.parse('{"__proto__": "p", "constructor": "c"}') as Record<string, string>;
     const back = decodeRecord(encodeRecord(fields({ labels: raw })));
     expect(Object.keys(back.labels).sort()).toEqual(['__proto__', 'constructor']);
-    expect(back.labels.__proto__).toBe('p');
+    expect(Object.getOwnPropertyDescriptor(back.labels, '__proto__')?.value).toBe('p');
     expect(JSON.stringify(recordToJson(back).labels)).toBe('{"__proto__":"p","constructor":"c"}');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
