@@ -82,11 +82,14 @@ export class ProvenancePipeline {
   /** Digest replies are handled strictly in the order the chunks were posted. */
   private digestChain: Promise<void> = Promise.resolve();
   private inFlightBytes = 0;
+  private lastDurable: Promise<void> | undefined;
   /** Appends happen strictly in this chain, so the log order is the inference order. */
   private appendChain: Promise<void> = Promise.resolve();
   private checkpointChain: Promise<unknown> = Promise.resolve();
   private awaiting: AwaitingCheckpoint[] = [];
-  private readonly outstanding = new Set<Promise<unknown>>();
+  /** Bundles not yet settled, and who waits for that number to reach zero (flush). */
+  private outstanding = 0;
+  private settledWaiters: (() => void)[] = [];
   private nextIndex: number;
   private prevLeaf: Uint8Array;
   private sinceCheckpoint = 0;
@@ -140,19 +143,27 @@ export class ProvenancePipeline {
     const b = writeCanonical(pin, this.chunk, a);
     this.used = writeCanonical(pout, this.chunk, b);
     this.ranges.push(a, b - a, b, this.used - b);
+    this.outstanding++;
     const p = new Promise<ProvenanceBundle>((resolve, reject) => {
-      this.chunkItems.push({ ...meta, resolve, reject });
+      this.chunkItems.push({
+        ...meta,
+        resolve: (b) => {
+          this.settle();
+          resolve(b);
+        },
+        reject: (e) => {
+          this.settle();
+          reject(e);
+        },
+      });
     });
-    this.track(p);
     if (this.chunkItems.length >= CHUNK_ITEMS) this.post();
     else this.chunkTimer ??= setTimeout(() => this.post(), CHUNK_MS);
     return p;
   }
 
-  private track(p: Promise<unknown>): void {
-    this.outstanding.add(p);
-    const done = () => this.outstanding.delete(p);
-    p.then(done, done);
+  private settle(): void {
+    if (--this.outstanding === 0) for (const w of this.settledWaiters.splice(0)) w();
   }
 
   /** Makes the current chunk a free shared slot (a new one up to MAX_SLOTS), else a one-off buffer. */
@@ -235,33 +246,35 @@ export class ProvenancePipeline {
       labels: it.labels,
       salted: this.o.salted,
     };
-    const bytes = encodeRecord(fields);
-    this.nextIndex++;
-    this.prevLeaf = leafHash(bytes);
-    return bytes;
+    return encodeRecord(fields);
   }
 
   private onDigests(batch: Queued[], digests: Uint8Array): void {
+    const batched = this.o.mode === 'batched';
     const records: { item: Queued; index: number; bytes: Uint8Array }[] = [];
     for (let i = 0; i < batch.length; i++) {
       const it = batch[i] as Queued;
       const index = this.nextIndex;
+      let bytes: Uint8Array;
       try {
-        const bytes = this.buildRecord(
-          it,
-          digests.subarray(64 * i, 64 * i + 32),
-          digests.subarray(64 * i + 32, 64 * i + 64),
-        );
-        records.push({ item: it, index, bytes });
+        bytes = this.buildRecord(it, digests.subarray(64 * i, 64 * i + 32), digests.subarray(64 * i + 32, 64 * i + 64));
       } catch (err) {
         // A record that cannot be encoded (e.g. labels over the bounds) fails alone; the chain goes on.
         it.reject(err);
+        continue;
+      }
+      this.nextIndex++;
+      if (batched) {
+        // Appended at once: the log computes the leaf hash that chains the next record.
+        const leaf = this.append(it, index, bytes);
+        if (!leaf) return;
+        this.prevLeaf = leaf;
+      } else {
+        this.prevLeaf = leafHash(bytes);
+        records.push({ item: it, index, bytes });
       }
     }
-    if (this.o.mode === 'batched') {
-      for (const r of records) this.append(r.item, r.index, r.bytes);
-      return;
-    }
+    if (batched) return;
     // Per-output: sign every record (in the worker when it holds the key), then append in order.
     const sigs: Promise<Uint8Array[]> = this.o.worker.canSign
       ? this.o.worker
@@ -287,8 +300,8 @@ export class ProvenancePipeline {
           payloadType: PAYLOAD_TYPES.record,
           signatures: [{ keyid: this.o.signer.keyId, sig: list[i] as Uint8Array }],
         };
-        const durable = this.append(r.item, r.index, r.bytes, env);
-        durable?.then(
+        if (!this.append(r.item, r.index, r.bytes, env)) return;
+        (this.lastDurable as Promise<void>).then(
           () => r.item.resolve({ mode: 'per-output', record: env }),
           (err) => r.item.reject(err),
         );
@@ -296,13 +309,16 @@ export class ProvenancePipeline {
     });
   }
 
-  /** Appends one record; in batched mode it then waits for a checkpoint. Returns its durability promise. */
-  private append(item: Queued, index: number, bytes: Uint8Array, env?: Envelope): Promise<void> | undefined {
+  /**
+   * Appends one record (in batched mode it then waits for a checkpoint). Returns its leaf hash, and
+   * leaves its durability promise in `lastDurable`; undefined when the pipeline has failed.
+   */
+  private append(item: Queued, index: number, bytes: Uint8Array, env?: Envelope): Uint8Array | undefined {
     if (this.failure) {
       item.reject(this.failure);
       return undefined;
     }
-    let entry: { index: number; durable: Promise<void> };
+    let entry: { index: number; leafHash: Uint8Array; durable: Promise<void> };
     try {
       entry = this.o.log.appendRecord(bytes, env ? encodeEnvelope(env) : undefined);
       if (entry.index !== index) {
@@ -323,7 +339,8 @@ export class ProvenancePipeline {
         void this.cut().catch(() => {});
       }, this.o.checkpointMs);
     }
-    return entry.durable;
+    this.lastDurable = entry.durable;
+    return entry.leafHash;
   }
 
   /** Cuts a checkpoint over every appended record (serialized with other cuts) and resolves the bundles it covers. */
@@ -385,7 +402,7 @@ export class ProvenancePipeline {
     await this.drain();
     if (!this.failure && this.o.log.size > 0 && (this.o.log.size !== this.latestSize || this.awaiting.length > 0))
       await this.cut();
-    await Promise.allSettled([...this.outstanding]);
+    if (this.outstanding > 0) await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
   }
 
   private fail(err: unknown, items: Queued[]): void {
