@@ -204,6 +204,28 @@ describe('MqttPublisher over the embedded broker', () => {
     expect(col.seqs(p.deviceId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
+  it('a tighter share level set at run time also applies to heartbeats already queued', async () => {
+    const b1 = await startEmbeddedBroker();
+    const dev = KeySigner.generate();
+    const p = await publisher({ url: b1.url, signer: dev, share: 'full' });
+    await connected(p);
+    const closed = new Promise<void>((r) => p.once('close', () => r()));
+    await b1.close();
+    await closed;
+    await p.publish(hb(dev, 1));
+    p.setShare('summary');
+    await p.publish(hb(dev, 2));
+    expect(() => p.setShare('everything' as never)).toThrow(expect.objectContaining({ code: 'EW_TELEMETRY_OPTIONS' }));
+    const b2 = await broker(b1.port);
+    const col = await collector(b2.url, [dev]);
+    await col.until(() => col.seqs(p.deviceId).length === 2, 10_000, 'both');
+    for (const h of col.heartbeats) {
+      expect(h.share).toBe('summary');
+      expect(h.health).toBeUndefined();
+      expect(h.models[0]!.name).toBe('');
+    }
+  });
+
   it('answers rebirth and backfill commands', async () => {
     const b = await broker();
     const dev = KeySigner.generate();

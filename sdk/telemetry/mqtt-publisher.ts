@@ -9,7 +9,18 @@ import { type Clock, SYSTEM_CLOCK } from '../util/clock';
 import { SYSTEM_TIMERS, type Timers } from './backoff';
 import { u8 } from './bytes';
 import { type DeviceCommand, decodeDeviceCommand, decodeReceipt, type Receipt } from './control';
-import { buildHeartbeat, decodeHeartbeat, type HeartbeatInput, reduceForShare, type ShareLevel } from './heartbeat';
+import {
+  buildHeartbeat,
+  decodeHeartbeat,
+  type HeartbeatInput,
+  reduceForShare,
+  SHARE_LEVELS,
+  type ShareLevel,
+} from './heartbeat';
+
+/** Higher = sees less. */
+const SHARE_RANK: Record<ShareLevel, number> = { full: 0, summary: 1, none: 2 };
+
 import { type LifecycleFields, signLifecycle } from './lifecycle';
 import { createMqttClient, type MqttClient, type MqttClientOptions, type MqttMessage } from './mqtt-client';
 import { Outbox, type OutboxEntry, type OutboxOptions, type OutboxRecovery } from './outbox';
@@ -73,7 +84,7 @@ export function brokerName(url: string): string {
  */
 export class MqttPublisher extends EventEmitter<MqttPublisherEvents> implements Publisher {
   readonly name: string;
-  readonly share: ShareLevel;
+  private _share: ShareLevel;
   readonly deviceId: string;
   readonly outbox: Outbox;
   readonly client: MqttClient;
@@ -103,7 +114,7 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> implements 
     this.on('error', () => {});
     this.o = o;
     this.name = o.name ?? brokerName(o.url);
-    this.share = o.share ?? 'full';
+    this._share = o.share ?? 'full';
     this.keyid = u8(o.signer.keyId);
     this.deviceId = deviceIdOf(this.keyid);
     this.outbox = outbox;
@@ -144,6 +155,23 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> implements 
     return new MqttPublisher(o, outbox, bdSeq);
   }
 
+  /** What this broker may see. */
+  get share(): ShareLevel {
+    return this._share;
+  }
+
+  /**
+   * Changes what this broker may see (a new policy). Applies to heartbeats queued before too: each
+   * is reduced again when sent, so a tighter level takes effect at once (a looser one cannot restore
+   * what was already removed).
+   */
+  setShare(level: ShareLevel): void {
+    if (!SHARE_LEVELS.includes(level)) {
+      throw new EdgewardenError('EW_TELEMETRY_OPTIONS', `share must be full, summary or none, not ${level}`);
+    }
+    this._share = level;
+  }
+
   /** What the outbox repaired when it was opened. */
   get recovery(): OutboxRecovery {
     return this.outbox.recovery;
@@ -156,7 +184,7 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> implements 
 
   async publish(input: HeartbeatInput): Promise<void> {
     if (this.closed) throw new EdgewardenError('EW_TELEMETRY_CLOSED', 'publisher closed');
-    const reduced = reduceForShare(input, this.share);
+    const reduced = reduceForShare(input, this._share);
     this.outbox.put(input.seq, input.timeUnixMs, ({ depth, dropped }) =>
       buildHeartbeat({ ...reduced, bdSeq: this.bdSeq, outboxDepth: depth, dropped, historical: false }),
     );
@@ -166,7 +194,7 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> implements 
   stats(): PublisherStats {
     return {
       name: this.name,
-      share: this.share,
+      share: this._share,
       connected: this.live,
       outboxDepth: this.outbox.depth,
       dropped: this.outbox.dropped,
@@ -340,7 +368,8 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> implements 
 
   private async sign(e: OutboxEntry, historical: boolean): Promise<Uint8Array> {
     const hb = decodeHeartbeat(e.payload);
-    const payload = buildHeartbeat({ ...hb, bdSeq: this.bdSeq, historical });
+    const level = SHARE_RANK[hb.share] > SHARE_RANK[this._share] ? hb.share : this._share;
+    const payload = buildHeartbeat({ ...reduceForShare(hb, level), bdSeq: this.bdSeq, historical });
     return encodeEnvelope(await signEnvelope(this.o.signer, PAYLOAD_TYPES.heartbeat, payload));
   }
 

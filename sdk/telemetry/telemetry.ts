@@ -171,6 +171,15 @@ export class Telemetry {
     return seq;
   }
 
+  /** Changes a broker's privacy level at run time (see MqttPublisher.setShare). */
+  setShare(name: string, level: ShareLevel): void {
+    const p = this.publishers.find((x) => x.name === name);
+    if (!(p instanceof MqttPublisher)) {
+      throw new EdgewardenError('EW_TELEMETRY_OPTIONS', `no MQTT broker named ${JSON.stringify(name)}`);
+    }
+    p.setShare(level);
+  }
+
   /** Per-broker stats (outbox depth and drops go into each broker's next heartbeat). */
   stats(): PublisherStats[] {
     return this.publishers.map((p) => p.stats());
