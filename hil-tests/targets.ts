@@ -12,7 +12,9 @@ import { VirtualMcu } from '../devices/simulator/virtual-mcu';
 import { DEFAULT_BAUD_RATE, SerialTransport } from '../sdk/link/serial-transport';
 import { openPtyPair, type PtyPair, ptyRelayKind, waitFor } from './pty/pty-pair';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+// The repository root; from a bundle (bench/) this file's URL points elsewhere, so fall back to the cwd.
+const here = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const root = existsSync(join(here, 'devices/firmware')) ? here : process.cwd();
 
 /** A running device the host can open at `path`. */
 export interface TargetDevice {

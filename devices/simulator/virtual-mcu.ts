@@ -156,14 +156,13 @@ export class VirtualMcu extends TypedEmitter<VirtualMcuEvents> {
     this.#boot();
   }
 
-  /** Stops streaming and closes the transport. */
+  /** Stops streaming and closes the transport; `start()` may follow again. */
   async stop(): Promise<void> {
     this.#running = false;
     this.#stopStreams();
     clearInterval(this.#reopenTimer);
     this.#reopenTimer = undefined;
     await this.transport.close();
-    this.#link.detach();
   }
 
   /** Simulates a reset: actuators off, a new boot Hello with seq 0. */

@@ -79,6 +79,8 @@ async function hangupAwareRead(
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { disconnect?: boolean };
       if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR') {
+        // The port may have closed while the read was in flight: polling a destroyed poller crashes.
+        if (!port.isOpen || port.fd === null) throw Object.assign(new Error('Port is not open'), { canceled: true });
         await new Promise<void>((resolve, reject) =>
           port.poller!.once('readable', (pe) => (pe ? reject(pe) : resolve())),
         );
