@@ -212,6 +212,16 @@ describe('verifyBundle on the golden records', () => {
     });
   });
 
+  it('follows a trust array changed in place between calls', () => {
+    const bundle = parseBundleJson(perOutputText);
+    const keys: (string | Uint8Array)[] = [KeySigner.generate().publicKey];
+    expect(codeOf(verifyBundle(bundle, io.outputs, { trust: keys }))).toBe('EW_PROVENANCE_UNTRUSTED_KEY');
+    keys.push(goldenPub);
+    expect(verifyBundle(bundle, io.outputs, { trust: keys }).ok).toBe(true);
+    keys[1] = KeySigner.generate().publicKey;
+    expect(codeOf(verifyBundle(bundle, io.outputs, { trust: keys }))).toBe('EW_PROVENANCE_UNTRUSTED_KEY');
+  });
+
   it('rejects an unknown payloadType, even when correctly signed', () => {
     const payload = decodeEnvelope(goldenBin).payload;
     const env = signEnvelopeSync(golden, 'application/vnd.edgewarden.other.v1+protobuf', payload);

@@ -25,7 +25,18 @@ export type BundleVerdict =
   | { ok: true; record: RecordFields }
   | { ok: false; code: ProvenanceCode; message: string; record?: RecordFields };
 
-const trustCache = new WeakMap<object, TrustStore>();
+/** Trust arrays already turned into stores (building one costs a key parse per entry). */
+const trustCache = new WeakMap<object, { store: TrustStore; items: readonly unknown[] }>();
+
+function trustStoreOf(trust: VerifyOptions['trust']): TrustStore {
+  if (trust instanceof TrustStore) return trust;
+  const hit = trustCache.get(trust);
+  // Reused only while the array still holds the very same keys (it may have been changed in place).
+  if (hit && hit.items.length === trust.length && hit.items.every((k, i) => k === trust[i])) return hit.store;
+  const store = new TrustStore(trust);
+  trustCache.set(trust, { store, items: [...trust] });
+  return store;
+}
 
 /**
  * Checkpoints that already verified, per trust store. In batched mode thousands of bundles share one
@@ -55,16 +66,6 @@ function verifyCheckpointEnvelope(env: Envelope, trust: TrustStore): ReturnType<
     memo.set(key, v.keyid);
   }
   return v;
-}
-
-function trustStoreOf(trust: VerifyOptions['trust']): TrustStore {
-  if (trust instanceof TrustStore) return trust;
-  let store = trustCache.get(trust);
-  if (!store) {
-    store = new TrustStore(trust);
-    trustCache.set(trust, store);
-  }
-  return store;
 }
 
 function isEnvelope(e: unknown): e is Envelope {
