@@ -216,6 +216,32 @@ function helloOf() {
   };
 }
 
+describe('LinkSession hostile input', () => {
+  it('survives random bytes and valid frames with nonsense bodies from the device, and still works', async () => {
+    const { link, mcu, session } = rig();
+    await mcu.start();
+    await session.open();
+    const { encodeFrame } = await import('./framing');
+    const errors: string[] = [];
+    session.on('protocolError', (e) => errors.push(e.code));
+    let seed = 7;
+    const rnd = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed >>> 24;
+    };
+    for (let i = 0; i < 500; i++) {
+      const junk = Uint8Array.from({ length: 1 + (rnd() % 200) }, () => rnd());
+      // Half raw noise, half well-framed payloads that are not LinkMessages (or are odd ones).
+      await link.device.write(i % 2 ? junk : encodeFrame(junk));
+    }
+    await link.device.write(Uint8Array.from([0]));
+    await session.command(SIM_ACTUATORS.LED, 1);
+    expect(session.state).toBe('open');
+    expect(errors.length).toBeGreaterThan(0);
+    expect(new Set(errors)).toEqual(new Set(['EW_LINK_MALFORMED']));
+  });
+});
+
 describe('LinkSession streams', () => {
   it('emits typed sensorBatch and log events', async () => {
     const audio = generateSpeechLike({ seconds: 1 });
