@@ -23,9 +23,18 @@ async function scenario(session: LinkSession) {
     () => undefined,
     (e) => nackReasonOf(e),
   );
-  await session.sendResult({ modelName: 'vad', label: 1, score: 0.75, recordDigest: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]) });
+  await session.sendResult({
+    modelName: 'vad',
+    label: 1,
+    score: 0.75,
+    recordDigest: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
+  });
   await session.close();
-  return { firmware: `${hello.firmwareName} ${hello.firmwareVersion}`, sensors: hello.sensors.map((s) => s.name), nack };
+  return {
+    firmware: `${hello.firmwareName} ${hello.firmwareVersion}`,
+    sensors: hello.sensors.map((s) => s.name),
+    nack,
+  };
 }
 
 const options = { pingIntervalMs: 0, requestTimeoutMs: 500, retries: 0 } as const;
@@ -56,7 +65,9 @@ describe('serial record and replay', () => {
       const file = join(dir, 'session.jsonl');
       rec.save(file);
       if (process.env.EW_RECORD_FIXTURE === '1') rec.save(FIXTURE);
-      const replayed = await scenario(new LinkSession({ transport: new ReplayTransport(loadRecording(file)), ...options }));
+      const replayed = await scenario(
+        new LinkSession({ transport: new ReplayTransport(loadRecording(file)), ...options }),
+      );
       expect(replayed).toEqual(live);
     });
   });

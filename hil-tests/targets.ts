@@ -164,5 +164,9 @@ export const hardwareTarget: HilTarget = {
 export const TARGETS: HilTarget[] = [simTsTarget, simCTarget, hardwareTarget].map((t) => {
   const only = process.env.HIL_TARGETS?.split(',').map((s) => s.trim());
   if (!only || only.includes(t.name)) return t;
-  return { name: t.name, skip: `${t.name} target skipped: not in HIL_TARGETS=${process.env.HIL_TARGETS}`, start: t.start };
+  return {
+    name: t.name,
+    skip: `${t.name} target skipped: not in HIL_TARGETS=${process.env.HIL_TARGETS}`,
+    start: t.start,
+  };
 });
