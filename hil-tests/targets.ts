@@ -3,7 +3,7 @@
 //  - sim-c:    the C firmware's host build (devices/firmware/build/ew-host-fw), which serves its own pty
 //  - hardware: a real board on HIL_PORT at HIL_BAUD
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,13 +71,30 @@ export const simTsTarget: HilTarget = {
 
 const FW = join(root, 'devices/firmware/build/ew-host-fw');
 
-/** Builds the C host firmware once when a compiler is here and it is not built yet. */
+/**
+ * Builds the C host firmware when a compiler is here and it is not built yet. Test files run in
+ * parallel, so each builds into a private directory and renames the binary into place (atomic).
+ */
 function ensureHostFirmware(): string | undefined {
   if (existsSync(FW)) return undefined;
   if (!has('make') || !has('cc'))
     return 'sim-c target skipped: needs make and a C compiler (cc) to build devices/firmware';
-  const r = spawnSync('make', ['-s', '-C', join(root, 'devices/firmware'), 'host'], { encoding: 'utf8' });
-  return r.status === 0 && existsSync(FW) ? undefined : `sim-c target skipped: building ew-host-fw failed: ${r.stderr}`;
+  const tmp = mkdtempSync(join(tmpdir(), 'ew-fw-build-'));
+  try {
+    const r = spawnSync('make', ['-s', '-C', join(root, 'devices/firmware'), `BUILD=${tmp}`, 'host'], {
+      encoding: 'utf8',
+    });
+    const built = join(tmp, 'ew-host-fw');
+    if (r.status !== 0 || !existsSync(built)) return `sim-c target skipped: building ew-host-fw failed: ${r.stderr}`;
+    mkdirSync(dirname(FW), { recursive: true });
+    const part = `${FW}.${process.pid}`;
+    copyFileSync(built, part);
+    chmodSync(part, 0o755);
+    renameSync(part, FW);
+    return undefined;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Starts ew-host-fw with its pty linked at `link`; resolves once the link exists. */
