@@ -218,10 +218,19 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
     ...(mode === 'per-output' ? { privateKeyPem: exportablePem(signer) } : {}),
   });
   let log: AuditLog | undefined;
+  let logPending: Promise<AuditLog> | undefined;
   try {
-    const backend = opts.backend ?? new (await import('../engine/onnx-backend')).OnnxRuntimeBackend();
-    await mkdir(join(home, 'audit'), { recursive: true, mode: 0o700 });
-    log = await AuditLog.open(join(home, 'audit'), { durability, clock });
+    // The runtime's native module loads while the audit log is opened (cold start counts).
+    const backendP: Promise<InferenceBackend> = opts.backend
+      ? Promise.resolve(opts.backend)
+      : import('../engine/onnx-backend').then((m) => new m.OnnxRuntimeBackend());
+    backendP.catch(() => {});
+    const logP = mkdir(join(home, 'audit'), { recursive: true, mode: 0o700 }).then(() =>
+      AuditLog.open(join(home, 'audit'), { durability, clock }),
+    );
+    logPending = logP;
+    const backend = await backendP;
+    log = await logP;
     const alerts: string[] = [];
     if (log.recovery) alerts.push(`audit log recovered from a torn tail: ${JSON.stringify(log.recovery)}`);
     if (log.damage) {
@@ -254,7 +263,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
     );
   } catch (err) {
     await worker.close();
-    await log?.close();
+    await (log ?? (await logPending?.catch(() => undefined)))?.close();
     throw err;
   }
 }
