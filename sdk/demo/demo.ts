@@ -62,6 +62,8 @@ export interface DemoSummary extends DemoSnapshot {
   mcuNote?: string;
   dashboard: string;
   broker: string;
+  /** The temporary folder the demo used (removed by now). */
+  dir: string;
   perDevice: DemoDeviceStats[];
 }
 
@@ -267,6 +269,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
           ...(mcuNote ? { mcuNote } : {}),
           dashboard: http.url,
           broker: brokerUrl,
+          dir,
           perDevice: devices.map((d) => ({ ...d.stats })),
         };
         await rollback();
