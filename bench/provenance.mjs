@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const rounds = Number(args[args.indexOf('--rounds') + 1]) || 3;
+const rounds = Number(args[args.indexOf('--rounds') + 1]) || 4;
 const work = mkdtempSync(join(tmpdir(), 'ew-bench-prov-'));
 
 async function loadApi() {
