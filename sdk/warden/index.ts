@@ -3,7 +3,6 @@ export { WARDEN_CODES, type WardenCode } from './codes';
 export { createWarden } from './create';
 export type { ModelStats } from './stats';
 export type {
-  Durability,
   InferDecision,
   InferResult,
   ProvenanceMode,

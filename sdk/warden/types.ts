@@ -1,6 +1,7 @@
 import type { InferenceBackend, TensorMeta } from '../engine/backend';
 import type { TensorInput, TensorMap } from '../engine/tensor';
 import type { InferenceGate, LoadDecision } from '../policy/gate';
+import type { Durability } from '../provenance/audit-log';
 import type { ProvenanceBundle } from '../provenance/bundle';
 import type { Envelope } from '../provenance/dsse';
 import type { Signer } from '../provenance/signer';
@@ -10,8 +11,8 @@ import type { ModelStats } from './stats';
 /** How provenance is produced: one signed record per output, or Merkle leaves under periodic signed checkpoints. */
 export type ProvenanceMode = 'batched' | 'per-output';
 
-/** When audit-log appends reach the disk: fsync per append, every few ms (default), or left to the OS. */
-export type Durability = 'always' | 'group' | 'none';
+/** When audit-log appends reach the disk: fsync per append, every few ms (default 'group'), or left to the OS. */
+export type { Durability };
 
 /** Options of {@link createWarden}. Only `home` is required. */
 export interface WardenOptions {
