@@ -136,6 +136,11 @@ Examples:
         const path = await portPath(port);
         const transport = new SerialTransport({ path, baudRate: number('--baud', opts.baud, 1) });
         const framed = new FramedLink(transport);
+        // `link monitor … | head` closes our stdout: stop quietly.
+        process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EPIPE') throw err;
+          void transport.close().finally(() => process.exit(0));
+        });
         const t0 = performance.now();
         const counters = () => {
           const s = framed.stats;
