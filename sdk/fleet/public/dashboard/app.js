@@ -164,7 +164,7 @@
         { stroke: '#8b949e', grid: { stroke: '#21262d' } },
         { stroke: '#8b949e', grid: { stroke: '#21262d' }, label: unit, size: 56 },
       ],
-      series: [{}, { stroke: '#58a6ff', width: 2, label: title, points: { show: false } }],
+      series: [{}, { stroke: '#58a6ff', width: 2, label: title, spanGaps: true }],
     };
   }
 
@@ -253,8 +253,16 @@
       host.appendChild(box);
       const width = Math.max(260, box.clientWidth - 16);
       const chart = new window.uPlot(chartOpts(title, unit, width), [s.x, s[key]], box);
-      state.charts.push({ key, chart });
+      state.charts.push({ key, chart, box });
+      markPoints(box, s[key]);
     }
+  }
+
+  /** How many points a chart shows (tests wait on it), and a note where the device reports none. */
+  function markPoints(box, ys) {
+    const n = ys.filter((y) => y !== null && y !== undefined).length;
+    box.dataset.points = String(n);
+    box.classList.toggle('empty', n === 0);
   }
 
   let deviceTimer = null;
@@ -273,7 +281,10 @@
         if (state.deviceId !== id) return;
         $('#device-info').innerHTML = deviceInfoHtml(d);
         const s = seriesOf(beats);
-        for (const { key, chart } of state.charts) chart.setData([s.x, s[key]]);
+        for (const { key, chart, box } of state.charts) {
+          chart.setData([s.x, s[key]]);
+          markPoints(box, s[key]);
+        }
       } catch {
         // the next event tries again
       }
