@@ -8,6 +8,12 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Demo, startDemo } from '../sdk/demo/demo';
 
+// The page functions below run in the browser; this is the little of the DOM they use.
+declare const document: {
+  querySelector(sel: string): { getAttribute(name: string): string | null } | null;
+  documentElement: { scrollWidth: number };
+};
+
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium)
