@@ -235,6 +235,28 @@ describe('torn tail recovery', () => {
     }
   });
 
+  it('truncation anywhere in a trailing checkpoint keeps every record and the earlier checkpoint', async () => {
+    const dir = freshDir();
+    const log = await AuditLog.open(dir, { durability: 'none' });
+    for (const r of chain(signer, 5)) log.appendRecord(r);
+    const first = checkpointOf(signer, log.tree, 3);
+    await log.appendCheckpoint(first);
+    await log.appendCheckpoint(checkpointOf(signer, log.tree));
+    await log.close();
+    const offsets = entryOffsets(join(dir, segmentName(0)));
+    for (let cut = offsets.at(-2)! + 1; cut < offsets.at(-1)!; cut++) {
+      const d = freshDir();
+      cpSync(dir, d, { recursive: true });
+      truncateSync(join(d, segmentName(0)), cut);
+      const again = await AuditLog.open(d);
+      expect(again.size).toBe(5);
+      expect(again.recovery).toBeDefined();
+      expect(hex(encodeEnvelope(again.latestCheckpoint()!))).toBe(hex(encodeEnvelope(first)));
+      await again.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('treats a bad CRC on the very last entry, or a zero-filled tail, as torn', async () => {
     const { dir } = await buildLog(5);
     const seg = join(dir, segmentName(0));
