@@ -298,18 +298,26 @@ export class ProvenancePipeline {
         );
         return;
       }
-      records.forEach((r, i) => {
+      const done: { item: Queued; env: Envelope }[] = [];
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i] as (typeof records)[0];
         const env: Envelope = {
           payload: r.bytes,
           payloadType: PAYLOAD_TYPES.record,
           signatures: [{ keyid: this.o.signer.keyId, sig: list[i] as Uint8Array }],
         };
         if (!this.append(r.item, r.index, r.bytes, env)) return;
-        (this.lastDurable as Promise<void>).then(
-          () => r.item.resolve({ mode: 'per-output', record: env }),
-          (err) => r.item.reject(err),
-        );
-      });
+        done.push({ item: r.item, env });
+      }
+      // Entries become durable in log order: when the batch's last one is, all are.
+      this.lastDurable?.then(
+        () => {
+          for (const d of done) d.item.resolve({ mode: 'per-output', record: d.env });
+        },
+        (err) => {
+          for (const d of done) d.item.reject(err);
+        },
+      );
     });
   }
 
@@ -374,18 +382,22 @@ export class ProvenancePipeline {
       const covered = this.awaiting.filter((a) => a.index < size);
       this.awaiting = this.awaiting.filter((a) => a.index >= size);
       const checkpoint = env;
-      for (const a of covered) {
-        const bundle: ProvenanceBundle = {
+      const bundles = covered.map(
+        (a): ProvenanceBundle => ({
           mode: 'batched',
           record: { payload: a.record, payloadType: PAYLOAD_TYPES.record, signatures: [] },
           inclusion: { leafIndex: a.index, treeSize: size, hashes: log.tree.inclusionProof(a.index, size) },
           checkpoint,
-        };
-        a.durable.then(
-          () => a.item.resolve(bundle),
-          (err) => a.item.reject(err),
-        );
-      }
+        }),
+      );
+      // Entries become durable in log order: when the last one is, all are.
+      const last = covered[covered.length - 1];
+      last?.durable.then(
+        () => covered.forEach((a, i) => a.item.resolve(bundles[i] as ProvenanceBundle)),
+        (err) => {
+          for (const a of covered) a.item.reject(err);
+        },
+      );
       return env;
     };
     const p = this.checkpointChain.then(run, run);
