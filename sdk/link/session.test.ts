@@ -322,6 +322,31 @@ describe('LinkSession liveness and reconnects', () => {
     expect(session.stats.reconnects).toBe(20);
   });
 
+  it('close() during a reconnect leaves the transport closed and stops trying', async () => {
+    vi.useFakeTimers();
+    const link = createMemoryTransportPair();
+    const { mcu, session } = rig({
+      link,
+      session: { reconnect: { initialDelayMs: 10, jitter: 0 }, helloTimeoutMs: 50 },
+    });
+    await mcu.start();
+    const opened = session.open();
+    await vi.advanceTimersByTimeAsync(0);
+    await opened;
+    const events: string[] = [];
+    session.on('reconnectFailed', () => events.push('failed'));
+    session.on('reconnect', () => events.push('reconnect'));
+    link.unplug();
+    link.replug(); // the host can open again, but the device stays silent: handshakes time out
+    await vi.advanceTimersByTimeAsync(30); // first attempt: port open, Hello pending
+    expect(link.host.isOpen).toBe(true);
+    await session.close();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(session.state).toBe('closed');
+    expect(link.host.isOpen).toBe(false);
+    expect(events).toEqual([]);
+  });
+
   it('backs off exponentially up to the cap while the device stays away', async () => {
     vi.useFakeTimers();
     const link = createMemoryTransportPair();

@@ -499,15 +499,19 @@ export class LinkSession extends TypedEmitter<LinkSessionEvents> {
     if (this.#state !== 'reconnecting') return;
     try {
       const hello = await this.#connect();
-      if (this.#state !== 'reconnecting') return;
+      if (this.#state !== 'reconnecting') {
+        // close() came while we were reopening: do not leave the port open behind it.
+        await this.transport.close().catch(() => undefined);
+        return;
+      }
       this.#state = 'open';
       this.#counters.reconnects++;
       this.#startPinger();
       this.emit('hello', hello, { reset: false });
       this.emit('reconnect', { attempts: attempt, downtimeMs: Date.now() - this.#lostAt, hello });
     } catch (err) {
-      if (this.#state !== 'reconnecting') return;
       await this.transport.close().catch(() => undefined);
+      if (this.#state !== 'reconnecting') return;
       const rc = this.#opts.reconnect as Required<ReconnectOptions>;
       const nextDelayMs = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** attempt);
       this.emit('reconnectFailed', { attempt, error: err as Error, nextDelayMs });
