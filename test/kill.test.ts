@@ -12,7 +12,7 @@ import { ensureBuilt, ROOT } from './cli-build';
 // The child imports the built package (createWarden from dist/index.js), or $EW_KILL_MODULE.
 const MODULE = process.env.EW_KILL_MODULE ?? join(ROOT, 'dist', 'index.js');
 const MODEL = join(ROOT, 'sdk', 'engine', 'fixtures', 'add.onnx');
-const KILLS = 24;
+const KILLS = 21;
 
 let home: string;
 let trust: TrustStore;
