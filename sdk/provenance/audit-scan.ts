@@ -66,6 +66,8 @@ export interface ScanResult {
 const EMPTY = new Uint8Array(0);
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
 
+// Buffer#slice shares memory; everything kept from a segment buffer is copied with new Uint8Array(x).
+
 /** Segment file names of `dir`, in order. */
 export async function listSegments(dir: string): Promise<string[]> {
   let names: string[];
@@ -178,7 +180,7 @@ function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damag
         };
       }
       // Every record names the same device: the expected one, or else the first record's.
-      res.deviceKeyid ??= chain.deviceKeyid.slice();
+      res.deviceKeyid ??= new Uint8Array(chain.deviceKeyid);
       if (!same(chain.deviceKeyid, res.deviceKeyid) || (opts.trust && !opts.trust.get(chain.deviceKeyid))) {
         return {
           index,
@@ -194,8 +196,8 @@ function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damag
       res.tree.append(leaf);
       res.lastLeafHash = leaf;
       if (res.records) {
-        res.records.push(record.slice());
-        res.signedRecords!.push(kind === ENTRY_KIND.signedRecord ? content.slice() : undefined);
+        res.records.push(new Uint8Array(record));
+        res.signedRecords!.push(kind === ENTRY_KIND.signedRecord ? new Uint8Array(content) : undefined);
       }
       return undefined;
     }
@@ -282,6 +284,12 @@ function applyCheckpoint(res: ScanResult, content: Uint8Array, trust: TrustStore
       message: `records ${from}..${fields.treeSize - 1} do not match the signed checkpoint of size ${fields.treeSize}`,
     };
   }
-  res.checkpoints.push({ envelope, fields });
+  // Copies: the decoded envelope's bytes are views into the whole segment file's buffer.
+  const own: Envelope = {
+    payload: new Uint8Array(envelope.payload),
+    payloadType: envelope.payloadType,
+    signatures: envelope.signatures.map((x) => ({ keyid: new Uint8Array(x.keyid), sig: new Uint8Array(x.sig) })),
+  };
+  res.checkpoints.push({ envelope: own, fields });
   return undefined;
 }
