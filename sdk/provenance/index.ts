@@ -47,5 +47,5 @@ export type { DecisionOutcome, RecordDecision, RecordFields } from './record';
 export { decodeRecord, encodeRecord, RECORD_LIMITS, RECORD_VERSION, recordToJson } from './record';
 export type { Signer } from './signer';
 export { ONNX_DTYPE, tensorDigest } from './tensor-digest';
-export type { BundleVerdict, VerifyOptions } from './verifier';
-export { verifyBundle } from './verifier';
+export type { BundleVerdict, ConsistencyVerdict, VerifyOptions } from './verifier';
+export { verifyBundle, verifyCheckpointConsistency } from './verifier';

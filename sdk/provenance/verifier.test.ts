@@ -25,7 +25,7 @@ import { KeySigner, TrustStore } from './keys';
 import { leafHash, MerkleTree } from './merkle';
 import { decodeRecord, encodeRecord, type RecordFields } from './record';
 import { tensorDigest } from './tensor-digest';
-import { verifyBundle } from './verifier';
+import { verifyBundle, verifyCheckpointConsistency } from './verifier';
 
 const fx = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 const golden = new KeySigner(createPrivateKey(fx('golden-device.key').toString('utf8')));
@@ -375,5 +375,52 @@ describe('in-toto export', () => {
         INTOTO_PAYLOAD_TYPE,
       ).ok,
     ).toBe(true);
+  });
+});
+
+describe('verifyCheckpointConsistency', () => {
+  it('accepts an honest history and names a rewritten or foreign one', () => {
+    const signer = KeySigner.generate();
+    const t = [signer.publicKey];
+    const tree = new MerkleTree();
+    for (let i = 0; i < 10; i++) tree.append(leafHash(new Uint8Array([i])));
+    const cp = (tr: MerkleTree, size: number, s = signer) =>
+      signCheckpointSync(s, {
+        deviceKeyid: s.keyId,
+        treeSize: size,
+        rootHash: tr.root(size),
+        timeUnixMs: size,
+        bootId: new Uint8Array(0),
+      });
+    expect(verifyCheckpointConsistency(cp(tree, 4), cp(tree, 10), tree.consistencyProof(4, 10), t)).toMatchObject({
+      ok: true,
+      older: { treeSize: 4 },
+      newer: { treeSize: 10 },
+    });
+    // The device rewrote leaf 2 and signed a new head.
+    const forked = new MerkleTree();
+    for (let i = 0; i < 10; i++) forked.append(leafHash(new Uint8Array([i === 2 ? 99 : i])));
+    const rewritten = verifyCheckpointConsistency(cp(tree, 4), cp(forked, 10), forked.consistencyProof(4, 10), t);
+    expect(rewritten).toMatchObject({ ok: false, code: 'EW_PROVENANCE_CONSISTENCY' });
+    expect(verifyCheckpointConsistency(cp(tree, 10), cp(tree, 4), [], t)).toMatchObject({
+      ok: false,
+      code: 'EW_PROVENANCE_CONSISTENCY',
+    });
+    const other = KeySigner.generate();
+    expect(
+      verifyCheckpointConsistency(cp(tree, 4), cp(tree, 10, other), tree.consistencyProof(4, 10), [
+        signer.publicKey,
+        other.publicKey,
+      ]),
+    ).toMatchObject({
+      ok: false,
+      code: 'EW_PROVENANCE_UNTRUSTED_KEY',
+    });
+    expect(
+      verifyCheckpointConsistency(cp(tree, 4), cp(tree, 10, other), tree.consistencyProof(4, 10), t),
+    ).toMatchObject({
+      ok: false,
+      code: 'EW_PROVENANCE_UNTRUSTED_KEY',
+    });
   });
 });

@@ -2,11 +2,11 @@ import { hash, type KeyObject } from 'node:crypto';
 import type { TensorInput } from '../engine/tensor';
 import { isEdgewardenError } from '../errors';
 import type { ProvenanceBundle } from './bundle';
-import { decodeCheckpoint } from './checkpoint';
+import { type CheckpointFields, decodeCheckpoint } from './checkpoint';
 import type { ProvenanceCode } from './codes';
 import { type Envelope, PAYLOAD_TYPES, verifyEnvelope } from './dsse';
 import { TrustStore } from './keys';
-import { leafHash, verifyInclusion } from './merkle';
+import { leafHash, verifyConsistency, verifyInclusion } from './merkle';
 import { decodeRecord, RECORD_LIMITS, type RecordFields } from './record';
 import { tensorDigest } from './tensor-digest';
 
@@ -204,4 +204,60 @@ export function verifyBundle(
     }
   }
   return { ok: true, record };
+}
+
+/** The verdict of {@link verifyCheckpointConsistency}. */
+export type ConsistencyVerdict =
+  | { ok: true; older: CheckpointFields; newer: CheckpointFields }
+  | { ok: false; code: ProvenanceCode; message: string };
+
+/**
+ * Checks that two signed checkpoints of one device describe one history: both verify under `trust`,
+ * name the same device as their signing key, and `proof` (RFC 9162 consistency) shows the older tree
+ * is a prefix of the newer. A device that rewrote its log fails with `EW_PROVENANCE_CONSISTENCY`.
+ * Pure and synchronous; throws only for unusable trust material.
+ */
+export function verifyCheckpointConsistency(
+  older: Envelope,
+  newer: Envelope,
+  proof: readonly Uint8Array[],
+  trust: VerifyOptions['trust'],
+): ConsistencyVerdict {
+  const store = trustStoreOf(trust);
+  const fields: CheckpointFields[] = [];
+  const keyids: Uint8Array[] = [];
+  for (const [name, env] of [
+    ['older', older],
+    ['newer', newer],
+  ] as const) {
+    if (!isEnvelope(env)) return { ok: false, code: 'EW_PROVENANCE_MALFORMED', message: `${name} checkpoint envelope` };
+    const v = verifyCheckpointEnvelope(env, store);
+    if (!v.ok) return { ok: false, code: v.code, message: `${name} checkpoint: ${v.message}` };
+    let f: CheckpointFields;
+    try {
+      f = decodeCheckpoint(env.payload);
+    } catch (e) {
+      return { ok: false, code: 'EW_PROVENANCE_MALFORMED', message: isEdgewardenError(e) ? e.message : `${name}` };
+    }
+    if (!same(f.deviceKeyid, v.keyid)) {
+      return { ok: false, code: 'EW_PROVENANCE_UNTRUSTED_KEY', message: `${name} checkpoint names another device` };
+    }
+    fields.push(f);
+    keyids.push(v.keyid);
+  }
+  const [a, b] = fields as [CheckpointFields, CheckpointFields];
+  if (!same(keyids[0]!, keyids[1]!)) {
+    return { ok: false, code: 'EW_PROVENANCE_UNTRUSTED_KEY', message: 'the checkpoints come from different devices' };
+  }
+  if (a.treeSize > b.treeSize) {
+    return { ok: false, code: 'EW_PROVENANCE_CONSISTENCY', message: `tree shrank from ${a.treeSize} to ${b.treeSize}` };
+  }
+  if (!verifyConsistency(a.treeSize, b.treeSize, a.rootHash, b.rootHash, proof)) {
+    return {
+      ok: false,
+      code: 'EW_PROVENANCE_CONSISTENCY',
+      message: `the tree of ${b.treeSize} does not extend the tree of ${a.treeSize}: history was rewritten`,
+    };
+  }
+  return { ok: true, older: a, newer: b };
 }
