@@ -99,6 +99,9 @@ describe('AuditLog basics', () => {
     expect(() => log.appendRecord(records[1]!, signedOther)).toThrow(
       expect.objectContaining({ code: 'EW_PROVENANCE_MALFORMED' }),
     );
+    // A record of another device (a new key) does not belong in this log.
+    const foreign = chain(KeySigner.generate(), 2)[1]!;
+    expect(() => log.appendRecord(foreign)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_AUDIT_CHAIN' }));
     await log.close();
     expect(() => log.appendRecord(records[1]!)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_AUDIT_IO' }));
   });

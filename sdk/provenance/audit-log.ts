@@ -118,6 +118,8 @@ export class AuditLog {
   private closing = false;
   private forceSync = false;
   private lastLeaf: Uint8Array;
+  /** The device every record of this log names (set by the first record). */
+  private device: Uint8Array | undefined;
   private latest: Envelope | undefined;
   private readonly groupMs: number;
   private readonly segmentBytes: number;
@@ -134,6 +136,7 @@ export class AuditLog {
       latest: Envelope | undefined;
       damage: AuditDamage | undefined;
       recovery: AuditRecovery | undefined;
+      deviceKeyid: Uint8Array | undefined;
       opts: AuditLogOptions;
     },
   ) {
@@ -141,6 +144,7 @@ export class AuditLog {
     this.segNo = init.segNo;
     this.segSize = init.segSize;
     this.lastLeaf = init.lastLeaf;
+    this.device = init.deviceKeyid;
     this.latest = init.latest;
     this.damage = init.damage;
     this.recovery = init.recovery;
@@ -198,6 +202,7 @@ export class AuditLog {
         latest: scan.checkpoints.at(-1)?.envelope,
         damage: scan.damage,
         recovery,
+        deviceKeyid: scan.deviceKeyid,
         opts: { ...opts, durability },
       });
       if (recovery) {
@@ -208,7 +213,8 @@ export class AuditLog {
       return log;
     } catch (e) {
       unlock(abs);
-      throw e;
+      if (e instanceof EdgewardenError) throw e;
+      throw ioError(`cannot open the audit log in ${abs}`, e);
     }
   }
 
@@ -237,6 +243,12 @@ export class AuditLog {
         `record must have index ${index} and the previous leaf hash (got index ${chain?.index})`,
       );
     }
+    if (this.device && Buffer.compare(chain.deviceKeyid, this.device) !== 0) {
+      throw new EdgewardenError(
+        'EW_PROVENANCE_AUDIT_CHAIN',
+        `this log holds records of device ${Buffer.from(this.device).toString('hex').slice(0, 32)}; a new key needs a new audit directory`,
+      );
+    }
     if (signedEnvelope) {
       const env = decodeEnvelope(signedEnvelope);
       if (env.payloadType !== PAYLOAD_TYPES.record || Buffer.compare(env.payload, recordBytes) !== 0) {
@@ -250,6 +262,7 @@ export class AuditLog {
     );
     this.tree.append(leaf);
     this.lastLeaf = leaf;
+    this.device ??= new Uint8Array(chain.deviceKeyid);
     return { index, leafHash: leaf, durable };
   }
 
@@ -264,6 +277,9 @@ export class AuditLog {
       throw new EdgewardenError('EW_PROVENANCE_PAYLOAD_TYPE', 'not a checkpoint envelope');
     }
     const cp = decodeCheckpoint(envelope.payload);
+    if (this.device && Buffer.compare(cp.deviceKeyid, this.device) !== 0) {
+      throw new EdgewardenError('EW_PROVENANCE_AUDIT_CHECKPOINT', 'checkpoint of another device than this log holds');
+    }
     if (cp.treeSize > this.tree.size || Buffer.compare(this.tree.root(cp.treeSize), cp.rootHash) !== 0) {
       throw new EdgewardenError(
         'EW_PROVENANCE_AUDIT_CHECKPOINT',
@@ -272,6 +288,7 @@ export class AuditLog {
     }
     const p = this.push(ENTRY_KIND.checkpoint, encodeEnvelope(envelope));
     this.latest = envelope;
+    this.device ??= new Uint8Array(cp.deviceKeyid);
     return p;
   }
 
