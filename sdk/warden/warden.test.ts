@@ -1,3 +1,4 @@
+import { appendFileSync, readdirSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -261,6 +262,23 @@ describe('checkpoints', () => {
       ok: true,
       size: 2,
     });
+  });
+
+  it('a torn tail left by a crash is recovered and reported in auditAlerts', async () => {
+    const signer = KeySigner.generate();
+    const w1 = await open({ signer, mode: 'per-output' });
+    const m1 = await w1.load(MODEL);
+    await (await m1.infer(x(1))).provenance;
+    await w1.close();
+    const dir = join(home, 'audit');
+    const seg = readdirSync(dir).find((f) => f.endsWith('.seg')) as string;
+    // Half an entry: a length prefix promising more bytes than follow.
+    appendFileSync(join(dir, seg), Buffer.from([0x40, 0, 0, 0, 1, 2, 3]));
+    const w2 = await open({ signer, mode: 'per-output' });
+    expect(w2.auditAlerts.join('\n')).toMatch(/torn tail/);
+    const m2 = await w2.load(MODEL);
+    const r = decodeRecord((await (await m2.infer(x(2))).provenance).record.payload);
+    expect(r.index).toBe(1);
   });
 
   it('salted digests: the verifier needs the salt', async () => {
