@@ -4,6 +4,10 @@ import { readHealth } from '../../devices/boards/health';
 import { registerDetectedBoard } from '../../devices/boards/hints';
 import type { BoardProfile } from '../../devices/boards/profile';
 import type { InferenceBackend } from '../engine/backend';
+import { resolvePort } from '../link/discovery';
+import { SerialTransport } from '../link/serial-transport';
+import { LinkSession } from '../link/session';
+import type { Transport } from '../link/transport';
 import { PolicyManager } from '../policy/manager';
 import { decodeCheckpoint } from '../provenance/checkpoint';
 import type { Envelope } from '../provenance/dsse';
@@ -18,6 +22,7 @@ import { createWarden } from '../warden/create';
 import type { Warden, WardenModel } from '../warden/types';
 import type { AgentConfig } from './config';
 import { applyEffectivePolicy, deviceSalt } from './settings';
+import { MakerVad } from './voice-activity';
 
 /** What the agent runs on; everything has a real default, tests inject fakes. */
 export interface AgentDeps {
@@ -31,6 +36,8 @@ export interface AgentDeps {
   readonly publishers?: Publisher[];
   /** Where the agent reports what it does (default: stderr lines). */
   readonly log?: (line: string) => void;
+  /** Opens the MCU's transport (default: a serial port at the configured baud rate). */
+  readonly openTransport?: (path: string, baudRate: number) => Transport;
 }
 
 const STATE_FOR_HEARTBEAT: Record<string, ComplianceState> = {
@@ -48,6 +55,9 @@ export class Agent {
   private lastCheckpointSize = 0;
   private stopping: Promise<void> | undefined;
   private unsubscribePolicy: () => void = () => {};
+  private link: { session: LinkSession; vad: MakerVad } | undefined;
+  private linkRetry: unknown;
+  private linkAttempts = 0;
   private readonly refused: { name: string; loadDecision: { allowed: false; reason: string } }[] = [];
 
   private constructor(
@@ -106,6 +116,7 @@ export class Agent {
         `edgewarden agent: device ${warden.deviceId}, fleet ${config.fleet}, ${warden.models.length} model(s), ${config.brokers.length} broker(s)`,
       );
       agent.schedule();
+      if (config.link) await agent.startLink();
       return agent;
     } catch (e) {
       for (const c of cleanups.reverse()) await c();
@@ -122,6 +133,48 @@ export class Agent {
       this.refused.push({ name, loadDecision: { allowed: false, reason } });
       this.deps.log(`model ${name} not loaded: ${reason}`);
       return undefined;
+    }
+  }
+
+  /** The serial link to the MCU, when one is open. */
+  get linkSession(): LinkSession | undefined {
+    return this.link?.session;
+  }
+
+  /** The voice-activity pipeline on the link (MCU audio in, signed VAD results, LED commands out). */
+  get voiceActivity(): MakerVad | undefined {
+    return this.link?.vad;
+  }
+
+  // Opens the link to the MCU. A board that is not plugged in yet is retried with backoff; the
+  // session itself reopens a port that goes away later.
+  private async startLink(): Promise<void> {
+    const cfg = this.config.link!;
+    const model = cfg.model ? this.warden.models.find((m) => m.name === cfg.model) : this.warden.models[0];
+    if (!model) {
+      this.deps.log(`link: no model ${cfg.model ?? ''} loaded to run on the MCU's data; link not started`);
+      return;
+    }
+    try {
+      const path = await resolvePort(cfg.port ?? cfg.match!);
+      const open =
+        this.deps.openTransport ?? ((p: string, baudRate: number) => new SerialTransport({ path: p, baudRate }));
+      const session = new LinkSession({ transport: open(path, cfg.baudRate) });
+      try {
+        const hello = await session.open();
+        const vad = new MakerVad({ session, model });
+        vad.on('error', (e) => this.deps.log(`link: ${e.message}`));
+        this.link = { session, vad };
+        this.linkAttempts = 0;
+        this.deps.log(`link: ${hello.firmwareName} ${hello.firmwareVersion} on ${path}, model ${model.name}`);
+      } catch (e) {
+        await session.close();
+        throw e;
+      }
+    } catch (e) {
+      const delayMs = Math.min(30_000, 500 * 2 ** this.linkAttempts++);
+      this.deps.log(`link: ${(e as Error).message}; retrying in ${delayMs} ms`);
+      if (!this.stopping) this.linkRetry = this.deps.timers.setTimeout(() => void this.startLink(), delayMs);
     }
   }
 
@@ -186,7 +239,12 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.deps.timers.clearTimeout(this.timer);
+      this.deps.timers.clearTimeout(this.linkRetry);
       this.unsubscribePolicy();
+      if (this.link) {
+        await this.link.vad.stop();
+        await this.link.session.close();
+      }
       await this.warden.close();
       await this.telemetry.close();
       this.unregisterBoard();

@@ -24,6 +24,7 @@ const linkSchema = z
     port: z.string().optional(),
     match: z.strictObject({ vendorId: hexId, productId: hexId }).optional(),
     baudRate: z.number().int().positive().default(921_600),
+    /** The loaded model that runs on the MCU's audio windows (default: the first one). */
     model: name.optional(),
   })
   .refine((l) => (l.port === undefined) !== (l.match === undefined), 'give either port or match, not both');

