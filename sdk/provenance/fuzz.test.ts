@@ -29,7 +29,7 @@ import {
 import { KeySigner, TrustStore } from './keys';
 import { leafHash, MerkleTree } from './merkle';
 import { decodeRecord, encodeRecord, type RecordFields } from './record';
-import { verifyBundle } from './verifier';
+import { verifyBundle, verifyCheckpointConsistency } from './verifier';
 
 // Hostile bytes into every decoder: each must return a valid result or throw a typed
 // EdgewardenError, never crash, and never add anything to Object.prototype.
@@ -349,6 +349,22 @@ describe('hostile input never crashes a decoder or pollutes prototypes', () => {
         }),
       );
     }
+  });
+
+  it('verifyCheckpointConsistency with hostile envelopes and proofs', () => {
+    const cpBytes = encodeEnvelope(cpEnv);
+    fc.assert(
+      fc.property(
+        hostileBytes(cpBytes),
+        fc.array(fc.uint8Array({ minLength: 31, maxLength: 33 }), { maxLength: 4 }),
+        (b, proof) =>
+          safely(() => {
+            const v = verifyCheckpointConsistency(cpEnv, decodeEnvelope(b), proof, trust);
+            if (v.ok) expect(v.newer.treeSize).toBeGreaterThanOrEqual(v.older.treeSize);
+          }),
+      ),
+      { numRuns: 400 },
+    );
   });
 
   it('verifyAuditExport', () => {
