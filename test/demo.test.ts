@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import type { DemoSummary } from '../sdk/demo/demo';
+import { type DemoSummary, startDemo } from '../sdk/demo/demo';
 import { CLI, ensureBuilt, ROOT } from './cli-build';
 
 beforeAll(() => {
@@ -108,6 +108,20 @@ describe('edgewarden demo', () => {
     expect(s.outputsVerified).toBe(s.outputsSigned);
     await expectNothingLeft(s);
   }, 40_000);
+});
+
+describe('demo module', () => {
+  it('runs on the TypeScript simulator (where no C compiler is) with every output verified', async () => {
+    const demo = await startDemo({ devices: 1, mcu: 'ts-simulator' });
+    expect(demo.mcu).toBe('ts-simulator');
+    const device = demo.devices[0]!;
+    // Bounded wait for the pipeline to produce and verify outputs (about 31 windows a second).
+    await vi.waitFor(() => expect(device.stats.verified).toBeGreaterThan(20), { timeout: 10_000, interval: 50 });
+    const s = await demo.stop();
+    expect(s).toMatchObject({ ok: true, allVerified: true, devicesSeen: 1, mcu: 'ts-simulator', outputsFailed: 0 });
+    expect(s.perDevice[0]!.errors).toEqual([]);
+    await expectNothingLeft(s);
+  }, 30_000);
 });
 
 function freePort(): Promise<number> {
