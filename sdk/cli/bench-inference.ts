@@ -1,10 +1,10 @@
 // The inference benchmark behind `edgewarden bench`. It imports onnxruntime-node directly: bare
 // ONNX Runtime is the baseline every edgewarden number is measured against, in the same process.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -161,10 +161,16 @@ export async function runInferenceBench(o: InferenceBenchOptions): Promise<Recor
     type Side = 'bare' | ProvenanceMode;
     const sides: Side[] = ['bare', 'batched', 'per-output'];
     const time: Record<Side, number[]> = { bare: [], batched: [], 'per-output': [] };
+    // CPU time too: the inference thread's (Linux) and the whole process's (worker included). On a
+    // busy machine they show the cost that wall-clock ratios blur.
+    const mainCpu: Record<Side, number> = { bare: 0, batched: 0, 'per-output': 0 };
+    const procCpu: Record<Side, number> = { bare: 0, batched: 0, 'per-output': 0 };
     const bundles: Promise<ProvenanceBundle>[] = [];
     for (let r = 0; r < o.rounds; r++) {
       const order = sides.map((_, i) => sides[(i + r) % sides.length] as Side);
       for (const side of order) {
+        const c0 = mainThreadCpuMs();
+        const p0 = process.cpuUsage();
         const t0 = performance.now();
         if (side === 'bare') {
           for (let i = 0; i < o.perRound; i++) await bare.run(bareFeeds());
@@ -176,8 +182,12 @@ export async function runInferenceBench(o: InferenceBenchOptions): Promise<Recor
           }
         }
         time[side].push(performance.now() - t0);
+        const p1 = process.cpuUsage(p0);
+        procCpu[side] += (p1.user + p1.system) / 1000;
+        mainCpu[side] += (mainThreadCpuMs() ?? 0) - (c0 ?? 0);
       }
     }
+    const cpuRatio = (c: Record<Side, number>, s: Side) => (c[s] > 0 ? round3(c.bare / c[s]) : null);
     const total = (s: Side) => time[s].reduce((a, b) => a + b, 0);
     const perRoundRatio = (s: Side) => median(time.bare.map((b, i) => b / (time[s][i] as number)));
     const inference = {
@@ -192,12 +202,17 @@ export async function runInferenceBench(o: InferenceBenchOptions): Promise<Recor
         inferencesPerSec: Math.round((o.rounds * o.perRound * 1000) / total('batched')),
         throughputRatio: round3(total('bare') / total('batched')),
         medianRoundRatio: round3(perRoundRatio('batched')),
+        mainThreadCpuRatio: cpuRatio(mainCpu, 'batched'),
+        processCpuRatio: cpuRatio(procCpu, 'batched'),
       },
       perOutput: {
         inferencesPerSec: Math.round((o.rounds * o.perRound * 1000) / total('per-output')),
         throughputRatio: round3(total('bare') / total('per-output')),
         medianRoundRatio: round3(perRoundRatio('per-output')),
+        mainThreadCpuRatio: cpuRatio(mainCpu, 'per-output'),
+        processCpuRatio: cpuRatio(procCpu, 'per-output'),
       },
+      loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     };
     say(`inference: batched ${inference.batched.throughputRatio}x, per-output ${inference.perOutput.throughputRatio}x`);
     await bare.release();
@@ -235,15 +250,24 @@ export async function runInferenceBench(o: InferenceBenchOptions): Promise<Recor
   }
 }
 
+/** CPU time of the calling thread (the main thread) in ms, from /proc; undefined where there is none. */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in USER_HZ (100) ticks
+  } catch {
+    return undefined;
+  }
+}
+
 function machineInfo() {
-  // biome-ignore lint/suspicious/noExplicitAny: os is loaded lazily for a one-off description
-  const os = createRequire(import.meta.url)('node:os') as any;
   return {
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
     arch: process.arch,
     node: process.version,
-    totalMemMb: Math.round(os.totalmem() / 2 ** 20),
+    totalMemMb: Math.round(totalmem() / 2 ** 20),
   };
 }
 

@@ -6,7 +6,7 @@ import { EdgewardenError } from '../errors';
 // Requests: { t: 'slot', slot, sab } shares a reusable SharedArrayBuffer once (no reply);
 // { t: 'digest', id, slot | buf, ranges: [offset, length, ...] } → 32-byte SHA-256 (HMAC with the
 // salt) of each range of that slot, or of a transferred one-off ArrayBuffer;
-// { t: 'sign', id, msgs: ArrayBuffer[] } → 64-byte Ed25519 signature of each. Results come back in
+// { t: 'sign', id, buf, ranges } → 64-byte Ed25519 signature of each range. Results come back in
 // one transferred buffer per request.
 const WORKER_SOURCE = `
 'use strict';
@@ -36,8 +36,11 @@ const WORKER_SOURCE = `
         }
       } else if (m.t === 'sign') {
         if (!key) throw new Error('this worker holds no signing key');
-        out = new Uint8Array(m.msgs.length * 64);
-        for (let i = 0; i < m.msgs.length; i++) out.set(sign(null, new Uint8Array(m.msgs[i]), key), i * 64);
+        const n = m.ranges.length / 2;
+        out = new Uint8Array(n * 64);
+        for (let i = 0; i < n; i++) {
+          out.set(sign(null, new Uint8Array(m.buf, m.ranges[2 * i], m.ranges[2 * i + 1]), key), i * 64);
+        }
       } else {
         throw new Error('unknown request ' + m.t);
       }
@@ -114,14 +117,19 @@ export class DigestWorker {
     return this.request({ t: 'digest', buf: source, ranges }, [source]);
   }
 
-  /** Ed25519 signatures of each message, 64 bytes each, concatenated. */
+  /** Ed25519 signatures of each message, 64 bytes each, concatenated. The messages travel in one transferred buffer. */
   sign(msgs: Uint8Array[]): Promise<Uint8Array> {
-    const bufs = msgs.map((m) => {
-      const copy = new Uint8Array(m.length);
-      copy.set(m);
-      return copy.buffer;
-    });
-    return this.request({ t: 'sign', msgs: bufs }, bufs);
+    let total = 0;
+    for (const m of msgs) total += m.length;
+    const buf = new Uint8Array(total);
+    const ranges: number[] = [];
+    let o = 0;
+    for (const m of msgs) {
+      buf.set(m, o);
+      ranges.push(o, m.length);
+      o += m.length;
+    }
+    return this.request({ t: 'sign', buf: buf.buffer, ranges }, [buf.buffer]);
   }
 
   private request(msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Uint8Array> {
