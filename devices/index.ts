@@ -1,2 +1,3 @@
-// Board profiles, the virtual MCU, and what else runs beside the SDK on a device.
-export {};
+// What runs beside the SDK on a device (`edgewarden/devices`): board profiles and the virtual MCU.
+export * from './boards/index';
+export * from './simulator/index';
