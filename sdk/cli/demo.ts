@@ -95,9 +95,9 @@ Examples:
           }
           const secs = Math.round((Date.now() - started) / 1000);
           status.set(
-            `${secs}s · ${s.devices} devices · ${s.windows} audio windows (${s.speechWindows} speech) · ` +
-              `${s.outputsSigned} signed · ${s.outputsVerified} verified${s.outputsFailed ? ` · ${s.outputsFailed} FAILED` : ''} · ` +
-              `${s.ledChanges} LED changes · ${s.heartbeatsStored} heartbeats stored`,
+            `${secs}s · ${s.devices} dev · ${s.outputsVerified}/${s.outputsSigned} verified` +
+              `${s.outputsFailed ? ` · ${s.outputsFailed} FAILED` : ''} · ${s.speechWindows} speech · ` +
+              `${s.ledChanges} LED · ${s.heartbeatsStored} heartbeats`,
           );
         }, 500);
 
@@ -130,7 +130,7 @@ function report(json: boolean, s: DemoSummary): void {
   out.write(
     `${verdict}: ${s.outputsVerified}/${s.outputsSigned} signed outputs verified in ${s.durationS} s; ` +
       `the collector saw ${s.devicesSeen}/${s.devices} devices (${s.devicesCompliant} compliant), ` +
-      `${s.heartbeatsStored} heartbeats stored; ${s.ledChanges} LED changes on ${s.mcu}\n`,
+      `${s.heartbeatsStored} heartbeats stored; ${s.ledChanges} LED changes (${s.mcu === 'c-host-firmware' ? 'C host firmware' : 'TypeScript simulator'})\n`,
   );
   for (const d of s.perDevice) {
     const problems = [...d.failures, ...d.errors];
