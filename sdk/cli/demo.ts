@@ -62,6 +62,14 @@ Examples:
           status.clear();
           process.stderr.write(`${line}\n`);
         };
+        // Signals are caught from the start: a Ctrl-C while devices start still ends in an orderly stop.
+        let stopNow: (why: string) => void = () => {};
+        const stopped = new Promise<string>((resolve) => {
+          stopNow = resolve;
+        });
+        const onSignal = (sig: NodeJS.Signals) => stopNow(sig);
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
         say(`starting ${devices} simulated device(s)…`);
         const demo = await startDemo({
           devices,
@@ -81,6 +89,7 @@ Examples:
         const sample = demo.devices.find((d) => d.resultFile)?.resultFile;
         if (sample) say(`a signed result file to drop on the check page: ${sample}`);
         say(duration === undefined ? 'press Ctrl-C to stop' : `stopping in ${duration} s`);
+        if (duration !== undefined) setTimeout(() => stopNow('duration'), duration * 1000).unref();
 
         const started = Date.now();
         let sampled = sample !== undefined;
@@ -101,12 +110,6 @@ Examples:
           );
         }, 500);
 
-        const stopped = new Promise<string>((resolve) => {
-          const onSignal = (sig: NodeJS.Signals) => resolve(sig);
-          process.once('SIGINT', onSignal);
-          process.once('SIGTERM', onSignal);
-          if (duration !== undefined) setTimeout(() => resolve('duration'), duration * 1000).unref();
-        });
         const why = await stopped;
         clearInterval(timer);
         status.clear();

@@ -69,8 +69,10 @@ export interface HostFirmware {
  */
 export async function startHostFirmware(bin: string, link: string, wav: string): Promise<HostFirmware> {
   rmSync(link, { force: true });
+  // Its own process group: a Ctrl-C in the terminal goes to the demo, which stops it in order.
   const child = spawn(bin, ['--link', link, '--wav', wav, '--exit-on-eof', '--quiet'], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
   });
   child.stdout?.resume();
   child.stderr?.resume();
