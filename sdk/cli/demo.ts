@@ -44,7 +44,9 @@ process runs Silero VAD on every 32 ms window under the warden (batched provenan
 temporary home), switches the MCU's LED on speech, and reports signed heartbeats over MQTT
 ($MQTT_URL, or an embedded broker). Everything is removed when the demo stops.
 
-Exit status: 0 when every output verified and the collector saw every device, 1 otherwise.
+With --duration (or --json) the summary is JSON on stdout: outputs signed and verified, devices the
+collector saw, heartbeats stored, allVerified. Exit status: 0 when every output verified and the
+collector saw every device, 1 otherwise.
 
 Examples:
   $ npm run demo                                   # until Ctrl-C; open the dashboard URL it prints
@@ -115,18 +117,17 @@ Examples:
         status.clear();
         say(why === 'duration' ? 'stopping…' : `${why}: stopping…`);
         const summary = await demo.stop();
-        report(opts.json === true, summary);
+        // A timed run is a check: its JSON summary goes to stdout (the human one to stderr).
+        report(opts.json === true, duration !== undefined, summary);
         return summary.ok ? EXIT.ok : EXIT.failedCheck;
       }),
     );
 }
 
-function report(json: boolean, s: DemoSummary): void {
-  if (json) {
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-    return;
-  }
-  const out = process.stdout;
+function report(json: boolean, timed: boolean, s: DemoSummary): void {
+  if (json || timed) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+  if (json) return;
+  const out = timed ? process.stderr : process.stdout;
   const verdict = s.ok
     ? paint(out, 'green', 'every output verified')
     : paint(out, 'red', s.allVerified ? 'not every device reached the collector' : 'NOT every output verified');
