@@ -2,8 +2,10 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EdgewardenError } from '../errors';
+import { loadPolicyState } from '../policy/manager';
 import { bundleToJson } from '../provenance/bundle';
 import { createWarden } from '../warden/create';
+import type { ProvenanceMode } from '../warden/types';
 import { action, EXIT, emit, resolveHome } from './common';
 import { readInputs, tensorsToJson } from './input-file';
 
@@ -11,7 +13,7 @@ interface RunOptions {
   input: string[];
   home?: string;
   out?: string;
-  mode?: string;
+  mode?: 'batched' | 'per-output';
   json?: boolean;
 }
 
@@ -30,7 +32,7 @@ export function registerRun(program: Command): void {
     )
     .option('--home <dir>', 'device home (default $EDGEWARDEN_HOME, then ~/.edgewarden)')
     .option('--out <file>', 'write the result file here (default: print it to stdout)')
-    .option('--mode <mode>', 'provenance mode: per-output or batched', 'batched')
+    .option('--mode <mode>', "provenance mode: per-output or batched (default: the home's policy, else batched)")
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
@@ -46,13 +48,18 @@ Examples:
     )
     .action(
       action(async (model: string, opts: RunOptions) => {
-        if (opts.mode !== 'batched' && opts.mode !== 'per-output') {
+        if (opts.mode !== undefined && opts.mode !== 'batched' && opts.mode !== 'per-output') {
           throw new EdgewardenError('EW_CLI_USAGE', `--mode must be per-output or batched, got ${opts.mode}`);
         }
         const inputs = await readInputs(opts.input);
         const home = resolveHome(opts.home);
+        // The home's verified policies gate the model and its outputs; a policy that requires
+        // per-output provenance wins over --mode batched (the stricter setting applies).
+        const policy = await loadPolicyState(home);
+        const required = policy.effective.provenance.mode?.value;
+        const mode: ProvenanceMode = required === 'per-output' ? 'per-output' : (opts.mode ?? required ?? 'batched');
         // One inference: fsync it before we say it is done.
-        const warden = await createWarden({ home, mode: opts.mode, durability: 'always', checkpointEvery: 1 });
+        const warden = await createWarden({ home, mode, gate: policy.gate, durability: 'always', checkpointEvery: 1 });
         let result: Record<string, unknown>;
         try {
           const m = await warden.load(model);
