@@ -393,7 +393,10 @@ export class ProvenancePipeline {
       // Entries become durable in log order: when the last one is, all are.
       const last = covered[covered.length - 1];
       last?.durable.then(
-        () => covered.forEach((a, i) => a.item.resolve(bundles[i] as ProvenanceBundle)),
+        () => {
+          for (let i = 0; i < covered.length; i++)
+            (covered[i] as AwaitingCheckpoint).item.resolve(bundles[i] as ProvenanceBundle);
+        },
         (err) => {
           for (const a of covered) a.item.reject(err);
         },
