@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Demo, startDemo } from '../sdk/demo/demo';
+import { KeySigner } from '../sdk/provenance/keys';
 
 // The page functions below run in the browser; this is the little of the DOM they use.
 declare const document: {
@@ -119,6 +120,23 @@ describe.skipIf(!haveChromium)('fleet dashboard in Chromium', () => {
     await page.waitForSelector('#verdict-code');
     await expect(page.locator('#verdict-code').textContent()).resolves.toBe('EW_PROVENANCE_OUTPUT_DIGEST');
     await page.screenshot({ path: screenshot('dashboard.png'), fullPage: true });
+  });
+
+  it('approves a device that enrolled itself on first use', async () => {
+    const newcomer = KeySigner.generate();
+    await demo.collector.registry.enroll({
+      deviceId: newcomer.deviceId,
+      publicKey: newcomer.publicKey,
+      status: 'pending',
+    });
+    await page.goto(`${demo.url}/#/device/${newcomer.deviceId}`);
+    await page.waitForSelector('#approve');
+    await expect(page.locator('#device-compliance').textContent()).resolves.toBe('awaiting approval');
+    await page.click('#approve');
+    await page.waitForSelector('#device-view:not([hidden]) .device-id');
+    await page.waitForFunction(() => document.querySelector('#approve') === null);
+    await expect(page.locator('#device-compliance').textContent()).resolves.toBe('unknown');
+    expect((await demo.collector.device(newcomer.deviceId))?.pending).toBe(false);
   });
 
   it('shows alerts and reads on a phone-sized screen', async () => {

@@ -237,7 +237,21 @@
     if (state.deviceId !== id) return; // navigated away meanwhile
     view.innerHTML =
       `<p><a href="#/">← all devices</a></p><h1>Device <code class="device-id">${esc(d.id)}</code></h1>` +
+      (d.pending
+        ? '<p class="approve">This device enrolled itself on first use and waits for approval: its heartbeats are not accepted yet. ' +
+          '<button id="approve" type="button">Approve this device</button></p>'
+        : '') +
       `<dl class="kv" id="device-info">${deviceInfoHtml(d)}</dl><div class="charts" id="charts"></div>`;
+    $('#approve')?.addEventListener('click', async (e) => {
+      e.target.disabled = true;
+      try {
+        upsertDevice(await getJson(`/api/devices/${encodeURIComponent(id)}/approve`, { method: 'POST' }));
+        await renderDevice(id);
+      } catch (err) {
+        e.target.disabled = false;
+        e.target.textContent = `Approve failed: ${err.message}`;
+      }
+    });
     const host = $('#charts');
     const s = seriesOf(beats);
     for (const [key, title, unit] of CHARTS) {
