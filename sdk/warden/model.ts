@@ -94,12 +94,25 @@ export class GuardedModel implements WardenModel {
       this.counters.errors++;
       throw err;
     }
+    // Closed or broken while the model ran: no provenance can follow, so no outputs either.
+    if (host.closed)
+      throw new EdgewardenError('EW_WARDEN_CLOSED', `model ${this.name}: the warden closed during the inference`);
+    // Re-read after the await (TypeScript would keep the narrowing from before it).
+    const failed = (pipeline as { readonly error: Error | undefined }).error;
+    if (failed)
+      throw new EdgewardenError('EW_WARDEN_PIPELINE', `model ${this.name}: ${failed.message}`, { cause: failed });
     // The gate is read once per inference: setGate() takes effect between inferences, never inside one.
     const gate = host.gate;
     const clock = host.clock;
     const now = clock.now();
     const monotonicNs = clock.monotonicNs();
-    const d = gate.checkOutputs(this.id, raw, now);
+    let d: ReturnType<InferenceGate['checkOutputs']>;
+    try {
+      d = gate.checkOutputs(this.id, raw, now);
+    } catch (err) {
+      this.counters.errors++;
+      throw err;
+    }
     const outputs: TensorMap = d.outcome === 'blocked' ? {} : (d.outputs ?? raw);
     const c = this.counters;
     c.inferences++;

@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { InferenceBackend } from '../engine/backend';
 import type { TensorMap } from '../engine/tensor';
 import { EdgewardenError } from '../errors';
 import type { InferenceGate } from '../policy/gate';
@@ -313,5 +314,44 @@ describe('signers without an exportable key', () => {
     const r = await m.infer(x(3));
     expect(verifyBundle(await r.provenance, r.outputs, { trust: [inner.publicKey] }).ok).toBe(true);
     expect(calls).toBeGreaterThan(0);
+  });
+});
+
+describe('closing during an inference', () => {
+  it('an inference that finishes after close() began returns no outputs (EW_WARDEN_CLOSED)', async () => {
+    const fake = new FakeBackend();
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let started: () => void = () => {};
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    // A backend whose run waits until the test lets it finish.
+    const backend: InferenceBackend = {
+      name: 'held',
+      runtimeVersion: '1',
+      availableProviders: () => ['cpu'],
+      load: async (path, o) => {
+        const s = await fake.load(path, o);
+        return {
+          ...s,
+          run: async (feeds) => {
+            started();
+            await held;
+            return s.run(feeds);
+          },
+        };
+      },
+    };
+    const w = await open({ signer: KeySigner.generate(), backend, mode: 'per-output' });
+    const m = await w.load(MODEL);
+    const p = m.infer(x(1));
+    await running;
+    const closing = w.close();
+    release();
+    await expect(p).rejects.toMatchObject({ code: 'EW_WARDEN_CLOSED' });
+    await closing;
   });
 });
