@@ -38,6 +38,7 @@ await build({
       "export { SqliteStore } from './sdk/fleet/sqlite-store.ts';",
       "export { SimDevice } from './sdk/fleet/testkit.ts';",
       "export { startDashboardServer } from './sdk/demo/dashboard-server.ts';",
+      "export { CHROMIUM_LAUNCH } from './test/chromium.ts';",
     ].join('\n'),
     resolveDir: root,
     loader: 'ts',
@@ -49,7 +50,9 @@ await build({
   outfile: entry,
   logLevel: 'error',
 });
-const { Collector, SqliteStore, SimDevice, startDashboardServer } = await import(pathToFileURL(entry).href);
+const { Collector, SqliteStore, SimDevice, startDashboardServer, CHROMIUM_LAUNCH } = await import(
+  pathToFileURL(entry).href
+);
 rmSync(entry, { force: true });
 
 const work = mkdtempSync(join(tmpdir(), 'ew-bench-dash-'));
@@ -84,19 +87,7 @@ const seedStart = performance.now();
 const full = await fleet('full', DEVICES);
 const seedMs = performance.now() - seedStart;
 const empty = await fleet('empty', 0);
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await chromium.launch(CHROMIUM_LAUNCH);
 
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

@@ -2,12 +2,13 @@
 // demo: a device appears and turns compliant, its page draws charts, a result file it signed checks
 // out on the check page and a tampered copy shows its failure code. Nothing is fetched from
 // anywhere but the collector. Skipped where /usr/bin/chromium is absent (.ci/run installs it).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Demo, startDemo } from '../sdk/demo/demo';
 import { KeySigner } from '../sdk/provenance/keys';
+import { CHROMIUM_LAUNCH, CHROMIUM_PATH, haveChromium as chromiumHere } from './chromium';
 
 // The page functions below run in the browser; this is the little of the DOM they use.
 declare const document: {
@@ -15,10 +16,9 @@ declare const document: {
   documentElement: { scrollWidth: number };
 };
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
+const haveChromium = chromiumHere();
 if (!haveChromium)
-  console.warn(`dashboard browser test skipped: needs Chromium at ${CHROMIUM} (Debian: apt install chromium)`);
+  console.warn(`dashboard browser test skipped: needs Chromium at ${CHROMIUM_PATH} (Debian: apt install chromium)`);
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -30,22 +30,7 @@ describe.skipIf(!haveChromium)('fleet dashboard in Chromium', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    [demo, browser] = await Promise.all([
-      startDemo({ devices: 1 }),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      }),
-    ]);
+    [demo, browser] = await Promise.all([startDemo({ devices: 1 }), chromium.launch(CHROMIUM_LAUNCH)]);
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
     // Offline by design: everything must come from the collector itself.
