@@ -355,3 +355,21 @@ describe('closing during an inference', () => {
     await closing;
   });
 });
+
+describe('a failing signer', () => {
+  it('rejects the pending bundles and refuses later inferences (EW_WARDEN_PIPELINE): no unsigned outputs', async () => {
+    const inner = KeySigner.generate();
+    const signer = {
+      keyId: inner.keyId,
+      publicKey: inner.publicKey,
+      sign: async () => {
+        throw new Error('token removed');
+      },
+    };
+    const w = await open({ signer, mode: 'per-output' });
+    const m = await w.load(MODEL);
+    const r = await m.infer(x(1));
+    await expect(r.provenance).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
+    await expect(m.infer(x(2))).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
+  });
+});
