@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { EdgewardenError } from '../errors';
 import { verifyConsistency } from '../provenance/merkle';
 import { encodeDeviceCommand, encodeReceipt } from '../telemetry/control';
@@ -19,10 +20,15 @@ import type {
   Store,
   StoredHeartbeat,
 } from './store';
+import { VerifierPool } from './verifier-pool';
 import {
   type CheckpointInfo,
+  checkSignatureInline,
+  type Rejection,
   type VerifiedHeartbeat,
   type VerifiedLifecycle,
+  type VerifiedMessage,
+  type VerifyOptions,
   verifyDeviceMessage,
 } from './verify-message';
 
@@ -73,6 +79,11 @@ export interface CollectorOptions {
   collectorId?: string;
   /** QoS of receipts and commands (default 1). */
   receiptQos?: 0 | 1;
+  /**
+   * Worker threads for signature verification (default: one less than the CPUs, at most 4; 0 =
+   * verify on the main thread).
+   */
+  verifyThreads?: number;
 }
 
 /** What one message came to. */
@@ -155,6 +166,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
   private timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
   private readonly turns = new Map<string, Promise<void>>();
+  private readonly pool: VerifierPool | undefined;
   private lastSweepMs = Number.NEGATIVE_INFINITY;
   private readonly onMessage = (m: { topic: string; payload: Uint8Array }) => {
     void this.handle(m.topic, m.payload);
@@ -167,6 +179,8 @@ export class Collector extends EventEmitter<CollectorEvents> {
     this.clock = o.clock ?? SYSTEM_CLOCK;
     this.registry = new Registry(o.store, () => this.clock.now());
     this.collectorId = o.collectorId ?? `collector-${randomBytes(4).toString('hex')}`;
+    const threads = o.verifyThreads ?? Math.min(4, Math.max(0, availableParallelism() - 1));
+    this.pool = threads > 0 ? new VerifierPool(threads) : undefined;
     const m = this.metrics;
     m.counter('edgewarden_heartbeats_accepted_total', 'Heartbeats verified and stored.');
     m.counter(REJECTED, 'Heartbeat-topic messages rejected, by code.');
@@ -264,12 +278,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     const parts = topic.split('/');
     if (parts.length === 5 && parts[3] && !this.registry.get(parts[3])?.key) await this.registry.ensure(parts[3]);
     const now = this.clock.now();
-    const v = verifyDeviceMessage(topic, payload, this.registry.lookup, {
-      nowMs: now,
-      ...(this.o.maxSkewMs !== undefined ? { maxSkewMs: this.o.maxSkewMs } : {}),
-      ...(this.o.maxMessageBytes !== undefined ? { maxBytes: this.o.maxMessageBytes } : {}),
-      seenCheckpoint: (id) => this.registry.get(id)?.seenCheckpoint,
-    });
+    const v = await this.verify(topic, payload, now);
     if (!v.ok) return this.rejected(topic, kindOf(topic), v.code, v.message, v.deviceId);
     if (v.kind === 'birth') return this.onBirth(topic, v, now);
     // Everything but a TOFU birth needs an enrolled key (verifyDeviceMessage guarantees one here).
@@ -288,6 +297,38 @@ export class Collector extends EventEmitter<CollectorEvents> {
     }
     // A pending device's death is still recorded: it tells the operator the device went away.
     return this.onDeath(topic, v, state, now);
+  }
+
+  /**
+   * Runs {@link verifyDeviceMessage}. With a verifier pool, a first pass assumes every signature is
+   * good and records them; the pool then checks them off-thread. Only when one fails does a second
+   * pass run with the real answers, so its rejection is exactly the one the inline path gives.
+   */
+  private async verify(topic: string, payload: Uint8Array, now: number): Promise<VerifiedMessage | Rejection> {
+    const opts: VerifyOptions = {
+      nowMs: now,
+      ...(this.o.maxSkewMs !== undefined ? { maxSkewMs: this.o.maxSkewMs } : {}),
+      ...(this.o.maxMessageBytes !== undefined ? { maxBytes: this.o.maxMessageBytes } : {}),
+      seenCheckpoint: (id) => this.registry.get(id)?.seenCheckpoint,
+    };
+    const pool = this.pool;
+    if (!pool) return verifyDeviceMessage(topic, payload, this.registry.lookup, opts);
+    const checks: Promise<boolean>[] = [];
+    const first = verifyDeviceMessage(topic, payload, this.registry.lookup, {
+      ...opts,
+      checkSignature: (key, raw, msg, sig) => {
+        checks.push(raw ? pool.verify(raw, msg, sig) : Promise.resolve(checkSignatureInline(key, raw, msg, sig)));
+        return true;
+      },
+    });
+    if (checks.length === 0) return first;
+    const results = await Promise.all(checks);
+    if (results.every(Boolean)) return first;
+    let i = 0;
+    return verifyDeviceMessage(topic, payload, this.registry.lookup, {
+      ...opts,
+      checkSignature: () => results[i++] ?? false,
+    });
   }
 
   private async onBirth(topic: string, v: VerifiedLifecycle, now: number): Promise<HandleOutcome> {
@@ -740,6 +781,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
     if (this.timer) clearInterval(this.timer);
     await this.idle();
     this.closed = true;
+    await this.pool?.close();
   }
 }
 

@@ -169,7 +169,8 @@ export class Registry {
     }
     if (rec.publicKey && rec.keyid) {
       if (!s.key) {
-        s.key = { deviceId: rec.id, key: toPublicKey(Buffer.from(rec.publicKey, 'hex')), status: rec.status };
+        const raw = new Uint8Array(Buffer.from(rec.publicKey, 'hex'));
+        s.key = { deviceId: rec.id, key: toPublicKey(raw), status: rec.status, raw };
         this.byKeyId.set(rec.keyid, s.key);
       } else s.key.status = rec.status;
     }

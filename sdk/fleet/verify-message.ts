@@ -15,7 +15,15 @@ export interface EnrolledKey {
   key: KeyObject;
   /** `pending` while a TOFU device waits for approval. */
   status: 'approved' | 'pending';
+  /** The raw 32-byte key (lets a worker thread verify without the KeyObject). */
+  raw?: Uint8Array;
 }
+
+/** Checks one Ed25519 signature over `msg` (the DSSE PAE bytes). */
+export type SignatureCheck = (key: KeyObject, raw: Uint8Array | undefined, msg: Uint8Array, sig: Uint8Array) => boolean;
+
+/** The default {@link SignatureCheck}: node:crypto on this thread. */
+export const checkSignatureInline: SignatureCheck = (key, _raw, msg, sig) => cryptoVerify(null, msg, key, sig);
 
 /** Looks up an enrolled key by its keyid (lowercase hex of the 32-byte keyid). */
 export type KeyLookup = (keyidHex: string) => EnrolledKey | undefined;
@@ -69,6 +77,8 @@ export interface VerifyOptions {
    * the very same signed bytes again (an idle device), its signature is not checked twice.
    */
   seenCheckpoint?: (deviceId: string) => Envelope | undefined;
+  /** How signatures are checked (default: inline). The collector batches them to worker threads. */
+  checkSignature?: SignatureCheck;
 }
 
 const TYPE_BY_KIND: Record<'hb' | 'birth' | 'death' | 'ckpt', string> = {
@@ -165,19 +175,22 @@ export function verifyDeviceMessage(
   }
   let publicKey: Uint8Array | undefined;
   let verifyKey: KeyObject | undefined = enrolled?.key;
+  let verifyRaw: Uint8Array | undefined = enrolled?.raw;
+  const check = opts.checkSignature ?? checkSignatureInline;
   if (!enrolled) {
     // Trust-on-first-use: a birth may introduce its own key; anything else needs an enrolled one.
     publicKey = kind === 'birth' ? lifecyclePublicKey(envelope.payload) : undefined;
     const kid = publicKey ? keyIdOf(publicKey) : undefined;
     sig = kid ? envelope.signatures.find((s) => sameBytes(s.keyid, kid)) : undefined;
     if (!publicKey || !sig) return reject('EW_FLEET_UNKNOWN_KEY', 'no signature by an enrolled key', dev);
+    verifyRaw = publicKey;
     verifyKey = createPublicKey({
       key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), publicKey]),
       format: 'der',
       type: 'spki',
     });
   }
-  if (sig?.sig.length !== 64 || !cryptoVerify(null, pae(envelope.payloadType, envelope.payload), verifyKey!, sig.sig)) {
+  if (sig?.sig.length !== 64 || !check(verifyKey!, verifyRaw, pae(envelope.payloadType, envelope.payload), sig.sig)) {
     return reject('EW_FLEET_SIGNATURE', 'signature does not verify', dev);
   }
   const keyid = sig.keyid;
@@ -212,7 +225,15 @@ export function verifyDeviceMessage(
     const bad = checkIds(heartbeat.deviceKeyid, heartbeat.fleet) ?? checkTime(heartbeat.timeUnixMs);
     if (bad) return bad;
     if (!heartbeat.checkpoint) return { ...common, kind, heartbeat };
-    const cp = openCheckpoint(heartbeat.checkpoint, keyid, verifyKey!, dev, opts.seenCheckpoint?.(dev));
+    const cp = openCheckpoint(
+      heartbeat.checkpoint,
+      keyid,
+      verifyKey!,
+      verifyRaw,
+      check,
+      dev,
+      opts.seenCheckpoint?.(dev),
+    );
     if (!cp.ok) return cp;
     return checkTime(cp.checkpoint.timeUnixMs) ?? { ...common, kind, heartbeat, checkpoint: cp.checkpoint };
   }
@@ -246,6 +267,8 @@ function openCheckpoint(
   env: Envelope,
   keyid: Uint8Array,
   key: KeyObject,
+  raw: Uint8Array | undefined,
+  check: SignatureCheck,
   dev: string,
   seen: Envelope | undefined,
 ): { ok: true; checkpoint: CheckpointInfo } | Rejection {
@@ -257,7 +280,7 @@ function openCheckpoint(
     seen !== undefined &&
     sameBytes(seen.payload, env.payload) &&
     seen.signatures.some((x) => sameBytes(x.keyid, keyid) && sameBytes(x.sig, s.sig));
-  if (!already && (s?.sig.length !== 64 || !cryptoVerify(null, pae(env.payloadType, env.payload), key, s.sig))) {
+  if (!already && (s?.sig.length !== 64 || !check(key, raw, pae(env.payloadType, env.payload), s.sig))) {
     return reject('EW_FLEET_SIGNATURE', 'embedded checkpoint is not signed by the device key', dev);
   }
   let cp: CheckpointInfo & { deviceKeyid: Uint8Array };
