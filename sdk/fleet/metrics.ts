@@ -35,8 +35,10 @@ export class Metrics {
     const c = this.counters.get(name);
     if (!c) return out;
     for (const [key, v] of c.values) {
-      const m = new RegExp(`${label}="([^"]*)"`).exec(key);
-      if (m) out[m[1]!] = (out[m[1]!] ?? 0) + v;
+      const m = new RegExp(`${label}="((?:[^"\\\\]|\\\\.)*)"`).exec(key);
+      if (!m) continue;
+      const value = m[1]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+      out[value] = (out[value] ?? 0) + v;
     }
     return out;
   }
