@@ -1,6 +1,6 @@
 // The only file that imports serialport.
 import { read as fsRead } from 'node:fs';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { EdgewardenError } from '../errors';
 import type { LinkCode } from './codes';
 import { TypedEmitter } from './emitter';
@@ -48,18 +48,28 @@ interface UnixPort {
  * the same way and reports a 0-byte read (and EIO) as a disconnect, so the port closes with
  * `disconnected` and the session can reopen it.
  */
-const HANGUP_AWARE_BINDING: BindingInterface = {
-  ...SerialPort.binding,
-  list: () => SerialPort.binding.list(),
-  async open(options: Parameters<BindingInterface['open']>[0]) {
-    const port = await SerialPort.binding.open(options);
-    const unix = port as unknown as UnixPort;
-    if (typeof unix.fd !== 'number' || !unix.poller) return port;
-    (port as { read: BindingPort['read'] }).read = (buffer: Buffer, offset: number, length: number) =>
-      hangupAwareRead(unix, buffer, offset, length);
-    return port;
-  },
-} as BindingInterface;
+function hangupAwareBinding(base: BindingInterface): BindingInterface {
+  return {
+    ...base,
+    list: () => base.list(),
+    async open(options: Parameters<BindingInterface['open']>[0]) {
+      const port = await base.open(options);
+      const unix = port as unknown as UnixPort;
+      if (typeof unix.fd !== 'number' || !unix.poller) return port;
+      (port as { read: BindingPort['read'] }).read = (buffer: Buffer, offset: number, length: number) =>
+        hangupAwareRead(unix, buffer, offset, length);
+      return port;
+    },
+  } as BindingInterface;
+}
+
+// serialport and its native binding load with the first port opened or listed, not at import.
+let serialModule: Promise<{ SerialPort: typeof SerialPort; binding: BindingInterface }> | undefined;
+const loadSerialPort = () =>
+  (serialModule ??= import('serialport').then(({ SerialPort }) => ({
+    SerialPort,
+    binding: hangupAwareBinding(SerialPort.binding),
+  })));
 
 async function hangupAwareRead(
   port: UnixPort,
@@ -99,7 +109,7 @@ async function hangupAwareRead(
 export async function listSerialPorts(): Promise<SerialPortInfo[]> {
   let ports: Awaited<ReturnType<typeof SerialPort.list>>;
   try {
-    ports = await SerialPort.list();
+    ports = await (await loadSerialPort()).SerialPort.list();
   } catch (err) {
     if (process.platform === 'linux') return listPortsFromSysfs();
     throw linkError('EW_LINK_PORT_NOT_FOUND', `cannot list serial ports: ${(err as Error).message}`, {}, err);
@@ -141,12 +151,14 @@ export class SerialTransport extends TypedEmitter<TransportEvents> implements Tr
 
   async open(): Promise<void> {
     if (this.#port) return;
+    const { SerialPort, binding } = await loadSerialPort();
+    if (this.#port) return; // opened by a concurrent call while serialport loaded
     const port = new SerialPort({
       path: this.path,
       baudRate: this.baudRate,
       autoOpen: false,
       lock: this.#lock,
-      binding: HANGUP_AWARE_BINDING,
+      binding,
     });
     await new Promise<void>((resolve, reject) =>
       port.open((err) =>

@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
 
 /** A running embedded broker. */
 export interface EmbeddedBroker {
@@ -18,6 +17,8 @@ export interface EmbeddedBroker {
  */
 export async function startEmbeddedBroker(opts: { port?: number; host?: string } = {}): Promise<EmbeddedBroker> {
   const host = opts.host ?? '127.0.0.1';
+  // Loaded on use: a device that never starts a broker does not pay for aedes at import.
+  const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker({ heartbeatInterval: 3_600_000, drainTimeout: 10_000 });
   const server: Server = createServer(broker.handle);
   const sockets = new Set<import('node:net').Socket>();

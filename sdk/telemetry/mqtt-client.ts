@@ -1,7 +1,11 @@
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient as RawMqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient as RawMqttClient } from 'mqtt';
 import { EdgewardenError } from '../errors';
 import { type Backoff, type BackoffOptions, createBackoff, SYSTEM_TIMERS, type Timers } from './backoff';
+
+// mqtt.js takes a noticeable part of a cold start: load it with the first connection, not at import.
+let mqttModule: Promise<typeof import('mqtt')> | undefined;
+const loadMqtt = () => (mqttModule ??= import('mqtt'));
 
 /** The MQTT last will, registered with the broker in every CONNECT. */
 export interface MqttWill {
@@ -265,6 +269,7 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
       this.schedule();
       return;
     }
+    const mqtt = (await loadMqtt()).default;
     if (this.closed) return;
     const o = this.opts;
     const options: IClientOptions = {
