@@ -1,17 +1,15 @@
 // One simulated device of the demo: a virtual MCU on a serial link streams audio; the device
-// process (the Agent: warden + policy + telemetry) runs Silero VAD on every window with signed
-// provenance and drives the MCU's LED; every bundle is verified as it arrives.
+// process (the Agent: warden + policy + telemetry, with its `link:` configured to that MCU) runs
+// Silero VAD on every window with signed provenance and drives the MCU's LED; every bundle is
+// verified as it arrives.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VirtualMcu } from '../../devices/simulator/virtual-mcu';
-import { MakerVad, type WindowResult } from '../../examples/maker-vad/maker-vad';
-import { Agent } from '../agent/agent';
+import { Agent, type AgentDeps } from '../agent/agent';
 import { agentConfigSchema } from '../agent/config';
+import type { MakerVad, WindowResult } from '../agent/voice-activity';
 import { tensorsToJson } from '../cli/input-file';
 import type { TensorMap } from '../engine/tensor';
-import { SerialTransport } from '../link/serial-transport';
-import { LinkSession } from '../link/session';
-import type { Transport } from '../link/transport';
 import { bundleToJson, type ProvenanceBundle } from '../provenance/bundle';
 import { type KeySigner, writeKeyPair } from '../provenance/keys';
 import { verifyBundle } from '../provenance/verifier';
@@ -71,8 +69,7 @@ export class DemoDevice {
   private constructor(
     private readonly o: DemoDeviceOptions,
     readonly agent: Agent,
-    private readonly session: LinkSession,
-    private readonly vad: MakerVad,
+    vad: MakerVad,
     private readonly mcu: { stop(): Promise<void> },
     mcuKind: McuKind,
   ) {
@@ -95,46 +92,48 @@ export class DemoDevice {
     vad.on('error', (e) => this.error(e));
   }
 
-  /** Starts the Agent (loading Silero VAD under the warden), the MCU and the link, then the VAD pipeline. */
+  /** Starts the MCU, then the Agent (Silero VAD under the warden, the link to the MCU, heartbeats). */
   static async start(o: DemoDeviceOptions): Promise<DemoDevice> {
-    const config = agentConfigSchema.parse({
-      home: o.home,
-      fleet: o.fleet,
-      models: [{ name: 'vad', path: o.vadPath }],
-      provenance: { mode: 'batched', durability: 'group', checkpointEvery: 1000, checkpointMs: 250 },
-      heartbeat: { intervalSeconds: o.heartbeatSeconds },
-      brokers: [{ url: o.brokerUrl }],
-    });
-    const agent = await Agent.start(config, { log: o.log });
-    const cleanups: (() => Promise<unknown>)[] = [() => agent.stop()];
+    const cleanups: (() => Promise<unknown>)[] = [];
     try {
-      const model = agent.warden.models[0];
-      if (!model) throw new Error(`device ${o.index}: Silero VAD did not load (${o.vadPath})`);
-      let transport: Transport;
       let mcu: { stop(): Promise<void> };
       let kind: McuKind;
+      let port: string;
+      let openTransport: AgentDeps['openTransport'];
       if (o.firmware) {
         const fw: HostFirmware = await startHostFirmware(o.firmware, join(o.home, 'mcu.pty'), o.wavPath);
         cleanups.push(() => fw.stop());
-        transport = new SerialTransport({ path: fw.path });
         mcu = fw;
         kind = 'c-host-firmware';
+        port = fw.path;
       } else {
         const link = createMemoryTransportPair({ seed: o.index + 1 });
         const sim = new VirtualMcu({ transport: link.device, audio: o.audio, imuHz: false, seed: o.index + 1 });
         await sim.start();
         cleanups.push(() => sim.stop());
-        transport = link.host;
         mcu = sim;
         kind = 'ts-simulator';
+        port = `memory:device-${o.index + 1}`;
+        openTransport = () => link.host;
       }
-      const session = new LinkSession({ transport });
-      cleanups.push(() => session.close());
-      await session.open();
-      const vad = new MakerVad({ session, model });
+      const config = agentConfigSchema.parse({
+        home: o.home,
+        fleet: o.fleet,
+        models: [{ name: 'vad', path: o.vadPath }],
+        provenance: { mode: 'batched', durability: 'group', checkpointEvery: 1000, checkpointMs: 250 },
+        heartbeat: { intervalSeconds: o.heartbeatSeconds },
+        brokers: [{ url: o.brokerUrl }],
+        link: { port, model: 'vad' },
+      });
+      const agent = await Agent.start(config, { log: o.log, ...(openTransport ? { openTransport } : {}) });
+      cleanups.push(() => agent.stop());
+      if (!agent.warden.models[0]) throw new Error(`device ${o.index + 1}: Silero VAD did not load (${o.vadPath})`);
+      const vad = agent.voiceActivity;
+      if (!vad) throw new Error(`device ${o.index + 1}: the link to the ${kind} did not open`);
+      const device = new DemoDevice(o, agent, vad, mcu, kind);
       // The first heartbeat goes out now, so the fleet sees the device at once.
       await agent.heartbeatNow();
-      return new DemoDevice(o, agent, session, vad, mcu, kind);
+      return device;
     } catch (e) {
       for (const c of cleanups.reverse()) await c().catch(() => {});
       throw e;
@@ -188,17 +187,16 @@ export class DemoDevice {
   }
 
   /**
-   * Stops in order: the MCU stops streaming, the windows already received are processed, the link
-   * closes, a last heartbeat goes out, then the Agent flushes its audit log (a final checkpoint, so
-   * every pending bundle resolves) and sends a clean death. Resolves once every bundle is verified.
+   * Stops in order: a last heartbeat goes out, then the Agent stops its pipeline (the windows already
+   * received are processed), closes the link, flushes its audit log (a final checkpoint, so every
+   * pending bundle resolves) and sends a clean death; then the MCU stops. Resolves once every bundle
+   * is verified.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await this.mcu.stop().catch((e) => this.error(e));
-      await this.vad.stop().catch((e) => this.error(e));
-      await this.session.close().catch((e) => this.error(e));
       await this.agent.heartbeatNow().catch((e) => this.error(e));
       await this.agent.stop().catch((e) => this.error(e));
+      await this.mcu.stop().catch((e) => this.error(e));
       while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     })();
     return this.stopping;
