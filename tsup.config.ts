@@ -17,4 +17,6 @@ export default defineConfig({
   clean: true,
   splitting: true,
   shims: false,
+  // The dashboard's static files travel with the build (the collector serves them from dist/public).
+  onSuccess: 'rm -rf dist/public && mkdir -p dist/public && cp -r sdk/fleet/public/dashboard dist/public/',
 });

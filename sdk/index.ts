@@ -2,6 +2,7 @@
 // same name for different things, the explicit re-exports at the bottom say which one is public.
 
 export * from './agent/index';
+export { type Demo, type DemoOptions, type DemoSnapshot, type DemoSummary, startDemo } from './demo/index';
 export * from './engine/index';
 export { EdgewardenError, isEdgewardenError } from './errors';
 export * from './link/index';
