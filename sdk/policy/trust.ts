@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseDocument } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { EdgewardenError, isEdgewardenError } from '../errors';
 import { keyIdOf, rawPublicKey, toPublicKey } from '../provenance/keys';
+import { lazyObject, loadYaml, loadZod } from '../util/yaml-config';
 import { parseYaml } from './document';
 
 /** What an authority is to the device. */
@@ -33,21 +33,27 @@ export interface AuthorityInput {
 
 const AUTHORITY_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
+// Built on first use (zod loads then, not when the SDK is imported).
+function buildTrustSchema() {
+  const { z } = loadZod();
+  return z.strictObject({
+    authorities: z
+      .record(z.string().regex(AUTHORITY_RE), z.strictObject({ role: z.enum(['owner', 'fleet', 'community']) }))
+      .optional(),
+    thresholds: z
+      .strictObject({
+        models: z.number().int().min(1).optional(),
+        outputs: z.number().int().min(1).optional(),
+        provenance: z.number().int().min(1).optional(),
+        audit: z.number().int().min(1).optional(),
+        telemetry: z.number().int().min(1).optional(),
+      })
+      .optional(),
+  });
+}
+
 /** The trust configuration file `home/policy/trust.yaml` (optional). */
-export const trustDocumentSchema = z.strictObject({
-  authorities: z
-    .record(z.string().regex(AUTHORITY_RE), z.strictObject({ role: z.enum(['owner', 'fleet', 'community']) }))
-    .optional(),
-  thresholds: z
-    .strictObject({
-      models: z.number().int().min(1).optional(),
-      outputs: z.number().int().min(1).optional(),
-      provenance: z.number().int().min(1).optional(),
-      audit: z.number().int().min(1).optional(),
-      telemetry: z.number().int().min(1).optional(),
-    })
-    .optional(),
-});
+export const trustDocumentSchema: ReturnType<typeof buildTrustSchema> = lazyObject(buildTrustSchema);
 
 /**
  * The device's trust configuration: authority keys by name and role, and per section how many
@@ -162,7 +168,7 @@ export async function writeTrustRole(policyDir: string, name: string, role: Auth
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const doc = parseDocument(text || '{}');
+  const doc = loadYaml().parseDocument(text || '{}');
   doc.setIn(['authorities', name, 'role'], role);
   await writeFile(file, doc.toString());
 }
