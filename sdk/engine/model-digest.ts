@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { type BigIntStats, createReadStream, readFileSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { EdgewardenError } from '../errors';
@@ -79,6 +79,46 @@ export interface InspectedModel {
   readonly externalFiles: readonly string[];
 }
 
+// Models up to this size are read synchronously: one read(2) instead of the promise API's chunked
+// round trips through the thread pool (a few ms of cold start), and the event loop waits at most a
+// few ms. Larger files are read asynchronously.
+const SYNC_READ_MAX = 16 << 20;
+
+/** The last model scanned, so that loading (digest, then runtime) does not read and scan it twice. */
+let lastScan: { key: string; scan: ModelScan } | undefined;
+
+const identity = (path: string, st: BigIntStats): string =>
+  `${path}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
+async function statModel(path: string): Promise<BigIntStats> {
+  try {
+    const st = await stat(path, { bigint: true });
+    if (!st.isFile()) throw new Error('not a regular file');
+    return st;
+  } catch (err) {
+    throw notFound(path, 'model file', err);
+  }
+}
+
+async function readModel(path: string, st: BigIntStats): Promise<Buffer> {
+  try {
+    return st.size <= BigInt(SYNC_READ_MAX) ? readFileSync(path) : await readFile(path);
+  } catch (err) {
+    throw notFound(path, 'model file', err);
+  }
+}
+
+async function externalFilesOf(path: string, scan: ModelScan): Promise<string[]> {
+  const dir = dirname(path);
+  const realDir = await realpath(dir);
+  const byLocation = new Map<string, string>();
+  for (const ref of scan.externalData) {
+    if (!byLocation.has(ref.location)) byLocation.set(ref.location, await resolveLocation(dir, realDir, ref.location));
+  }
+  // Two spellings of one file ('w.bin', './w.bin') count once, ordered by their normalised name.
+  return [...new Set(byLocation.values())].sort((a, b) => utf8Order(relative(dir, a), relative(dir, b)));
+}
+
 /**
  * Reads a model file, scans it, and resolves and checks every external-data location, refusing any
  * that could make a runtime read outside the model's folder. Nothing is hashed.
@@ -87,24 +127,27 @@ export interface InspectedModel {
  */
 export async function inspectModelFile(modelPath: string): Promise<InspectedModel> {
   const path = resolve(modelPath);
-  let bytes: Buffer;
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new Error('not a regular file');
-    bytes = await readFile(path);
-  } catch (err) {
-    throw notFound(path, 'model file', err);
-  }
+  const st = await statModel(path);
+  const bytes = await readModel(path, st);
   const scan = scanOnnxModel(bytes);
-  const dir = dirname(path);
-  const realDir = await realpath(dir);
-  const byLocation = new Map<string, string>();
-  for (const ref of scan.externalData) {
-    if (!byLocation.has(ref.location)) byLocation.set(ref.location, await resolveLocation(dir, realDir, ref.location));
-  }
-  // Two spellings of one file ('w.bin', './w.bin') count once, ordered by their normalised name.
-  const externalFiles = [...new Set(byLocation.values())].sort((a, b) => utf8Order(relative(dir, a), relative(dir, b)));
-  return { path, bytes, scan, externalFiles };
+  // Remembered only when the file did not change while it was read.
+  if (bytes.length === Number(st.size)) lastScan = { key: identity(path, st), scan };
+  return { path, bytes, scan, externalFiles: await externalFilesOf(path, scan) };
+}
+
+/**
+ * {@link inspectModelFile} without the bytes: what a runtime adapter checks before opening a model.
+ * The scan of a file just inspected (same path, device, inode, size, mtime and ctime) is reused
+ * rather than read and parsed again; external-data locations are always checked anew.
+ *
+ * @throws EdgewardenError `EW_ENGINE_MODEL_NOT_FOUND`, `EW_ENGINE_MODEL_INVALID`, `EW_ENGINE_EXTERNAL_DATA`
+ */
+export async function checkModelFile(modelPath: string): Promise<Omit<InspectedModel, 'bytes'>> {
+  const path = resolve(modelPath);
+  const st = await statModel(path);
+  const cached = lastScan?.key === identity(path, st) ? lastScan.scan : undefined;
+  const scan = cached ?? scanOnnxModel(await readModel(path, st));
+  return { path, scan, externalFiles: await externalFilesOf(path, scan) };
 }
 
 /**

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { EdgewardenError } from '../errors';
 import type { BackendSession, InferenceBackend, SessionOptions, TensorMeta } from './backend';
-import { inspectModelFile } from './model-digest';
+import { checkModelFile } from './model-digest';
 import type { ModelScan } from './onnx-scan';
 import type { TensorMap, TensorView } from './tensor';
 import { isDType } from './tensor';
@@ -159,7 +159,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     checkThreads('interOpThreads', options.interOpThreads);
     // The adapter's own guarantee, whoever calls it: ONNX Runtime never opens a model whose external
     // data escapes its folder, nor a file that is not there.
-    const { path, scan } = await inspectModelFile(modelPath);
+    const { path, scan } = await checkModelFile(modelPath);
     const { ort, libDir } = this.runtime;
     const base: Record<string, unknown> = { logSeverityLevel: this.options.logSeverityLevel ?? 3 };
     if (options.intraOpThreads !== undefined) base.intraOpNumThreads = options.intraOpThreads;
