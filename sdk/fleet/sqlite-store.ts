@@ -23,6 +23,8 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private stmts: ReturnType<SqliteStore['prepare']> | undefined;
+  /** Per device: stored seq and highest stored seq (see advanceFast). */
+  private readonly marks = new Map<string, { stored: number; max: number }>();
 
   constructor(readonly path: string) {
     try {
@@ -103,6 +105,9 @@ export class SqliteStore implements Store {
          WHERE id = @deviceId`,
       ),
       storedSeqOf: db.prepare('SELECT stored_seq FROM devices WHERE id = ?').pluck(),
+      marks: db.prepare(
+        'SELECT stored_seq AS stored, (SELECT MAX(seq) FROM heartbeats WHERE device_id = ?) AS max FROM devices WHERE id = ?',
+      ),
       minSeq: db.prepare('SELECT MIN(seq) FROM heartbeats WHERE device_id = ?').pluck(),
       seqsAfter: db
         .prepare('SELECT seq FROM heartbeats WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT 256')
@@ -185,8 +190,11 @@ export class SqliteStore implements Store {
   async storeHeartbeats(rows: readonly HeartbeatRow[]): Promise<StoreBatchResult> {
     const s = this.s;
     return this.db.transaction((): StoreBatchResult => {
-      const inserted = rows.map(
-        (r) =>
+      const json = new Map<HeartbeatRow, string>();
+      const inserted = rows.map((r) => {
+        const text = JSON.stringify(r.summary);
+        json.set(r, text);
+        return (
           s.insertHb.run(
             r.deviceId,
             r.seq,
@@ -196,9 +204,10 @@ export class SqliteStore implements Store {
             r.receivedMs,
             r.historical ? 1 : 0,
             r.envelope,
-            JSON.stringify(r.summary),
-          ).changes === 1,
-      );
+            text,
+          ).changes === 1
+        );
+      });
       const fresh = rows.filter((_, i) => inserted[i]);
       for (const r of newestPerDevice(fresh).values()) {
         s.ensure.run(r.deviceId, r.fleet, r.receivedMs);
@@ -208,19 +217,58 @@ export class SqliteStore implements Store {
           receivedMs: r.receivedMs,
           seq: r.seq,
           bdSeq: r.bdSeq,
-          summary: JSON.stringify(r.summary),
+          summary: json.get(r)!,
         });
       }
+      const bySeq = new Map<string, number[]>();
+      for (const r of rows) {
+        const l = bySeq.get(r.deviceId);
+        if (l) l.push(r.seq);
+        else bySeq.set(r.deviceId, [r.seq]);
+      }
       const storedSeq = new Map<string, number>();
-      for (const id of new Set(rows.map((r) => r.deviceId))) {
-        const seq = this.advanceStoredSeq(id);
+      for (const [id, seqs] of bySeq) {
+        const seq = this.advanceFast(id, seqs);
         if (seq !== undefined) storedSeq.set(id, seq);
       }
       return { inserted, storedSeq };
     })();
   }
 
-  /** Walks forward from the device's stored seq over consecutive stored seqs. */
+  /**
+   * The stored-seq walk without queries in the common case: this store is the only writer of its
+   * file, so it keeps each device's stored seq and highest stored seq in memory; only when seqs
+   * above the stored one were stored earlier (a gap being filled) does it walk the table.
+   */
+  private advanceFast(deviceId: string, seqs: readonly number[]): number | undefined {
+    let m = this.marks.get(deviceId);
+    if (!m) {
+      const row = this.s.marks.get(deviceId, deviceId) as { stored: number | null; max: number | null } | undefined;
+      if (!row || row.stored === null) {
+        const seq = this.advanceStoredSeq(deviceId);
+        if (seq === undefined) return undefined;
+        m = { stored: seq, max: Number((this.s.marks.get(deviceId, deviceId) as { max: number }).max) };
+        this.marks.set(deviceId, m);
+        return seq;
+      }
+      m = { stored: row.stored, max: row.max ?? row.stored };
+      this.marks.set(deviceId, m);
+    }
+    let max = m.max;
+    for (const q of seqs) if (q > max) max = q;
+    m.max = max;
+    let st = m.stored;
+    if (max > st) {
+      const batch = new Set(seqs);
+      while (batch.has(st + 1)) st++;
+      if (st < max) st = this.advanceStoredSeq(deviceId) ?? st;
+      else if (st > m.stored) this.s.setStoredSeq.run(st, deviceId, st);
+      m.stored = st;
+    }
+    return st;
+  }
+
+  /** Walks forward from the device's stored seq over consecutive stored seqs (table scan in pages). */
   private advanceStoredSeq(deviceId: string): number | undefined {
     const s = this.s;
     const cur = s.storedSeqOf.get(deviceId) as number | null | undefined;
@@ -237,10 +285,12 @@ export class SqliteStore implements Store {
   }
 
   async storedSeq(deviceId: string): Promise<number | undefined> {
+    this.marks.delete(deviceId);
     return this.db.transaction(() => this.advanceStoredSeq(deviceId))();
   }
 
   async skipTo(deviceId: string, seq: number): Promise<number | undefined> {
+    this.marks.delete(deviceId);
     return this.db.transaction(() => {
       this.s.setStoredSeq.run(seq - 1, deviceId, seq - 1);
       return this.advanceStoredSeq(deviceId);
