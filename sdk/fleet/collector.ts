@@ -28,7 +28,7 @@ import {
   type VerifiedHeartbeat,
   type VerifiedLifecycle,
   type VerifiedMessage,
-  type VerifyOptions,
+  type VerifyMessageOptions,
   verifyDeviceMessage,
 } from './verify-message';
 
@@ -305,7 +305,7 @@ export class Collector extends EventEmitter<CollectorEvents> {
    * pass run with the real answers, so its rejection is exactly the one the inline path gives.
    */
   private async verify(topic: string, payload: Uint8Array, now: number): Promise<VerifiedMessage | Rejection> {
-    const opts: VerifyOptions = {
+    const opts: VerifyMessageOptions = {
       nowMs: now,
       ...(this.o.maxSkewMs !== undefined ? { maxSkewMs: this.o.maxSkewMs } : {}),
       ...(this.o.maxMessageBytes !== undefined ? { maxBytes: this.o.maxMessageBytes } : {}),

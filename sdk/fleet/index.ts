@@ -41,6 +41,6 @@ export {
   type KeyLookup,
   type Rejection,
   type VerifiedMessage,
-  type VerifyOptions,
+  type VerifyMessageOptions,
   verifyDeviceMessage,
 } from './verify-message';

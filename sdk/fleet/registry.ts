@@ -69,6 +69,10 @@ export class Registry {
   private readonly byKeyId = new Map<string, EnrolledKey>();
   /** Device ids looked up in the store and not found, with the time (negative cache). */
   private readonly missing = new Map<string, number>();
+  /** Store reads for devices not in the cache, at most this many a second. */
+  static readonly LOOKUPS_PER_SECOND = 200;
+  private lookupSecond = 0;
+  private lookups = 0;
 
   constructor(
     private readonly store: Store,
@@ -123,6 +127,13 @@ export class Registry {
     if (have?.key) return have;
     const miss = this.missing.get(id);
     if (miss !== undefined && this.now() - miss < retryMs) return have;
+    // Garbage on made-up device topics must not turn into one database read per message.
+    const second = Math.floor(this.now() / 1000);
+    if (second !== this.lookupSecond) {
+      this.lookupSecond = second;
+      this.lookups = 0;
+    }
+    if (++this.lookups > Registry.LOOKUPS_PER_SECOND) return have;
     const rec = await this.store.getDevice(id);
     if (!rec?.publicKey) {
       this.missing.set(id, this.now());

@@ -65,7 +65,7 @@ export interface Rejection {
 }
 
 /** Options of {@link verifyDeviceMessage}. */
-export interface VerifyOptions {
+export interface VerifyMessageOptions {
   /** Largest message accepted (default: the largest signed heartbeat). */
   maxBytes?: number;
   /** Now, in collector wall-clock ms. */
@@ -140,7 +140,7 @@ export function verifyDeviceMessage(
   topic: string,
   payload: Uint8Array,
   keys: KeyLookup,
-  opts: VerifyOptions,
+  opts: VerifyMessageOptions,
 ): VerifiedMessage | Rejection {
   const maxBytes = opts.maxBytes ?? MAX_SIGNED_HEARTBEAT_BYTES;
   if (payload.length > maxBytes) return reject('EW_FLEET_OVERSIZED', `${payload.length} bytes exceed ${maxBytes}`);
