@@ -14,8 +14,10 @@ import type { Envelope } from '../provenance/dsse';
 import type { Signer } from '../provenance/signer';
 import { SYSTEM_TIMERS, type Timers } from '../telemetry/backoff';
 import type { ComplianceState } from '../telemetry/heartbeat';
+import { createMqttClient, type MqttClient } from '../telemetry/mqtt-client';
 import type { Publisher } from '../telemetry/publisher';
 import { type HeartbeatContent, Telemetry, type BrokerConfig as TelemetryBroker } from '../telemetry/telemetry';
+import { policyFilter } from '../telemetry/topics';
 import { type Clock, SYSTEM_CLOCK } from '../util/clock';
 import { SDK_VERSION } from '../version';
 import { createWarden } from '../warden/create';
@@ -58,6 +60,7 @@ export class Agent {
   private link: { session: LinkSession; vad: MakerVad } | undefined;
   private linkRetry: unknown;
   private linkAttempts = 0;
+  private policyClients: MqttClient[] = [];
   private readonly refused: { name: string; loadDecision: { allowed: false; reason: string } }[] = [];
 
   private constructor(
@@ -98,11 +101,12 @@ export class Agent {
         ...(deps.backend ? { backend: deps.backend } : {}),
       });
       cleanups.push(() => warden.close());
+      const brokers = await Promise.all(config.brokers.map(toTelemetryBroker));
       const telemetry = await Telemetry.start({
         dir: join(config.home, 'outbox'),
         signer: deps.signer ?? (await wardenSigner(config.home, deps)),
         fleet: config.fleet,
-        brokers: await Promise.all(config.brokers.map(toTelemetryBroker)),
+        brokers,
         outbox: { maxEntries: config.outbox.maxEntries },
         clock: d.clock,
         ...(deps.timers ? { timers: deps.timers } : {}),
@@ -116,6 +120,7 @@ export class Agent {
         `edgewarden agent: device ${warden.deviceId}, fleet ${config.fleet}, ${warden.models.length} model(s), ${config.brokers.length} broker(s)`,
       );
       agent.schedule();
+      agent.watchPolicyTopics(brokers);
       if (config.link) await agent.startLink();
       return agent;
     } catch (e) {
@@ -133,6 +138,29 @@ export class Agent {
       this.refused.push({ name, loadDecision: { allowed: false, reason } });
       this.deps.log(`model ${name} not loaded: ${reason}`);
       return undefined;
+    }
+  }
+
+  // Authorities publish signed policies retained on ew/v1/{fleet}/policy/{authority}; each broker's
+  // copy is verified by the policy manager, which keeps the previous policy when one is refused.
+  private watchPolicyTopics(brokers: TelemetryBroker[]): void {
+    const filter = policyFilter(this.config.fleet);
+    for (const b of brokers) {
+      const { url, share: _share, receipts: _receipts, ...auth } = b;
+      const client = createMqttClient(url, {
+        ...auth,
+        clientId: `ew-policy-${this.warden.deviceId}-${this.policyClients.length}`,
+      });
+      client.on('message', (m) => {
+        void this.policy.applyMqtt(m.topic, m.payload).then((r) => {
+          if (!r.ok) this.deps.log(`policy from ${m.topic} refused: ${r.refusal.code} ${r.refusal.message}`);
+          else if (!r.unchanged) this.deps.log(`policy of ${r.authority} version ${r.version} applied`);
+        });
+      });
+      void client
+        .subscribe(filter, { qos: 1 })
+        .catch((e) => this.deps.log(`policy subscription: ${(e as Error).message}`));
+      this.policyClients.push(client);
     }
   }
 
@@ -241,6 +269,7 @@ export class Agent {
       this.deps.timers.clearTimeout(this.timer);
       this.deps.timers.clearTimeout(this.linkRetry);
       this.unsubscribePolicy();
+      await Promise.allSettled(this.policyClients.map((c) => c.end()));
       if (this.link) {
         await this.link.vad.stop();
         await this.link.session.close();

@@ -23,6 +23,11 @@ export function policyTopic(fleet: string, authority: string): string {
   return `ew/v1/${checkName('fleet', fleet)}/policy/${checkName('authority', authority)}`;
 }
 
+/** Subscription filter for every authority's policy of a fleet. */
+export function policyFilter(fleet: string): string {
+  return `ew/v1/${checkName('fleet', fleet)}/policy/+`;
+}
+
 /** Subscription filter for every device message of a fleet ('+' for all fleets), optionally shared. */
 export function fleetFilter(fleet: string, kind: DeviceTopicKind | '+', shareGroup?: string): string {
   const base = `ew/v1/${fleet === '+' ? '+' : checkName('fleet', fleet)}/+/${kind}`;
