@@ -17,13 +17,26 @@ export interface CanonicalPlan {
   readonly parts: readonly Part[];
 }
 
+// Tensor names repeat from one inference to the next: their UTF-8 bytes are kept (bounded).
+const nameCache = new Map<string, Buffer>();
+
+function nameBytes(n: string): Buffer {
+  let b = nameCache.get(n);
+  if (b === undefined) {
+    if (nameCache.size >= 1024) nameCache.clear();
+    b = Buffer.from(n, 'utf8');
+    nameCache.set(n, b);
+  }
+  return b;
+}
+
 /** Plans the canonical byte stream of DESIGN.md's tensor digest (names sorted by UTF-8 bytes). */
 export function planCanonical(tensors: TensorMap): CanonicalPlan {
   const keys = Object.keys(tensors);
   const names =
     keys.length === 1
-      ? [{ n: keys[0] as string, b: Buffer.from(keys[0] as string, 'utf8') }]
-      : keys.map((n) => ({ n, b: Buffer.from(n, 'utf8') }));
+      ? [{ n: keys[0] as string, b: nameBytes(keys[0] as string) }]
+      : keys.map((n) => ({ n, b: nameBytes(n) }));
   if (names.length > 1) names.sort((a, b) => Buffer.compare(a.b, b.b));
   const parts: Part[] = [];
   let size = 0;

@@ -251,7 +251,8 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
     return new WardenImpl(
       mode,
       clock,
-      { ...(opts.labels ?? {}) },
+      // Frozen: the pipeline then sends this label set to its worker once, not with every record.
+      Object.freeze({ ...(opts.labels ?? {}) }),
       pipeline,
       log,
       worker,

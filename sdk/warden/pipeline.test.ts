@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TensorMap } from '../engine/tensor';
 import { AuditLog } from '../provenance/audit-log';
+import type { ProvenanceBundle } from '../provenance/bundle';
 import { KeySigner } from '../provenance/keys';
+import { decodeRecord } from '../provenance/record';
 import { verifyBundle } from '../provenance/verifier';
 import { SYSTEM_CLOCK } from '../util/clock';
 import { type PipelineItem, ProvenancePipeline } from './pipeline';
@@ -26,7 +28,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const pipeline = (extra: { maxBacklogBytes?: number } = {}) =>
+const pipeline = (extra: { maxBacklogBytes?: number; mode?: 'batched' | 'per-output' } = {}) =>
   new ProvenancePipeline({
     mode: 'batched',
     log,
@@ -70,7 +72,7 @@ describe('ProvenancePipeline', () => {
     expect(v.ok).toBe(true);
   });
 
-  it('tensors larger than a shared slot travel in a buffer of their own', async () => {
+  it('tensors larger than a pooled chunk buffer travel in a buffer of their own', async () => {
     const p = pipeline();
     const big: TensorMap = { x: { type: 'uint8', dims: [5 << 20], data: new Uint8Array(5 << 20).fill(3) } };
     const small: TensorMap = { y: { type: 'uint8', dims: [1], data: new Uint8Array([1]) } };
@@ -90,5 +92,74 @@ describe('ProvenancePipeline', () => {
     expect(p.congested).toBe(false);
     await p.flush();
     expect((await bundle).mode).toBe('batched');
+  });
+});
+
+describe('ProvenancePipeline records', () => {
+  const t = (v: number): TensorMap => ({ x: { type: 'int32', dims: [1], data: new Int32Array([v]) } });
+  const trust = { trust: [signer.publicKey] };
+
+  it('a record over the bounds fails alone; the chain goes on without it', async () => {
+    const p = pipeline();
+    const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    const huge = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, 'v'.repeat(1024)]));
+    const a = p.submit(item(t(1), t(1)));
+    const bad = p.submit({ ...item(t(2), t(2)), labels: tooMany });
+    const big = p.submit({ ...item(t(3), t(3)), labels: huge }); // 64 labels of 1 KiB each: encodes past 64 KiB
+    const c = p.submit(item(t(4), t(4)));
+    const refused = [bad, big].map((r) => expect(r).rejects.toMatchObject({ code: 'EW_PROVENANCE_MALFORMED' }));
+    await p.flush();
+    await Promise.all(refused);
+    const [ra, rc] = [verifyBundle(await a, t(1), trust), verifyBundle(await c, t(4), trust)];
+    expect(ra.ok && rc.ok).toBe(true);
+    if (ra.ok && rc.ok) expect([ra.record.index, rc.record.index]).toEqual([0, 1]);
+    expect(log.size).toBe(2);
+  });
+
+  it('per-output: every record signed in the worker, strings and label sets intact across a dictionary reset', async () => {
+    const p = pipeline({ mode: 'per-output' });
+    const frozen = Object.freeze({ site: 'lab' });
+    const bundles: Promise<ProvenanceBundle>[] = [];
+    const n = 4500; // past the 4096 dictionary entries: the worker's dictionary is cleared on the way
+    for (let i = 0; i < n; i++) {
+      bundles.push(
+        p.submit({
+          ...item(t(i), t(-i)),
+          decision: { outcome: i % 3 === 0 ? 'blocked' : 'allowed', ruleId: `rule-${i}`, authority: 'owner' },
+          labels: i % 2 === 0 ? frozen : { frame: String(i) },
+        }),
+      );
+    }
+    await p.flush();
+    const all = await Promise.all(bundles);
+    for (let i = 0; i < n; i += 97) {
+      const b = all[i] as ProvenanceBundle;
+      expect(b.mode).toBe('per-output');
+      const v = verifyBundle(b, t(-i), { ...trust, inputs: t(i) });
+      expect(v.ok).toBe(true);
+      const r = decodeRecord(b.record.payload);
+      expect(r.index).toBe(i);
+      expect(r.decision).toEqual({
+        outcome: i % 3 === 0 ? 'blocked' : 'allowed',
+        ruleId: `rule-${i}`,
+        authority: 'owner',
+      });
+      expect({ ...r.labels }).toEqual(i % 2 === 0 ? { site: 'lab' } : { frame: String(i) });
+    }
+    expect(log.size).toBe(n);
+  });
+
+  it('batched: the inclusion proof comes from the log tree, read when first needed, and behaves as a plain property', async () => {
+    const p = pipeline();
+    const bundles = [0, 1, 2, 3, 4].map((i) => p.submit(item(t(i), t(i))));
+    await p.flush();
+    const b = (await bundles[3]) as Extract<ProvenanceBundle, { mode: 'batched' }>;
+    expect(b.inclusion).toMatchObject({ leafIndex: 3, treeSize: 5 });
+    expect(b.inclusion.hashes).toEqual(log.tree.inclusionProof(3, 5));
+    expect({ ...b.inclusion }.hashes).toEqual(log.tree.inclusionProof(3, 5));
+    expect(JSON.parse(JSON.stringify(b.inclusion)).hashes).toHaveLength(3);
+    expect(verifyBundle(b, t(3), trust).ok).toBe(true);
+    b.inclusion.hashes = [];
+    expect(verifyBundle(b, t(3), trust)).toMatchObject({ ok: false, code: 'EW_PROVENANCE_INCLUSION' });
   });
 });

@@ -2,16 +2,16 @@ import { performance } from 'node:perf_hooks';
 import type { TensorMap } from '../engine/tensor';
 import { EdgewardenError } from '../errors';
 import type { AuditLog } from '../provenance/audit-log';
-import type { ProvenanceBundle } from '../provenance/bundle';
+import type { InclusionProof, ProvenanceBundle } from '../provenance/bundle';
 import { type CheckpointFields, decodeCheckpoint, signCheckpoint } from '../provenance/checkpoint';
-import { type Envelope, encodeEnvelope, PAYLOAD_TYPES, pae, signEnvelope } from '../provenance/dsse';
-import { leafHash } from '../provenance/merkle';
-import { encodeRecord, RECORD_VERSION, type RecordDecision, type RecordFields } from '../provenance/record';
+import { type Envelope, encodeEnvelope, PAYLOAD_TYPES, signEnvelope } from '../provenance/dsse';
+import type { MerkleTree } from '../provenance/merkle';
+import { RECORD_LIMITS, RECORD_VERSION, type RecordDecision } from '../provenance/record';
 import type { Signer } from '../provenance/signer';
 import type { Clock } from '../util/clock';
 import { SDK_VERSION } from '../version';
 import { planCanonical, writeCanonical } from './canonical';
-import type { DigestWorker } from './sign-worker';
+import { type ChunkResult, type DigestWorker, ITEM_HEADER_BYTES } from './sign-worker';
 import type { ProvenanceMode } from './types';
 
 /** One inference to record. Its tensors are copied during {@link ProvenancePipeline.submit}. */
@@ -29,18 +29,6 @@ export interface PipelineItem {
   outputs: TensorMap;
 }
 
-interface Queued extends Omit<PipelineItem, 'inputs' | 'outputs'> {
-  resolve(b: ProvenanceBundle): void;
-  reject(e: unknown): void;
-}
-
-interface AwaitingCheckpoint {
-  item: Queued;
-  index: number;
-  record: Uint8Array;
-  durable: Promise<void>;
-}
-
 export interface PipelineOptions {
   mode: ProvenanceMode;
   log: AuditLog;
@@ -56,44 +44,101 @@ export interface PipelineOptions {
   maxBacklogBytes?: number;
 }
 
+/** One submitted inference until its bundle settles. */
+class Pending {
+  resolve!: (b: ProvenanceBundle) => void;
+  reject!: (e: unknown) => void;
+  settled = false;
+  index = 0;
+  record: Uint8Array | undefined;
+  durable: Promise<void> | undefined;
+}
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-// Tensor copies are gathered into chunks, each a reusable shared slot, and one small message per
-// chunk tells the worker to digest it: a transfer per inference cost about 8% of the inference
-// thread on a 0.6 ms model, a fresh transferred chunk still ~3%; a message naming a slot is noise.
-const SLOT_BYTES = 4 << 20;
-const MAX_SLOTS = 8;
+// Tensor copies are gathered into chunks: reusable (non-shared) 4 MiB buffers, transferred to the
+// worker with one message per chunk and transferred back with its answer. Measured on the 2-core
+// box (PaddleOCR classifier, 110 KB input): copying into a SharedArrayBuffer slot cost ~30 µs per
+// inference on the inference thread (V8 copies into shared memory with relaxed atomic stores), into
+// an ordinary buffer ~8 µs; a message per inference cost ~8% of the thread, one per chunk is noise.
+const BUF_BYTES = 4 << 20;
+const MAX_BUFS = 8;
 const CHUNK_ITEMS = 256;
 const CHUNK_MS = 20;
+/** Past this many dictionary entries the worker's dictionary is cleared (bounded memory). */
+const DICT_MAX = 4096;
+const OUTCOME: Record<string, number> = { allowed: 1, blocked: 2, redacted: 3 };
+const utf8 = (s: string) => Buffer.from(s, 'utf8');
+const pad8 = (n: number) => (n + 7) & ~7;
+
+function malformed(message: string): EdgewardenError {
+  return new EdgewardenError('EW_PROVENANCE_MALFORMED', `record: ${message}`);
+}
+
+function checkString(name: string, v: unknown, max: number = RECORD_LIMITS.maxStringLength): void {
+  if (typeof v !== 'string' || v.length > max) throw malformed(`${name} is not a string of at most ${max} characters`);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function hasOwnKeys(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
+}
 
 /**
- * The provenance path behind the inference path. Inferences enqueue canonical tensor copies and
- * return; the worker digests them in batches (and signs records in per-output mode) while the next
- * inference runs; back on this thread records are encoded, chained and appended to the audit log in
- * inference order, checkpoints are cut and bundles resolve once their entries are durable.
+ * The inclusion proof of a batched bundle, computed from the log's in-memory Merkle tree the first
+ * time `hashes` is read (then kept as a plain property). Cutting a checkpoint therefore costs no
+ * proof computation on the inference thread; a proof is computed when a verifier, a result file or
+ * the application looks at it. The tree is append-only, so the proof of (index, size) never changes.
+ */
+function lazyInclusion(tree: MerkleTree, leafIndex: number, treeSize: number): InclusionProof {
+  const proof = { leafIndex, treeSize } as InclusionProof;
+  const settle = (hashes: Uint8Array[]) => {
+    Object.defineProperty(proof, 'hashes', { value: hashes, enumerable: true, writable: true, configurable: true });
+    return hashes;
+  };
+  Object.defineProperty(proof, 'hashes', {
+    enumerable: true,
+    configurable: true,
+    get: () => settle(tree.inclusionProof(leafIndex, treeSize)),
+    set: settle,
+  });
+  return proof;
+}
+
+/**
+ * The provenance path behind the inference path. An inference writes a small header and one copy
+ * of its tensors (the canonical digest layout) into the current chunk and returns; the worker
+ * digests the tensors, encodes and chains the records (and signs them, per-output) while the next
+ * inferences run; back on this thread the records are appended to the audit log in inference order,
+ * checkpoints are cut and bundles resolve once their entries are durable.
  */
 export class ProvenancePipeline {
-  private chunk: Buffer | undefined;
-  /** Shared slot the current chunk lives in; -1 for a one-off buffer (a tensor larger than a slot). */
-  private chunkSlot = -1;
-  private readonly slots: { buf: Buffer; busy: boolean }[] = [];
+  private chunk: ArrayBuffer | undefined;
+  private view: Buffer | undefined;
+  private f64: Float64Array | undefined;
   private used = 0;
-  private chunkItems: Queued[] = [];
-  private ranges: number[] = [];
+  private chunkItems: Pending[] = [];
+  private readonly free: ArrayBuffer[] = [];
   private chunkTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Digest replies are handled strictly in the order the chunks were posted. */
+  /** Chunk answers are handled strictly in the order the chunks were posted. */
   private digestChain: Promise<void> = Promise.resolve();
   private inFlightBytes = 0;
+  private inFlightChunks = 0;
   private lastDurable: Promise<void> | undefined;
   private lastPost = Number.NEGATIVE_INFINITY;
   /** Appends happen strictly in this chain, so the log order is the inference order. */
   private appendChain: Promise<void> = Promise.resolve();
   private checkpointChain: Promise<unknown> = Promise.resolve();
-  private awaiting: AwaitingCheckpoint[] = [];
+  private awaiting: Pending[] = [];
   /** Bundles not yet settled, and who waits for that number to reach zero (flush). */
   private outstanding = 0;
   private settledWaiters: (() => void)[] = [];
   private nextIndex: number;
-  private prevLeaf: Uint8Array;
   private sinceCheckpoint = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private latest: Envelope | undefined;
@@ -101,13 +146,35 @@ export class ProvenancePipeline {
   private failure: Error | undefined;
   private roomWaiters: (() => void)[] = [];
   private readonly maxBacklog: number;
+  private readonly signInWorker: boolean;
+  // The dictionary shared with the worker: repeated strings, byte strings, models and label sets
+  // travel once, then by id.
+  private defs: unknown[] = [];
+  private resetDict = false;
+  private nextId = 1;
+  private readonly strings = new Map<string, number>();
+  private readonly bytes = new Map<Uint8Array, { id: number; copy: Uint8Array }>();
+  private readonly models = new Map<
+    Uint8Array,
+    { id: number; name: string; ep: string; rt: string; copy: Uint8Array }
+  >();
+  private readonly labelSets = new Map<object, number>();
 
   constructor(private readonly o: PipelineOptions) {
     this.nextIndex = o.log.size;
-    this.prevLeaf = o.log.lastLeafHash;
     this.latest = o.log.latestCheckpoint();
     if (this.latest) this.latestSize = decodeCheckpoint(this.latest.payload).treeSize;
     this.maxBacklog = o.maxBacklogBytes ?? 64 * 1024 * 1024;
+    this.signInWorker = o.mode === 'per-output' && o.worker.canSign;
+    o.worker.startChain({
+      version: RECORD_VERSION,
+      keyid: o.signer.keyId,
+      bootId: o.bootId,
+      sdkVersion: SDK_VERSION,
+      salted: o.salted,
+      index: o.log.size,
+      prevLeaf: o.log.lastLeafHash,
+    });
   }
 
   /** Set once the pipeline has failed; the warden then refuses to run (no unsigned outputs). */
@@ -117,8 +184,7 @@ export class ProvenancePipeline {
 
   /** True when so many tensor bytes wait for digests that the next inference should wait. */
   get congested(): boolean {
-    const slotsFull = this.slots.length === MAX_SLOTS && this.slots.every((s) => s.busy);
-    return slotsFull || this.inFlightBytes + this.used > this.maxBacklog;
+    return this.inFlightChunks >= MAX_BUFS || this.inFlightBytes + this.used > this.maxBacklog;
   }
 
   /** Resolves when the backlog is below its bound again. */
@@ -134,63 +200,162 @@ export class ProvenancePipeline {
   /** Copies one inference's tensors into the current chunk; the promise resolves with its bundle. */
   submit(item: PipelineItem): Promise<ProvenanceBundle> {
     if (this.error) return Promise.reject(this.error);
-    const { inputs, outputs, ...meta } = item;
-    const pin = planCanonical(inputs);
-    const pout = planCanonical(outputs);
-    const need = pin.size + pout.size;
-    if (this.chunk && this.used + need > this.chunk.length) this.post();
+    const pin = planCanonical(item.inputs);
+    const pout = planCanonical(item.outputs);
+    const need = ITEM_HEADER_BYTES + pad8(pin.size + pout.size);
+    if (this.chunk && this.used + need > this.chunk.byteLength) this.post();
     if (!this.chunk) this.acquire(need);
-    if (!this.chunk) throw new EdgewardenError('EW_WARDEN_PIPELINE', 'no chunk buffer');
-    const a = this.used;
-    const b = writeCanonical(pin, this.chunk, a);
-    this.used = writeCanonical(pout, this.chunk, b);
-    this.ranges.push(a, b - a, b, this.used - b);
+    const view = this.view as Buffer;
+    const f64 = this.f64 as Float64Array;
+    const h = this.used >>> 3;
+    try {
+      // What encodeRecord would refuse is refused here, before the record leaves this thread.
+      const outcome = OUTCOME[item.decision?.outcome];
+      if (outcome === undefined) throw malformed('decision outcome is not allowed, blocked or redacted');
+      if (!Number.isSafeInteger(item.timeUnixMs)) throw malformed('timeUnixMs is not a safe integer');
+      f64[h] = item.timeUnixMs;
+      const ns = item.monotonicNs;
+      f64[h + 1] = ns <= MAX_SAFE ? Number(ns) : Number(ns % (MAX_SAFE + 1n));
+      f64[h + 2] = this.o.clockSynced() ? 1 : 0;
+      f64[h + 3] = outcome;
+      f64[h + 4] = this.model(item);
+      f64[h + 5] = this.byteString('policyDigest', item.policyDigest, RECORD_LIMITS.maxPolicyDigestBytes);
+      f64[h + 6] = this.string('decision.ruleId', item.decision.ruleId);
+      f64[h + 7] = this.string('decision.authority', item.decision.authority);
+      f64[h + 8] = this.labels(item.labels);
+    } catch (err) {
+      // This record fails alone (as encodeRecord would have failed it); nothing was written.
+      return Promise.reject(err);
+    }
+    f64[h + 9] = pin.size;
+    f64[h + 10] = pout.size;
+    const b = writeCanonical(pin, view, this.used + ITEM_HEADER_BYTES);
+    writeCanonical(pout, view, b);
+    this.used += need;
     this.outstanding++;
+    const pending = new Pending();
     const p = new Promise<ProvenanceBundle>((resolve, reject) => {
-      this.chunkItems.push({
-        ...meta,
-        resolve: (b) => {
-          this.settle();
-          resolve(b);
-        },
-        reject: (e) => {
-          this.settle();
-          reject(e);
-        },
-      });
+      pending.resolve = resolve;
+      pending.reject = reject;
     });
+    this.chunkItems.push(pending);
     // A sporadic inference goes to the worker at once (low latency); a tight loop fills a chunk.
     if (this.chunkItems.length >= CHUNK_ITEMS || performance.now() - this.lastPost >= CHUNK_MS) this.post();
     else this.chunkTimer ??= setTimeout(() => this.post(), CHUNK_MS);
     return p;
   }
 
+  private ok(p: Pending, bundle: ProvenanceBundle): void {
+    if (p.settled) return;
+    p.settled = true;
+    p.record = undefined;
+    p.durable = undefined;
+    this.settle();
+    p.resolve(bundle);
+  }
+
+  private ko(p: Pending, err: unknown): void {
+    if (p.settled) return;
+    p.settled = true;
+    this.settle();
+    p.reject(err);
+  }
+
   private settle(): void {
     if (--this.outstanding === 0) for (const w of this.settledWaiters.splice(0)) w();
   }
 
-  /** Makes the current chunk a free shared slot (a new one up to MAX_SLOTS), else a one-off buffer. */
+  private def(value: unknown): number {
+    const id = this.nextId++;
+    this.defs.push(id, value);
+    return id;
+  }
+
+  private string(name: string, s: string): number {
+    const known = this.strings.get(s);
+    if (known !== undefined) return known;
+    checkString(name, s);
+    const id = this.def(utf8(s));
+    this.strings.set(s, id);
+    return id;
+  }
+
+  private byteString(name: string, b: Uint8Array, max: number): number {
+    const known = this.bytes.get(b);
+    // Keyed by identity, compared by content: a caller may refill the same array.
+    if (known && sameBytes(known.copy, b)) return known.id;
+    if (!(b instanceof Uint8Array) || b.length > max) throw malformed(`${name} has ${b?.length} bytes`);
+    const copy = new Uint8Array(b);
+    const id = this.def(copy);
+    this.bytes.set(b, { id, copy });
+    return id;
+  }
+
+  private model(item: PipelineItem): number {
+    const d = item.modelDigest;
+    const known = this.models.get(d);
+    if (
+      known &&
+      known.name === item.modelName &&
+      known.ep === item.executionProvider &&
+      known.rt === item.runtimeVersion &&
+      sameBytes(known.copy, d)
+    )
+      return known.id;
+    checkString('modelName', item.modelName);
+    checkString('executionProvider', item.executionProvider);
+    checkString('runtimeVersion', item.runtimeVersion);
+    if (!(d instanceof Uint8Array) || (d.length !== 0 && d.length !== 32))
+      throw malformed(`modelDigest has ${d?.length} bytes`);
+    const copy = new Uint8Array(d);
+    const id = this.def([utf8(item.modelName), copy, utf8(item.executionProvider), utf8(item.runtimeVersion)]);
+    this.models.set(d, { id, name: item.modelName, ep: item.executionProvider, rt: item.runtimeVersion, copy });
+    return id;
+  }
+
+  /** A label set's id (-1: none). Frozen sets are sent once; others with each record that uses them. */
+  private labels(labels: Record<string, string>): number {
+    if (labels === undefined || labels === null || !hasOwnKeys(labels)) {
+      if (labels === null || (labels !== undefined && typeof labels !== 'object'))
+        throw malformed('labels is not an object');
+      return -1;
+    }
+    const frozen = Object.isFrozen(labels);
+    if (frozen) {
+      const known = this.labelSets.get(labels);
+      if (known !== undefined) return known;
+    }
+    const keys = Object.keys(labels);
+    if (keys.length > RECORD_LIMITS.maxLabels) throw malformed(`more than ${RECORD_LIMITS.maxLabels} labels`);
+    const flat: Uint8Array[] = [];
+    for (const k of keys) {
+      checkString('label key', k, RECORD_LIMITS.maxLabelKeyLength);
+      const v = labels[k];
+      checkString(`label ${JSON.stringify(k)}`, v, RECORD_LIMITS.maxLabelValueLength);
+      flat.push(utf8(k), utf8(v as string));
+    }
+    const id = this.def(flat);
+    if (frozen) this.labelSets.set(labels, id);
+    return id;
+  }
+
+  /** Makes the current chunk a pooled buffer (a new one when none is free), or a one-off buffer for huge tensors. */
   private acquire(need: number): void {
     this.used = 0;
-    if (need <= SLOT_BYTES) {
-      let i = this.slots.findIndex((s) => !s.busy);
-      if (i < 0 && this.slots.length < MAX_SLOTS) {
-        const sab = new SharedArrayBuffer(SLOT_BYTES);
-        i = this.slots.push({ buf: Buffer.from(sab), busy: false }) - 1;
-        this.o.worker.addSlot(i, sab);
-      }
-      const slot = this.slots[i];
-      if (slot) {
-        slot.busy = true;
-        this.chunk = slot.buf;
-        this.chunkSlot = i;
-        return;
-      }
+    const buf = need <= BUF_BYTES ? (this.free.pop() ?? new ArrayBuffer(BUF_BYTES)) : new ArrayBuffer(pad8(need));
+    this.chunk = buf;
+    this.view = Buffer.from(buf);
+    this.f64 = new Float64Array(buf);
+    // A chunk boundary is where the worker can forget its dictionary (it clears it before reading
+    // this chunk's definitions).
+    if (this.nextId > DICT_MAX) {
+      this.strings.clear();
+      this.bytes.clear();
+      this.models.clear();
+      this.labelSets.clear();
+      this.nextId = 1;
+      this.resetDict = true;
     }
-    // Every slot is in flight (the caller ignored backpressure) or the tensors are huge: a buffer of
-    // its own, transferred (allocUnsafeSlow: the Buffer owns its whole ArrayBuffer).
-    this.chunk = Buffer.allocUnsafeSlow(Math.max(need, 1));
-    this.chunkSlot = -1;
   }
 
   /** Sends the current chunk to the worker. */
@@ -202,145 +367,156 @@ export class ProvenancePipeline {
     const chunk = this.chunk;
     const items = this.chunkItems;
     if (!chunk || items.length === 0) return;
-    const ranges = this.ranges;
     const bytes = this.used;
-    const slot = this.chunkSlot;
     this.lastPost = performance.now();
     this.chunk = undefined;
+    this.view = undefined;
+    this.f64 = undefined;
     this.used = 0;
     this.chunkItems = [];
-    this.ranges = [];
     this.inFlightBytes += bytes;
-    const digests = this.o.worker.digest(slot >= 0 ? slot : (chunk.buffer as ArrayBuffer), ranges);
-    digests.catch(() => {});
+    this.inFlightChunks++;
+    const answer = this.o.worker.chunk({
+      buf: chunk,
+      used: bytes,
+      count: items.length,
+      defs: this.defs,
+      reset: this.resetDict,
+      sign: this.signInWorker,
+    });
+    this.defs = [];
+    this.resetDict = false;
+    answer.catch(() => {});
     this.digestChain = this.digestChain
-      .then(() => digests)
+      .then(() => answer)
       .then(
-        (d) => this.onDigests(items, d),
+        (res) => {
+          // Back in the pool for the next chunk (a one-off buffer for huge tensors is dropped).
+          if (res.buf.byteLength === BUF_BYTES && this.free.length < MAX_BUFS) this.free.push(res.buf);
+          this.onRecords(items, res);
+        },
         (err) => this.fail(err, items),
       )
       .finally(() => {
-        const s = this.slots[slot];
-        if (s) s.busy = false;
         this.inFlightBytes -= bytes;
+        this.inFlightChunks--;
         if (!this.congested) for (const w of this.roomWaiters.splice(0)) w();
       });
   }
 
-  private buildRecord(it: Queued, inputDigest: Uint8Array, outputDigest: Uint8Array): Uint8Array {
-    const ns = it.monotonicNs <= MAX_SAFE ? Number(it.monotonicNs) : Number(it.monotonicNs % (MAX_SAFE + 1n));
-    const fields: RecordFields = {
-      version: RECORD_VERSION,
-      deviceKeyid: this.o.signer.keyId,
-      index: this.nextIndex,
-      timeUnixMs: it.timeUnixMs,
-      bootId: this.o.bootId,
-      monotonicNs: ns,
-      clockSynced: this.o.clockSynced(),
-      modelDigest: it.modelDigest,
-      modelName: it.modelName,
-      policyDigest: it.policyDigest,
-      decision: it.decision,
-      inputDigest,
-      outputDigest,
-      executionProvider: it.executionProvider,
-      runtimeVersion: it.runtimeVersion,
-      sdkVersion: SDK_VERSION,
-      prevLeafHash: this.prevLeaf,
-      labels: it.labels,
-      salted: this.o.salted,
-    };
-    return encodeRecord(fields);
-  }
-
-  private onDigests(batch: Queued[], digests: Uint8Array): void {
+  private onRecords(batch: Pending[], res: ChunkResult): void {
+    const out = res.out;
+    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
     const batched = this.o.mode === 'batched';
-    const records: { item: Queued; index: number; bytes: Uint8Array }[] = [];
+    const keyid = this.o.signer.keyId;
+    const signed: { item: Pending; index: number; bytes: Uint8Array }[] = [];
+    const done: { item: Pending; env: Envelope }[] = [];
+    let pos = 0;
     for (let i = 0; i < batch.length; i++) {
-      const it = batch[i] as Queued;
-      const index = this.nextIndex;
-      let bytes: Uint8Array;
-      try {
-        bytes = this.buildRecord(it, digests.subarray(64 * i, 64 * i + 32), digests.subarray(64 * i + 32, 64 * i + 64));
-      } catch (err) {
-        // A record that cannot be encoded (e.g. labels over the bounds) fails alone; the chain goes on.
-        it.reject(err);
+      const it = batch[i] as Pending;
+      const status = dv.getUint8(pos);
+      const len = dv.getUint32(pos + 1, true);
+      pos += 5;
+      if (status !== 0) {
+        // A record that cannot be encoded fails alone; the chain goes on without it.
+        this.ko(
+          it,
+          malformed(
+            Buffer.from(out.buffer, out.byteOffset + pos, len)
+              .toString('utf8')
+              .replace(/^record: /, ''),
+          ),
+        );
+        pos += len;
         continue;
       }
-      this.nextIndex++;
+      const bytes = out.subarray(pos, pos + len);
+      pos += len;
+      const index = this.nextIndex++;
+      // After a failed append the rest of the batch is rejected by append() itself.
       if (batched) {
-        // Appended at once: the log computes the leaf hash that chains the next record.
-        const leaf = this.append(it, index, bytes);
-        if (!leaf) return;
-        this.prevLeaf = leaf;
+        this.append(it, index, bytes);
+      } else if (this.signInWorker) {
+        const envLen = dv.getUint32(pos, true);
+        const envBytes = out.subarray(pos + 4, pos + 4 + envLen);
+        pos += 4 + envLen;
+        const env: Envelope = {
+          payload: bytes,
+          payloadType: PAYLOAD_TYPES.record,
+          signatures: [{ keyid, sig: envBytes.subarray(envLen - 64) }],
+        };
+        if (this.append(it, index, bytes, envBytes)) done.push({ item: it, env });
       } else {
-        this.prevLeaf = leafHash(bytes);
-        records.push({ item: it, index, bytes });
+        signed.push({ item: it, index, bytes });
       }
     }
     if (batched) return;
-    // Per-output: sign every record (in the worker when it holds the key), then append in order.
-    const sigs: Promise<Uint8Array[]> = this.o.worker.canSign
-      ? this.o.worker
-          .sign(records.map((r) => pae(PAYLOAD_TYPES.record, r.bytes)))
-          .then((all) => records.map((_, i) => all.slice(64 * i, 64 * i + 64)))
-      : Promise.all(records.map((r) => signEnvelope(this.o.signer, PAYLOAD_TYPES.record, r.bytes))).then((envs) =>
-          envs.map((e) => e.signatures[0]?.sig as Uint8Array),
-        );
+    if (this.signInWorker) {
+      this.resolveWhenDurable(done);
+      return;
+    }
+    // Per-output with a signer that keeps its key (e.g. hardware): sign here through Signer.sign,
+    // then append in order.
+    const sigs = Promise.all(signed.map((r) => signEnvelope(this.o.signer, PAYLOAD_TYPES.record, r.bytes)));
     this.appendChain = this.appendChain.then(async () => {
-      let list: Uint8Array[];
+      let envs: Envelope[];
       try {
-        list = await sigs;
+        envs = await sigs;
       } catch (err) {
         this.fail(
           err,
-          records.map((r) => r.item),
+          signed.map((r) => r.item),
         );
         return;
       }
-      const done: { item: Queued; env: Envelope }[] = [];
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i] as (typeof records)[0];
-        const env: Envelope = {
-          payload: r.bytes,
-          payloadType: PAYLOAD_TYPES.record,
-          signatures: [{ keyid: this.o.signer.keyId, sig: list[i] as Uint8Array }],
-        };
-        if (!this.append(r.item, r.index, r.bytes, env)) return;
-        done.push({ item: r.item, env });
+      const ready: { item: Pending; env: Envelope }[] = [];
+      for (let i = 0; i < signed.length; i++) {
+        const r = signed[i] as (typeof signed)[0];
+        const env = envs[i] as Envelope;
+        if (this.append(r.item, r.index, r.bytes, encodeEnvelope(env))) ready.push({ item: r.item, env });
       }
-      // Entries become durable in log order: when the batch's last one is, all are.
-      this.lastDurable?.then(
-        () => {
-          for (const d of done) d.item.resolve({ mode: 'per-output', record: d.env });
-        },
-        (err) => {
-          for (const d of done) d.item.reject(err);
-        },
-      );
+      this.resolveWhenDurable(ready);
     });
   }
 
+  /** Entries become durable in log order: when the batch's last one is, all are. */
+  private resolveWhenDurable(done: { item: Pending; env: Envelope }[]): void {
+    if (done.length === 0) return;
+    this.lastDurable?.then(
+      () => {
+        for (const d of done) this.ok(d.item, { mode: 'per-output', record: d.env });
+      },
+      (err) => {
+        for (const d of done) this.ko(d.item, err);
+      },
+    );
+  }
+
   /**
-   * Appends one record (in batched mode it then waits for a checkpoint). Returns its leaf hash, and
-   * leaves its durability promise in `lastDurable`; undefined when the pipeline has failed.
+   * Appends one record (in batched mode it then waits for a checkpoint), leaving its durability
+   * promise in `lastDurable`. False when the pipeline has failed.
    */
-  private append(item: Queued, index: number, bytes: Uint8Array, env?: Envelope): Uint8Array | undefined {
+  private append(item: Pending, index: number, bytes: Uint8Array, envBytes?: Uint8Array): boolean {
     if (this.failure) {
-      item.reject(this.failure);
-      return undefined;
+      this.ko(item, this.failure);
+      return false;
     }
-    let entry: { index: number; leafHash: Uint8Array; durable: Promise<void> };
+    let entry: { index: number; durable: Promise<void> };
     try {
-      entry = this.o.log.appendRecord(bytes, env ? encodeEnvelope(env) : undefined);
+      entry = this.o.log.appendRecord(bytes, envBytes);
       if (entry.index !== index) {
         throw new EdgewardenError('EW_WARDEN_PIPELINE', `audit log appended at ${entry.index}, expected ${index}`);
       }
     } catch (err) {
       this.fail(err, [item]);
-      return undefined;
+      return false;
     }
-    if (this.o.mode === 'batched') this.awaiting.push({ item, index, record: bytes, durable: entry.durable });
+    if (this.o.mode === 'batched') {
+      item.index = index;
+      item.record = bytes;
+      item.durable = entry.durable;
+      this.awaiting.push(item);
+    }
     this.sinceCheckpoint++;
     if (this.sinceCheckpoint >= this.o.checkpointEvery) {
       void this.cut().catch(() => {});
@@ -352,7 +528,7 @@ export class ProvenancePipeline {
       }, this.o.checkpointMs);
     }
     this.lastDurable = entry.durable;
-    return entry.leafHash;
+    return true;
   }
 
   /** Cuts a checkpoint over every appended record (serialized with other cuts) and resolves the bundles it covers. */
@@ -379,26 +555,28 @@ export class ProvenancePipeline {
         this.latest = env;
         this.latestSize = size;
       }
-      const covered = this.awaiting.filter((a) => a.index < size);
-      this.awaiting = this.awaiting.filter((a) => a.index >= size);
+      // Awaiting entries are in index order: the covered ones are a prefix.
+      let n = 0;
+      while (n < this.awaiting.length && (this.awaiting[n] as Pending).index < size) n++;
+      const covered = this.awaiting.slice(0, n);
+      this.awaiting = this.awaiting.slice(n);
       const checkpoint = env;
-      const bundles = covered.map(
-        (a): ProvenanceBundle => ({
-          mode: 'batched',
-          record: { payload: a.record, payloadType: PAYLOAD_TYPES.record, signatures: [] },
-          inclusion: { leafIndex: a.index, treeSize: size, hashes: log.tree.inclusionProof(a.index, size) },
-          checkpoint,
-        }),
-      );
+      const tree = log.tree;
       // Entries become durable in log order: when the last one is, all are.
       const last = covered[covered.length - 1];
-      last?.durable.then(
+      last?.durable?.then(
         () => {
-          for (let i = 0; i < covered.length; i++)
-            (covered[i] as AwaitingCheckpoint).item.resolve(bundles[i] as ProvenanceBundle);
+          for (const a of covered) {
+            this.ok(a, {
+              mode: 'batched',
+              record: { payload: a.record as Uint8Array, payloadType: PAYLOAD_TYPES.record, signatures: [] },
+              inclusion: lazyInclusion(tree, a.index, size),
+              checkpoint,
+            });
+          }
         },
         (err) => {
-          for (const a of covered) a.item.reject(err);
+          for (const a of covered) this.ko(a, err);
         },
       );
       return env;
@@ -424,16 +602,17 @@ export class ProvenancePipeline {
     if (this.outstanding > 0) await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
   }
 
-  private fail(err: unknown, items: Queued[]): void {
+  private fail(err: unknown, items: Pending[]): void {
     const e =
       err instanceof EdgewardenError ? err : new EdgewardenError('EW_WARDEN_PIPELINE', String(err), { cause: err });
     this.failure ??= e;
-    for (const it of items) it.reject(e);
-    for (const a of this.awaiting.splice(0)) a.item.reject(e);
-    for (const it of this.chunkItems.splice(0)) it.reject(e);
+    for (const it of items) this.ko(it, e);
+    for (const a of this.awaiting.splice(0)) this.ko(a, e);
+    for (const it of this.chunkItems.splice(0)) this.ko(it, e);
     this.chunk = undefined;
+    this.view = undefined;
+    this.f64 = undefined;
     this.used = 0;
-    this.ranges = [];
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }

@@ -1,10 +1,12 @@
 import { createHash, createHmac, verify } from 'node:crypto';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TensorMap } from '../engine/tensor';
 import { KeySigner, toPublicKey } from '../provenance/keys';
+import { type DecisionOutcome, decodeRecord, encodeRecord, type RecordFields } from '../provenance/record';
 import { tensorDigest } from '../provenance/tensor-digest';
 import { canonicalTensorBytes } from './canonical';
-import { DigestWorker } from './sign-worker';
+import { DigestWorker, loadRecordEncoder } from './sign-worker';
 
 const tensors: TensorMap = {
   b: { type: 'float32', dims: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, Number.NaN]) },
@@ -77,5 +79,60 @@ describe('DigestWorker', () => {
     worker = new DigestWorker({});
     await worker.close();
     await expect(worker.digest(new ArrayBuffer(1), [0, 1])).rejects.toMatchObject({ code: 'EW_WARDEN_CLOSED' });
+  });
+});
+
+describe('the record encoder of the worker', () => {
+  const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+  const bytes = (n: number[]) => fc.uint8Array({ minLength: n[0], maxLength: n[n.length - 1] });
+  const str = fc.string({ maxLength: 40, unit: 'grapheme' });
+  const record: fc.Arbitrary<RecordFields> = fc.record({
+    version: fc.constant(1),
+    deviceKeyid: bytes([32]),
+    index: fc.oneof(fc.constant(0), fc.nat(), fc.maxSafeNat()),
+    timeUnixMs: fc.oneof(fc.constant(0), fc.maxSafeInteger(), fc.integer({ min: -(2 ** 40), max: 2 ** 45 })),
+    bootId: fc.oneof(bytes([0]), bytes([16])),
+    monotonicNs: fc.oneof(fc.constant(0), fc.maxSafeNat()),
+    clockSynced: fc.boolean(),
+    modelDigest: fc.oneof(bytes([0]), bytes([32])),
+    modelName: str,
+    policyDigest: bytes([0, 64]),
+    decision: fc.record({
+      outcome: fc.constantFrom<DecisionOutcome>('allowed', 'blocked', 'redacted'),
+      ruleId: str,
+      authority: str,
+    }),
+    inputDigest: bytes([32]),
+    outputDigest: bytes([32]),
+    executionProvider: str,
+    runtimeVersion: str,
+    sdkVersion: str,
+    prevLeafHash: fc.oneof(bytes([0]), bytes([32])),
+    labels: fc.dictionary(str, fc.string({ maxLength: 200, unit: 'grapheme' }), { maxKeys: 8 }),
+    salted: fc.boolean(),
+  });
+  const encode = loadRecordEncoder();
+
+  it('writes exactly the bytes of encodeRecord (protobufjs)', () => {
+    fc.assert(
+      fc.property(record, (r) => {
+        const flat: Uint8Array[] = [];
+        for (const k of Object.keys(r.labels)) flat.push(utf8(k), utf8(r.labels[k] as string));
+        const mine = encode({
+          ...r,
+          modelName: utf8(r.modelName),
+          outcome: { allowed: 1, blocked: 2, redacted: 3 }[r.decision.outcome],
+          ruleId: utf8(r.decision.ruleId),
+          authority: utf8(r.decision.authority),
+          executionProvider: utf8(r.executionProvider),
+          runtimeVersion: utf8(r.runtimeVersion),
+          sdkVersion: utf8(r.sdkVersion),
+          labels: flat,
+        });
+        expect(Buffer.from(mine).equals(Buffer.from(encodeRecord(r)))).toBe(true);
+        expect(decodeRecord(mine).index).toBe(r.index);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
