@@ -4,7 +4,7 @@ import { EdgewardenError } from '../errors';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../telemetry/embedded-broker';
 import { connectMqtt, type MqttClient, type MqttClientOptions } from '../telemetry/mqtt-client';
 import { Collector, type CollectorOptions } from './collector';
-import { type FleetHttpServer, parseHostPort, startFleetHttp } from './http';
+import { type FleetHttpOptions, type FleetHttpServer, parseHostPort, startFleetHttp } from './http';
 import { PgStore } from './pg-store';
 import { SqliteStore } from './sqlite-store';
 import type { Store } from './store';
@@ -36,6 +36,8 @@ export interface ServeFleetOptions extends Omit<CollectorOptions, 'store' | 'mqt
   shareGroup?: string | null;
   /** MQTT connection options (credentials, TLS, client id). */
   mqtt?: Omit<MqttClientOptions, 'will'>;
+  /** Extra HTTP routes (the dashboard mounts itself here). */
+  httpExtra?: FleetHttpOptions['extra'];
 }
 
 /** A running collector service. */
@@ -71,9 +73,19 @@ export async function serveFleet(o: ServeFleetOptions): Promise<RunningFleet> {
       clientId: `edgewarden-collector-${process.pid}-${Date.now().toString(36)}`,
       ...o.mqtt,
     });
-    const { broker: _b, embeddedPort: _p, db: _d, pgSchema: _s, http: _h, shareGroup: _g, mqtt: _m, ...rest } = o;
+    const {
+      broker: _b,
+      embeddedPort: _p,
+      db: _d,
+      pgSchema: _s,
+      http: _h,
+      shareGroup: _g,
+      mqtt: _m,
+      httpExtra,
+      ...rest
+    } = o;
     collector = await Collector.start({ ...rest, store, mqtt, ...(shareGroup ? { shareGroup } : {}) });
-    const http = await startFleetHttp(collector, { host, port });
+    const http = await startFleetHttp(collector, { host, port, ...(httpExtra ? { extra: httpExtra } : {}) });
     const c = collector;
     const s = store;
     const m = mqtt;
