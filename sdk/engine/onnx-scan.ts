@@ -77,12 +77,13 @@ class Reader {
     return invalid('varint longer than 10 bytes');
   }
 
-  /** Reads a field key; returns [field, wireType]. */
-  key(): [number, number] {
-    const tag = this.varint();
-    const field = Math.floor(tag / 8);
-    if (field === 0 || field > 0x1fffffff) invalid(`field number ${field}`);
-    return [field, tag % 8];
+  /** Reads a field key (tag); the field is `tag >>> 3`, the wire type `tag & 7`. */
+  key(): number {
+    // One-byte tags (fields 1-15) are the common case: no call into varint().
+    const b = this.pos < this.end ? (this.buf[this.pos] as number) : 0x80;
+    const tag = b < 0x80 ? (this.pos++, b) : this.varint();
+    if (tag < 8 || tag > 0xffffffff) invalid(`field number ${Math.floor(tag / 8)}`);
+    return tag;
   }
 
   /** Reads a length prefix and returns the end of the bytes it covers. */
@@ -121,7 +122,9 @@ function scanTensor(r: Reader, out: ExternalDataRef[]): void {
   let location: string | undefined;
   let external = false;
   while (r.pos < r.end) {
-    const [field, wire] = r.key();
+    const tag = r.key();
+    const field = tag >>> 3;
+    const wire = tag & 7;
     if (field === 8 && wire === 2) {
       nameEnd = r.lengthEnd();
       nameStart = r.pos;
@@ -133,7 +136,9 @@ function scanTensor(r: Reader, out: ExternalDataRef[]): void {
       let key = '';
       let value: string | undefined;
       while (entry.pos < entry.end) {
-        const [f, w] = entry.key();
+        const t = entry.key();
+        const f = t >>> 3;
+        const w = t & 7;
         if (f === 1 && w === 2) key = entry.string();
         else if (f === 2 && w === 2) value = entry.string();
         else entry.skip(w);
@@ -165,18 +170,24 @@ function scanInput(r: Reader): { name: string; hasShape: boolean } {
   let name = '';
   let hasShape = false;
   while (r.pos < r.end) {
-    const [field, wire] = r.key();
+    const tag = r.key();
+    const field = tag >>> 3;
+    const wire = tag & 7;
     if (field === 1 && wire === 2) name = r.string();
     else if (field === 2 && wire === 2) {
       const typeEnd = r.lengthEnd();
       const type = new Reader(r.buf, r.pos, typeEnd);
       while (type.pos < type.end) {
-        const [f, w] = type.key();
+        const t = type.key();
+        const f = t >>> 3;
+        const w = t & 7;
         if (f === 1 && w === 2) {
           const ttEnd = type.lengthEnd();
           const tt = new Reader(type.buf, type.pos, ttEnd);
           while (tt.pos < tt.end) {
-            const [f2, w2] = tt.key();
+            const t2 = tt.key();
+            const f2 = t2 >>> 3;
+            const w2 = t2 & 7;
             if (f2 === 2 && w2 === 2) hasShape = true;
             tt.skip(w2);
           }
@@ -218,7 +229,9 @@ export function scanOnnxModel(bytes: Uint8Array): ModelScan {
     const children = CHILDREN[kind] as Record<number, number>;
     const found: number[] = [];
     while (r.pos < r.end) {
-      const [field, wire] = r.key();
+      const tag = r.key();
+      const field = tag >>> 3;
+      const wire = tag & 7;
       const child = wire === 2 ? children[field] : undefined;
       if (child === undefined) {
         if (kind === MAIN_GRAPH && field === 11 && wire === 2) {

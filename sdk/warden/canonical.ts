@@ -75,14 +75,20 @@ export function writeCanonical(plan: CanonicalPlan, out: Buffer, offset: number)
     o += p.name.copy(out, o);
     o = out.writeUInt8(p.type, o);
     o = out.writeUInt32LE(p.dims.length, o);
-    for (const d of p.dims) o = out.writeBigUInt64LE(BigInt(d), o);
-    o = out.writeBigUInt64LE(BigInt(p.len), o);
+    for (const d of p.dims) o = writeU64(out, d, o);
+    o = writeU64(out, p.len, o);
     for (const x of p.bytes) {
       out.set(x, o);
       o += x.length;
     }
   }
   return o;
+}
+
+/** A non-negative safe integer as u64 little-endian (two u32 writes: no BigInt on the inference path). */
+function writeU64(out: Buffer, v: number, o: number): number {
+  out.writeUInt32LE(v % 0x1_0000_0000, o);
+  return out.writeUInt32LE(Math.floor(v / 0x1_0000_0000), o + 4);
 }
 
 /** The canonical stream in a fresh ArrayBuffer of its own: SHA-256 of it equals `tensorDigest(tensors)`. */

@@ -91,23 +91,41 @@ function hasOwnKeys(o: object): boolean {
 
 /**
  * The inclusion proof of a batched bundle, computed from the log's in-memory Merkle tree the first
- * time `hashes` is read (then kept as a plain property). Cutting a checkpoint therefore costs no
- * proof computation on the inference thread; a proof is computed when a verifier, a result file or
- * the application looks at it. The tree is append-only, so the proof of (index, size) never changes.
+ * time `hashes` is read (then kept as a plain data property, and the tree let go). Cutting a
+ * checkpoint therefore costs no proof computation on the inference thread (3-6 µs per leaf at 50k+
+ * leaves); a proof is computed when a verifier, a result file or the application reads it. The
+ * tree is append-only, so the proof of (index, size) never changes. `hashes` is an own enumerable
+ * property (spread, JSON and structured clone see it); the accessor functions are shared.
  */
-function lazyInclusion(tree: MerkleTree, leafIndex: number, treeSize: number): InclusionProof {
-  const proof = { leafIndex, treeSize } as InclusionProof;
-  const settle = (hashes: Uint8Array[]) => {
-    Object.defineProperty(proof, 'hashes', { value: hashes, enumerable: true, writable: true, configurable: true });
+class LazyInclusionProof implements InclusionProof {
+  declare hashes: Uint8Array[];
+  #tree: MerkleTree | undefined;
+
+  constructor(
+    tree: MerkleTree,
+    readonly leafIndex: number,
+    readonly treeSize: number,
+  ) {
+    this.#tree = tree;
+    Object.defineProperty(this, 'hashes', LazyInclusionProof.lazy);
+  }
+
+  private static settle(p: LazyInclusionProof, hashes: Uint8Array[]): Uint8Array[] {
+    Object.defineProperty(p, 'hashes', { value: hashes, enumerable: true, writable: true, configurable: true });
+    p.#tree = undefined;
     return hashes;
-  };
-  Object.defineProperty(proof, 'hashes', {
+  }
+
+  private static readonly lazy: PropertyDescriptor = {
     enumerable: true,
     configurable: true,
-    get: () => settle(tree.inclusionProof(leafIndex, treeSize)),
-    set: settle,
-  });
-  return proof;
+    get(this: LazyInclusionProof): Uint8Array[] {
+      return LazyInclusionProof.settle(this, (this.#tree as MerkleTree).inclusionProof(this.leafIndex, this.treeSize));
+    },
+    set(this: LazyInclusionProof, hashes: Uint8Array[]): void {
+      LazyInclusionProof.settle(this, hashes);
+    },
+  };
 }
 
 /**
@@ -570,7 +588,7 @@ export class ProvenancePipeline {
             this.ok(a, {
               mode: 'batched',
               record: { payload: a.record as Uint8Array, payloadType: PAYLOAD_TYPES.record, signatures: [] },
-              inclusion: lazyInclusion(tree, a.index, size),
+              inclusion: new LazyInclusionProof(tree, a.index, size),
               checkpoint,
             });
           }
