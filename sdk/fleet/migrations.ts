@@ -34,7 +34,10 @@ CREATE TABLE devices (
   ckpt_size INTEGER,
   ckpt_root TEXT
 );
+-- A rowid table: rows are about 1 KB (signed bytes and summary), too large for WITHOUT ROWID;
+-- inserts append, and the (device_id, seq) uniqueness lives in a small index.
 CREATE TABLE heartbeats (
+  id INTEGER PRIMARY KEY,
   device_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
   bd_seq INTEGER NOT NULL,
@@ -44,8 +47,8 @@ CREATE TABLE heartbeats (
   historical INTEGER NOT NULL,
   envelope BLOB NOT NULL,
   summary TEXT NOT NULL,
-  PRIMARY KEY (device_id, seq)
-) WITHOUT ROWID;
+  UNIQUE (device_id, seq)
+);
 CREATE TABLE checkpoints (
   device_id TEXT NOT NULL,
   tree_size INTEGER NOT NULL,

@@ -33,6 +33,7 @@ export class SqliteStore implements Store {
       // WAL + NORMAL: a committed batch survives a process crash; an OS crash may lose the last one.
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('cache_size = -65536');
     } catch (cause) {
       throw new EdgewardenError('EW_FLEET_STORE', `cannot open SQLite database ${path}`, { cause });
     }
