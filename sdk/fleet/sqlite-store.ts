@@ -26,12 +26,21 @@ export class SqliteStore implements Store {
   /** Per device: stored seq and highest stored seq (see advanceFast). */
   private readonly marks = new Map<string, { stored: number; max: number }>();
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    opts: {
+      /**
+       * `full` (default): each batch is on disk before its receipts go out, even across a power loss
+       * (one fsync per batch). `normal`: survives a process crash; an OS crash may lose the last
+       * batches, whose devices were already told they were stored.
+       */
+      durability?: 'full' | 'normal';
+    } = {},
+  ) {
     try {
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');
-      // WAL + NORMAL: a committed batch survives a process crash; an OS crash may lose the last one.
-      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('cache_size = -65536');
     } catch (cause) {
