@@ -5,6 +5,7 @@ export * from './agent/index';
 export { type Demo, type DemoOptions, type DemoSnapshot, type DemoSummary, startDemo } from './demo/index';
 export * from './engine/index';
 export { EdgewardenError, isEdgewardenError } from './errors';
+export * from './fleet/index';
 export * from './link/index';
 export type { ComplianceState } from './policy/index';
 export * from './policy/index';

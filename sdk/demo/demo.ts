@@ -11,13 +11,11 @@ import { writeWav } from '../../devices/simulator/wav';
 import { computeModelDigest } from '../engine/model-digest';
 import { EdgewardenError } from '../errors';
 import { Collector } from '../fleet/collector';
-import type { FleetHttpServer } from '../fleet/http';
-import { parseHostPort } from '../fleet/http';
+import { type FleetHttpServer, parseHostPort, startFleetHttp } from '../fleet/http';
 import { openStore } from '../fleet/serve';
 import type { Store } from '../fleet/store';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../telemetry/embedded-broker';
 import { connectMqtt, type MqttClient } from '../telemetry/mqtt-client';
-import { startDashboardServer } from './dashboard-server';
 import { createDeviceKey, DemoDevice, type DemoDeviceStats, type McuKind } from './device';
 import { ensureHostFirmware } from './firmware';
 
@@ -194,7 +192,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       offlineAfterMs: Math.max(5000, heartbeatSeconds * 3500),
     });
     undo.push(() => collector.close());
-    const http: FleetHttpServer = await startDashboardServer(collector, { host, port });
+    const http: FleetHttpServer = await startFleetHttp(collector, { host, port });
     undo.push(() => http.close());
     log(`dashboard ${http.url}, broker ${brokerUrl}, ${count} device(s) on the ${mcu}`);
 

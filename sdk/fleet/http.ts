@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { EdgewardenError } from '../errors';
 import type { Collector, CollectorEvents } from './collector';
+import { collectorResultVerifier, createDashboardHandler } from './dashboard';
 
 /** A running HTTP API. */
 export interface FleetHttpServer {
@@ -57,6 +58,8 @@ const notFound = (res: ServerResponse, what = 'not found') =>
 export async function startFleetHttp(collector: Collector, opts: FleetHttpOptions = {}): Promise<FleetHttpServer> {
   const keepAliveMs = (opts.keepAliveS ?? 15) * 1000;
   const streams = new Set<ServerResponse>();
+  // Every collector serves the dashboard (static files, no CDN) and its result-file check.
+  const dashboard = createDashboardHandler({ verify: collectorResultVerifier(collector) });
   const server: Server = createServer((req, res) => {
     route(req, res).catch((e: unknown) => {
       if (!res.headersSent) {
@@ -68,6 +71,7 @@ export async function startFleetHttp(collector: Collector, opts: FleetHttpOption
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (dashboard(req, res)) return;
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
     const limit = clampLimit(url.searchParams.get('limit'));

@@ -15,6 +15,16 @@ export {
   type FleetPolicy,
   normalizeDigest,
 } from './compliance';
+export {
+  collectorResultVerifier,
+  createDashboardHandler,
+  type DashboardHandler,
+  type DashboardOptions,
+  type EnrolledKeys,
+  findDashboardAssets,
+  type VerifyAnswer,
+  verifyResultFile,
+} from './dashboard';
 export { type FleetHttpOptions, type FleetHttpServer, parseHostPort, startFleetHttp } from './http';
 export { LIFECYCLE_PUBLIC_KEY_FIELD, lifecyclePublicKey, withLifecyclePublicKey } from './lifecycle-key';
 export { labelText, Metrics } from './metrics';
