@@ -471,6 +471,7 @@ export namespace edgewarden {
             bootId: Uint8Array;
             sdkVersion: string;
             clean: boolean;
+            publicKey: Uint8Array;
             static create(properties: edgewarden.v1.Lifecycle.$Shape): edgewarden.v1.Lifecycle & edgewarden.v1.Lifecycle.$Shape;
             static create(properties?: edgewarden.v1.Lifecycle.$Properties): edgewarden.v1.Lifecycle;
             static encode(m: edgewarden.v1.Lifecycle.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -494,6 +495,7 @@ export namespace edgewarden {
                 bootId?: (Uint8Array|null);
                 sdkVersion?: (string|null);
                 clean?: (boolean|null);
+                publicKey?: (Uint8Array|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = edgewarden.v1.Lifecycle.$Properties;

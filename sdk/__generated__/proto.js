@@ -5806,6 +5806,7 @@ export const edgewarden = $root.edgewarden = (() => {
              * @property {Uint8Array|null} [bootId] Lifecycle bootId
              * @property {string|null} [sdkVersion] Lifecycle sdkVersion
              * @property {boolean|null} [clean] Lifecycle clean
+             * @property {Uint8Array|null} [publicKey] Lifecycle publicKey
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -5902,6 +5903,14 @@ export const edgewarden = $root.edgewarden = (() => {
             Lifecycle.prototype.clean = false;
 
             /**
+             * Lifecycle publicKey.
+             * @member {Uint8Array} publicKey
+             * @memberof edgewarden.v1.Lifecycle
+             * @instance
+             */
+            Lifecycle.prototype.publicKey = $util.newBuffer([]);
+
+            /**
              * Creates a new Lifecycle instance using the specified properties.
              * @function create
              * @memberof edgewarden.v1.Lifecycle
@@ -5949,6 +5958,8 @@ export const edgewarden = $root.edgewarden = (() => {
                     w.uint32(/* id 7, wireType 2 =*/58).string(m.sdkVersion);
                 if (m.clean != null && $Object.hasOwnProperty.call(m, "clean") && m.clean !== false)
                     w.uint32(/* id 8, wireType 0 =*/64).bool(m.clean);
+                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey") && m.publicKey.length)
+                    w.uint32(/* id 9, wireType 2 =*/74).bytes(m.publicKey);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -6078,6 +6089,15 @@ export const edgewarden = $root.edgewarden = (() => {
                                 delete m.clean;
                             continue;
                         }
+                    case 9: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.publicKey = v;
+                            else
+                                delete m.publicKey;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -6157,6 +6177,10 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (m.clean != null && $Object.hasOwnProperty.call(m, "clean")) {
                     if (typeof m.clean !== "boolean")
                         return "clean: boolean expected";
+                }
+                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey")) {
+                    if (!(m.publicKey && typeof m.publicKey.length === "number" || $util.isString(m.publicKey)))
+                        return "publicKey: buffer expected";
                 }
                 return null;
             };
@@ -6253,6 +6277,14 @@ export const edgewarden = $root.edgewarden = (() => {
                         m.clean = $Boolean(d.clean);
                     }
                 }
+                if (d.publicKey != null) {
+                    if (d.publicKey.length) {
+                        if (typeof d.publicKey === "string")
+                            $util.base64.decode(d.publicKey, m.publicKey = $util.newBuffer($util.base64.length(d.publicKey)), 0);
+                        else if (d.publicKey.length >= 0)
+                            m.publicKey = d.publicKey;
+                    }
+                }
                 return m;
             };
 
@@ -6302,6 +6334,13 @@ export const edgewarden = $root.edgewarden = (() => {
                     }
                     d.sdkVersion = "";
                     d.clean = false;
+                    if (o.bytes === $String)
+                        d.publicKey = "";
+                    else {
+                        d.publicKey = [];
+                        if (o.bytes !== $Array)
+                            d.publicKey = $util.newBuffer(d.publicKey);
+                    }
                 }
                 if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
                     d.kind = o.enums === $String ? $root.edgewarden.v1.Lifecycle.Kind[m.kind] === $undefined ? m.kind : $root.edgewarden.v1.Lifecycle.Kind[m.kind] : m.kind;
@@ -6336,6 +6375,9 @@ export const edgewarden = $root.edgewarden = (() => {
                 }
                 if (m.clean != null && $Object.hasOwnProperty.call(m, "clean")) {
                     d.clean = m.clean;
+                }
+                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey")) {
+                    d.publicKey = o.bytes === $String ? $util.base64.encode(m.publicKey, 0, m.publicKey.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.publicKey) : m.publicKey;
                 }
                 return d;
             };

@@ -47,4 +47,22 @@ describe('telemetry publisher → collector', () => {
     expect((await r.collector.device(d.id))?.online).toBe(false);
     expect(r.collector.stats().rejected).toEqual({});
   });
+
+  it("trust on first use: the publisher's birth names its key; pending until approved, then accepted", async () => {
+    const broker = await startEmbeddedBroker();
+    cleanups.push(() => broker.close());
+    const fleet = uniqueName('tofu');
+    const d = new SimDevice(fleet);
+    const r = await startRig(broker.url, { fleet, tofu: true, clock: undefined });
+    cleanups.push(() => r.close());
+    const dir = mkdtempSync(join(tmpdir(), 'ew-e2e-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const pub = await MqttPublisher.start({ url: broker.url, signer: d.signer, fleet, bootId: d.bootId, dir });
+    cleanups.push(() => pub.close());
+    await waitFor(async () => (await r.collector.device(d.id))?.pending === true, 'the device to enroll as pending');
+    await r.collector.approve(d.id);
+    await pub.publish(d.nextInput({ timeUnixMs: Date.now() }));
+    await waitFor(() => pub.stats().lastReceiptSeq === 1, 'the receipt after approval');
+    expect(await r.store.countHeartbeats(d.id)).toBe(1);
+  });
 });

@@ -23,6 +23,8 @@ export interface LifecycleFields {
   sdkVersion?: string;
   /** Death only: true when the device said goodbye itself, false for a will fired by the broker. */
   clean?: boolean;
+  /** Birth only: the raw Ed25519 public key, for collectors that enroll by trust on first use (empty when absent). */
+  publicKey?: Uint8Array;
 }
 
 const KIND = edgewarden.v1.Lifecycle.Kind;
@@ -46,6 +48,7 @@ export function encodeLifecycle(f: LifecycleFields): Uint8Array {
     bootId: f.bootId,
     sdkVersion: f.sdkVersion ?? SDK_VERSION,
     clean: f.clean ?? false,
+    publicKey: f.publicKey ?? new Uint8Array(0),
   }).finish();
 }
 
@@ -73,6 +76,7 @@ export function decodeLifecycle(bytes: Uint8Array): Required<LifecycleFields> {
   if (!Number.isSafeInteger(m.bdSeq) || m.bdSeq < 0) bad('bdSeq out of range');
   if (!Number.isSafeInteger(m.timeUnixMs)) bad('timeUnixMs out of range');
   if (m.bootId.length > 64) bad('bootId too long');
+  if (m.publicKey.length !== 0 && m.publicKey.length !== 32) bad('publicKey must be 32 bytes');
   return {
     kind,
     deviceKeyid: u8(m.deviceKeyid),
@@ -82,6 +86,7 @@ export function decodeLifecycle(bytes: Uint8Array): Required<LifecycleFields> {
     bootId: u8(m.bootId),
     sdkVersion: m.sdkVersion,
     clean: m.clean,
+    publicKey: u8(m.publicKey),
   };
 }
 

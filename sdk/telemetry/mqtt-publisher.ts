@@ -239,6 +239,8 @@ export class MqttPublisher extends EventEmitter<MqttPublisherEvents> implements 
       timeUnixMs: this.clock.now(),
       bootId: this.o.bootId,
       clean,
+      // A birth names the key, so a collector with trust on first use can enroll the device.
+      ...(kind === 'birth' ? { publicKey: this.o.signer.publicKey } : {}),
     }).then(encodeEnvelope);
   }
 
