@@ -238,8 +238,8 @@ export async function runInferenceBench(o: InferenceBenchOptions): Promise<Recor
       targets: {
         batchedThroughputRatio: '>= 0.97',
         perOutputThroughputRatio: '>= 0.90',
-        batchedRecordsPerSec: '>= 100000',
-        perOutputRecordsPerSec: '>= 20000',
+        batchedRecordsPerSec: '>= 100000 (records.wardenBatchedAppendedPerSec: hashed and appended)',
+        perOutputRecordsPerSec: '>= 20000 (records.wardenPerOutputAppendedPerSec: signed and appended)',
         verificationsPerSec: '>= 10000',
         coldStartRatio: '<= 1.2',
       },
@@ -275,7 +275,8 @@ function machineInfo() {
  * Records per second. `pipeline*`: the provenance work alone on one thread (digest a small tensor
  * pair, encode the record, chain and append it to a group-durability log, cut a signed checkpoint
  * every 1000 with inclusion proofs; per-output signs each record instead). `warden*`: end to end
- * through createWarden with a no-op backend, every bundle resolved.
+ * through createWarden with a no-op backend, every bundle resolved; `warden*AppendedPerSec`: the
+ * same run up to the point where every record is hashed and appended.
  */
 async function recordsPerSec(tmp: string, modelFile: string) {
   const signer = KeySigner.generate();
@@ -325,26 +326,38 @@ async function recordsPerSec(tmp: string, modelFile: string) {
     await log.close();
     return Math.round(n / secs);
   };
+  // Two rates per mode: `appended` when every record has been hashed (and, per-output, signed) and
+  // appended to the audit log, the issue's "records/s hashed and appended"; `resolved` when every
+  // bundle has also resolved (a checkpoint signed, the group fsync done: up to the log's 100 ms
+  // group-commit interval after the last append).
   const warden = async (mode: ProvenanceMode, n: number) => {
     const home = join(tmp, `fake-${mode}`);
     const w = await createWarden({ home, mode, signer, backend: new FakeBackend(), durability: 'group' });
     try {
       const m = await w.load(modelFile, { name: 'fake' });
+      const base = w.treeSize;
       const t0 = performance.now();
       const ps: Promise<ProvenanceBundle>[] = [];
       for (let i = 0; i < n; i++) ps.push((await m.infer(x)).provenance);
+      while (w.treeSize < base + n) await new Promise((r) => setImmediate(r));
+      const t1 = performance.now();
       await w.checkpoint();
       await Promise.all(ps);
-      return Math.round(n / ((performance.now() - t0) / 1000));
+      const t2 = performance.now();
+      return { appended: Math.round(n / ((t1 - t0) / 1000)), resolved: Math.round(n / ((t2 - t0) / 1000)) };
     } finally {
       await w.close();
     }
   };
+  const batched = await warden('batched', 50_000);
+  const perOutput = await warden('per-output', 20_000);
   return {
     pipelineBatchedPerSec: await pipeline('batched', 100_000),
     pipelinePerOutputPerSec: await pipeline('per-output', 20_000),
-    wardenBatchedPerSec: await warden('batched', 50_000),
-    wardenPerOutputPerSec: await warden('per-output', 20_000),
+    wardenBatchedPerSec: batched.resolved,
+    wardenPerOutputPerSec: perOutput.resolved,
+    wardenBatchedAppendedPerSec: batched.appended,
+    wardenPerOutputAppendedPerSec: perOutput.appended,
   };
 }
 
