@@ -1,13 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { tensorsToJson } from '../engine/tensor-json';
 import { EdgewardenError } from '../errors';
 import { loadPolicyState } from '../policy/manager';
 import { bundleToJson } from '../provenance/bundle';
 import { createWarden } from '../warden/create';
 import type { ProvenanceMode } from '../warden/types';
 import { action, EXIT, emit, resolveHome } from './common';
-import { readInputs, tensorsToJson } from './input-file';
+import { readInputs } from './input-file';
 
 interface RunOptions {
   input: string[];

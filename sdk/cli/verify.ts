@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { TensorMap } from '../engine/tensor';
+import { tensorsFromJson } from '../engine/tensor-json';
 import { EdgewardenError, isEdgewardenError } from '../errors';
 import { bundleFromJson, type ProvenanceBundle } from '../provenance/bundle';
 import { TrustStore } from '../provenance/keys';
 import { recordToJson } from '../provenance/record';
 import { verifyBundle } from '../provenance/verifier';
 import { action, EXIT, emit, paint } from './common';
-import { readInputs, tensorsFromJson } from './input-file';
+import { readInputs } from './input-file';
 
 interface VerifyOptions {
   trust: string;

@@ -4,6 +4,8 @@ export const ENGINE_CODES = {
   EW_ENGINE_MODEL_INVALID: 'The model file is not a valid ONNX model (does not parse, or ONNX Runtime refuses it).',
   EW_ENGINE_EXTERNAL_DATA:
     'An external-data location in the model is absolute, malformed, or escapes the model folder (.., symlink).',
+  EW_ENGINE_TENSOR_JSON:
+    'A tensor in JSON form (input or result file) is not {dtype, dims, data} with matching element count and values.',
   EW_ENGINE_INPUT:
     'An input is missing, unknown, or has the wrong dtype, rank, dimension or data length (details.input names it).',
   EW_ENGINE_RUN: 'ONNX Runtime failed while running the model (the runtime message is kept as the cause).',

@@ -13,6 +13,7 @@ export type { ExternalDataRef, ModelScan } from './onnx-scan';
 export { scanOnnxModel } from './onnx-scan';
 export type { DType, TensorData, TensorInput, TensorMap, TensorView } from './tensor';
 export { DTYPES, elementCount, float32ToFloat16Bits, isDType, toTensorView } from './tensor';
+export { type TensorJson, tensorFromJson, tensorsFromJson, tensorsToJson, tensorToJson } from './tensor-json';
 export type { ThreadChoice, ThreadSource } from './threads';
 export { chooseThreads, SMALL_MODEL_BYTES } from './threads';
 export { validateInputs } from './validate';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tensorsToJson } from '../cli/input-file';
+import { tensorsToJson } from '../engine/tensor-json';
 import { bundleToJson } from '../provenance/bundle';
 import { KeySigner } from '../provenance/keys';
 import { createWarden } from '../warden/create';

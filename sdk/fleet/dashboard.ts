@@ -6,7 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TensorInput } from '../engine/tensor';
+import type { TensorMap } from '../engine/tensor';
+import { tensorsFromJson } from '../engine/tensor-json';
 import { EdgewardenError, isEdgewardenError } from '../errors';
 import { bundleFromJson, type ProvenanceBundle } from '../provenance/bundle';
 import { deviceIdOf } from '../provenance/keys';
@@ -189,34 +190,6 @@ const notAResult = (message: string): VerifyAnswer => ({
  * The JSON tensor form of result files back to plain arrays the verifier digests: non-finite floats
  * are written as "NaN"/"Infinity"/"-Infinity" and 64-bit integers beyond 2^53 as decimal strings.
  */
-function outputsOf(value: unknown): Record<string, TensorInput> | string {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'outputs is not an object';
-  const out: Record<string, TensorInput> = Object.create(null);
-  for (const [name, t] of Object.entries(value)) {
-    const v = t as { dtype?: unknown; dims?: unknown; data?: unknown } | null;
-    if (
-      typeof v !== 'object' ||
-      v === null ||
-      typeof v.dtype !== 'string' ||
-      !Array.isArray(v.dims) ||
-      !Array.isArray(v.data)
-    )
-      return `output ${JSON.stringify(name)} is not {dtype, dims, data}`;
-    const big = v.dtype === 'int64' || v.dtype === 'uint64';
-    const data = v.data.map((x: unknown) => {
-      if (typeof x !== 'string' || v.dtype === 'string') return x;
-      if (big && /^-?\d+$/.test(x)) return BigInt(x);
-      if (x === 'NaN') return Number.NaN;
-      if (x === 'Infinity') return Number.POSITIVE_INFINITY;
-      if (x === '-Infinity') return Number.NEGATIVE_INFINITY;
-      return x;
-    });
-    // The verifier's digest checks dtype, dims and every element; a bad one is a failed check, not a crash.
-    out[name] = { dtype: v.dtype, dims: v.dims, data } as unknown as TensorInput;
-  }
-  return out;
-}
-
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /**
@@ -250,8 +223,13 @@ export async function verifyResultFile(
     mode: bundle.mode,
     index: record.index,
   };
-  const outputs = outputsOf(d.outputs);
-  if (typeof outputs === 'string') return { ...about, ok: false, code: 'EW_PROVENANCE_MALFORMED', message: outputs };
+  let outputs: TensorMap;
+  try {
+    outputs = tensorsFromJson(d.outputs, 'outputs');
+  } catch (e) {
+    if (!isEdgewardenError(e)) throw e;
+    return { ...about, ok: false, code: 'EW_PROVENANCE_MALFORMED', message: e.message };
+  }
   const key = await keyFor(hex(record.deviceKeyid));
   if (!key) {
     return {
