@@ -33,7 +33,7 @@ describe('agent config', () => {
   });
 
   it.each([
-    ['a bad share level', good.replace('share: summary', 'share: everything'), /agent\.yaml:14:5: brokers\.1\.share/],
+    ['a bad share level', good.replace('share: summary', 'share: everything'), /agent\.yaml:14:5: brokers\[1\]\.share/],
     ['an unknown key', `${good}colour: blue\n`, /agent\.yaml:18:1: colour: Unrecognized key/],
     ['a bad fleet name', good.replace('fleet: workshop', 'fleet: "my fleet"'), /agent\.yaml:2:1: fleet: /],
     [

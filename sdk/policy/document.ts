@@ -1,7 +1,7 @@
-import type { Node } from 'yaml';
 import type { z } from 'zod';
-import { EdgewardenError } from '../errors';
-import { lazyObject, loadYaml, loadZod } from '../util/yaml-config';
+import { lazyObject, loadZod, parseYamlWithSchema } from '../util/yaml-config';
+
+export type { YamlProblem } from '../util/yaml-config';
 
 /** Authority, model and rule names: the characters MQTT topics and file names can carry. */
 export const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -122,89 +122,13 @@ export function labelNames(labels: OutputRuleDocument['labels']): Map<string, nu
   return out;
 }
 
-/** Where a problem is in a YAML text. */
-export interface YamlProblem {
-  readonly key: string;
-  readonly line: number;
-  readonly column: number;
-  readonly message: string;
-}
-
 /**
  * Parses YAML text and validates it with `schema`. A syntax error throws `EW_POLICY_YAML`, a
  * schema error `EW_POLICY_SCHEMA`; both name `file:line:column: key: what is wrong`, and
  * `details.problems` lists every problem.
  */
 export function parseYaml<S extends z.ZodType>(text: string, schema: S, file = '<policy>'): z.output<S> {
-  const { LineCounter, parseDocument } = loadYaml();
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const fail = (code: string, problems: YamlProblem[]): never => {
-    const p = problems[0]!;
-    const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-    throw new EdgewardenError(code, `${file}:${p.line}:${p.column}: ${p.key || '(document)'}: ${p.message}${more}`, {
-      details: { file, key: p.key, line: p.line, column: p.column, problems },
-    });
-  };
-  if (doc.errors.length > 0) {
-    fail(
-      'EW_POLICY_YAML',
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-        return { key: '', line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message };
-      }),
-    );
-  }
-  let value: unknown;
-  try {
-    value = doc.toJS({ maxAliasCount: 100 });
-  } catch (cause) {
-    throw new EdgewardenError('EW_POLICY_YAML', `${file}: ${(cause as Error).message}`, { cause });
-  }
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  return fail(
-    'EW_POLICY_SCHEMA',
-    result.error.issues.map((issue) => {
-      // An unknown key is reported at the key itself, not at the map holding it.
-      const extra = issue.code === 'unrecognized_keys' ? issue.keys.slice(0, 1) : [];
-      const path = [...issue.path, ...extra].map((p) => (typeof p === 'symbol' ? String(p) : p));
-      const pos = lines.linePos(offsetOf(doc.contents as Node | null, path));
-      return { key: formatKey(path), line: pos.line, column: pos.col, message: issue.message };
-    }),
-  );
-}
-
-/** `outputs[0].minConfidence` */
-export function formatKey(path: readonly (string | number)[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
-  return out;
-}
-
-// Offset of what `path` names: the key of a map entry, the item of a sequence, or the deepest
-// existing ancestor when part of the path is missing (a required key that is absent).
-function offsetOf(root: Node | null, path: readonly (string | number)[]): number {
-  const { isMap, isPair, isScalar, isSeq } = loadYaml();
-  let node: Node | null = root;
-  let offset = node?.range?.[0] ?? 0;
-  for (const seg of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(seg));
-      if (!pair) return offset;
-      const key = pair.key as Node;
-      offset = key.range?.[0] ?? offset;
-      node = (pair.value as Node | null) ?? null;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      const item = node.items[seg] as Node | undefined;
-      if (!item) return offset;
-      offset = item.range?.[0] ?? offset;
-      node = item;
-    } else {
-      return offset;
-    }
-  }
-  return offset;
+  return parseYamlWithSchema(text, schema, { code: 'EW_POLICY_SCHEMA', syntaxCode: 'EW_POLICY_YAML', file });
 }
 
 /** Parses and validates a policy document; errors name key, line and column. */

@@ -27,7 +27,7 @@ describe('parseYamlWithSchema', () => {
   it('names the key, line and column of a wrong value', () => {
     const e = problem('name: x\nbrokers:\n  - url: "mqtt://h:1883"\n    share: everything\n');
     expect(e.code).toBe('EW_TEST_CONFIG');
-    expect(e.message).toMatch(/^a\.yaml:4:5: brokers\.0\.share: /);
+    expect(e.message).toMatch(/^a\.yaml:4:5: brokers\[0\]\.share: /);
   });
 
   it('names an unknown key at its own line', () => {

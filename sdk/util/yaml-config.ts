@@ -53,76 +53,91 @@ export function lazyObject<T extends object>(build: () => T): T {
 
 /** Where a problem is in a YAML text. */
 export interface YamlProblem {
-  readonly path: string;
+  /** The key path, e.g. `outputs[0].minConfidence` (empty for the document or a syntax error). */
+  readonly key: string;
   readonly line: number;
   readonly column: number;
   readonly message: string;
 }
 
 /**
- * Parses YAML and validates it with a zod schema. Any problem throws `code` with a message
- * `FILE:LINE:COL: key.path: what is wrong`, and every problem in `details.problems`.
+ * Parses YAML text and validates it with a zod schema. A syntax error throws `syntaxCode` (default
+ * `code`), a schema error `code`; both say `file:line:column: key: what is wrong`, and
+ * `details.problems` lists every problem.
  */
 export function parseYamlWithSchema<S extends z.ZodType>(
   text: string,
   schema: S,
-  options: { code: string; file?: string },
-): z.infer<S> {
+  options: { code: string; syntaxCode?: string; file?: string },
+): z.output<S> {
   const { LineCounter, parseDocument } = loadYaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const file = options.file ?? '<yaml>';
-  const fail = (problems: YamlProblem[]): never => {
-    const first = problems[0]!;
+  const syntaxCode = options.syntaxCode ?? options.code;
+  const fail = (code: string, problems: YamlProblem[]): never => {
+    const p = problems[0]!;
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-    throw new EdgewardenError(
-      options.code,
-      `${file}:${first.line}:${first.column}: ${first.path || '(document)'}: ${first.message}${more}`,
-      { details: { file, problems } },
-    );
+    throw new EdgewardenError(code, `${file}:${p.line}:${p.column}: ${p.key || '(document)'}: ${p.message}${more}`, {
+      details: { file, key: p.key, line: p.line, column: p.column, problems },
+    });
   };
   if (doc.errors.length > 0) {
     fail(
+      syntaxCode,
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-        return { path: '', line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message };
+        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+        return { key: '', line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message };
       }),
     );
   }
-  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (cause) {
+    throw new EdgewardenError(syntaxCode, `${file}: ${(cause as Error).message}`, { cause });
+  }
+  const result = schema.safeParse(value);
   if (result.success) return result.data;
-  fail(
+  return fail(
+    options.code,
     result.error.issues.map((issue) => {
-      // An unknown key is reported at the key itself, not at the map that holds it.
+      // An unknown key is reported at the key itself, not at the map holding it.
       const extra = issue.code === 'unrecognized_keys' ? issue.keys.slice(0, 1) : [];
       const path = [...issue.path, ...extra].map((p) => (typeof p === 'symbol' ? String(p) : p));
-      const offset = nearestNodeOffset(doc.contents as Node | null, path);
-      const pos = lines.linePos(offset);
-      return { path: path.join('.'), line: pos.line, column: pos.col, message: issue.message };
+      const pos = lines.linePos(offsetOf(doc.contents as Node | null, path));
+      return { key: formatKey(path), line: pos.line, column: pos.col, message: issue.message };
     }),
   );
-  throw new Error('unreachable');
 }
 
-// The offset of the deepest node that exists along `path` (a missing key points at its parent map).
-function nearestNodeOffset(root: Node | null, path: readonly (string | number)[]): number {
-  const { isMap, isSeq } = loadYaml();
+/** `outputs[0].minConfidence` */
+export function formatKey(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out;
+}
+
+// Offset of what `path` names: the key of a map entry, the item of a sequence, or the deepest
+// existing ancestor when part of the path is missing (a required key that is absent).
+function offsetOf(root: Node | null, path: readonly (string | number)[]): number {
+  const { isMap, isPair, isScalar, isSeq } = loadYaml();
   let node: Node | null = root;
   let offset = node?.range?.[0] ?? 0;
-  for (const key of path) {
-    let next: Node | null = null;
+  for (const seg of path) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key);
-      if (pair) {
-        offset = (pair.key as Node | null)?.range?.[0] ?? offset;
-        next = (pair.value as Node | null) ?? null;
-      }
-    } else if (isSeq(node) && typeof key === 'number') {
-      next = (node.items[key] as Node | undefined) ?? null;
-      if (next?.range) offset = next.range[0];
+      const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(seg));
+      if (!pair) return offset;
+      offset = (pair.key as Node).range?.[0] ?? offset;
+      node = (pair.value as Node | null) ?? null;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as Node | undefined;
+      if (!item) return offset;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else {
+      return offset;
     }
-    if (!next) break;
-    node = next;
   }
   return offset;
 }
