@@ -1,4 +1,4 @@
-import type { TensorData, TensorMap } from '../engine/tensor';
+import type { TensorData, TensorMap, TensorView } from '../engine/tensor';
 import { ONNX_DTYPE } from '../provenance/tensor-digest';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -89,6 +89,72 @@ export function writeCanonical(plan: CanonicalPlan, out: Buffer, offset: number)
 function writeU64(out: Buffer, v: number, o: number): number {
   out.writeUInt32LE(v % 0x1_0000_0000, o);
   return out.writeUInt32LE(Math.floor(v / 0x1_0000_0000), o + 4);
+}
+
+/** The one own key of a map holding exactly one tensor, else undefined (no allocation). */
+function soleKey(tensors: TensorMap): string | undefined {
+  let key: string | undefined;
+  for (const k in tensors) {
+    if (!Object.hasOwn(tensors, k)) continue;
+    if (key !== undefined) return undefined;
+    key = k;
+  }
+  return key;
+}
+
+/** The name of the sole fixed-width tensor of a map, on a little-endian host: the fast path's case. */
+function soleFixed(tensors: TensorMap): string | undefined {
+  if (!LE) return undefined;
+  const name = soleKey(tensors);
+  if (name === undefined) return undefined;
+  const t = tensors[name];
+  return t && t.type !== 'string' ? name : undefined;
+}
+
+// The plan of a map that is not a single fixed-width tensor, kept from canonicalSize for the write
+// that follows it.
+let planned: { tensors: TensorMap; plan: CanonicalPlan } | undefined;
+
+/**
+ * Size in bytes of the canonical stream of `tensors`. With {@link writeCanonicalMap} it is the
+ * pipeline's path: a map of one fixed-width tensor (the common case) is measured and written
+ * without planning objects (about 2 µs less per inference on the inference thread).
+ */
+export function canonicalSize(tensors: TensorMap): number {
+  const name = soleFixed(tensors);
+  if (name !== undefined) {
+    const t = tensors[name] as TensorView;
+    return (
+      4 + nameBytes(name).length + 1 + 4 + 8 * t.dims.length + 8 + (t.data as Exclude<TensorData, string[]>).byteLength
+    );
+  }
+  const plan = planCanonical(tensors);
+  planned = { tensors, plan };
+  return plan.size;
+}
+
+/** Writes the canonical stream of `tensors` into `out` at `offset`; returns the offset after it. */
+export function writeCanonicalMap(tensors: TensorMap, out: Buffer, offset: number): number {
+  const name = soleFixed(tensors);
+  if (name !== undefined) {
+    const t = tensors[name] as TensorView;
+    const nb = nameBytes(name);
+    const d = t.data as Exclude<TensorData, string[]>;
+    let o = out.writeUInt32LE(nb.length, offset);
+    o += nb.copy(out, o);
+    o = out.writeUInt8(ONNX_DTYPE[t.type], o);
+    o = out.writeUInt32LE(t.dims.length, o);
+    for (const dim of t.dims) o = writeU64(out, dim, o);
+    o = writeU64(out, d.byteLength, o);
+    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), o);
+    return o + d.byteLength;
+  }
+  let plan: CanonicalPlan;
+  if (planned?.tensors === tensors) {
+    plan = planned.plan;
+    planned = undefined;
+  } else plan = planCanonical(tensors);
+  return writeCanonical(plan, out, offset);
 }
 
 /** The canonical stream in a fresh ArrayBuffer of its own: SHA-256 of it equals `tensorDigest(tensors)`. */

@@ -10,7 +10,7 @@ import { RECORD_LIMITS, RECORD_VERSION, type RecordDecision } from '../provenanc
 import type { Signer } from '../provenance/signer';
 import type { Clock } from '../util/clock';
 import { SDK_VERSION } from '../version';
-import { planCanonical, writeCanonical } from './canonical';
+import { canonicalSize, writeCanonicalMap } from './canonical';
 import { type ChunkResult, type DigestWorker, ITEM_HEADER_BYTES } from './sign-worker';
 import type { ProvenanceMode } from './types';
 
@@ -218,9 +218,9 @@ export class ProvenancePipeline {
   /** Copies one inference's tensors into the current chunk; the promise resolves with its bundle. */
   submit(item: PipelineItem): Promise<ProvenanceBundle> {
     if (this.error) return Promise.reject(this.error);
-    const pin = planCanonical(item.inputs);
-    const pout = planCanonical(item.outputs);
-    const need = ITEM_HEADER_BYTES + pad8(pin.size + pout.size);
+    const inSize = canonicalSize(item.inputs);
+    const outSize = canonicalSize(item.outputs);
+    const need = ITEM_HEADER_BYTES + pad8(inSize + outSize);
     if (this.chunk && this.used + need > this.chunk.byteLength) this.post();
     if (!this.chunk) this.acquire(need);
     const view = this.view as Buffer;
@@ -245,10 +245,10 @@ export class ProvenancePipeline {
       // This record fails alone (as encodeRecord would have failed it); nothing was written.
       return Promise.reject(err);
     }
-    f64[h + 9] = pin.size;
-    f64[h + 10] = pout.size;
-    const b = writeCanonical(pin, view, this.used + ITEM_HEADER_BYTES);
-    writeCanonical(pout, view, b);
+    f64[h + 9] = inSize;
+    f64[h + 10] = outSize;
+    const b = writeCanonicalMap(item.inputs, view, this.used + ITEM_HEADER_BYTES);
+    writeCanonicalMap(item.outputs, view, b);
     this.used += need;
     this.outstanding++;
     const pending = new Pending();

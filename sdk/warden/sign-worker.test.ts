@@ -5,7 +5,7 @@ import type { TensorMap } from '../engine/tensor';
 import { KeySigner, toPublicKey } from '../provenance/keys';
 import { type DecisionOutcome, decodeRecord, encodeRecord, type RecordFields } from '../provenance/record';
 import { tensorDigest } from '../provenance/tensor-digest';
-import { canonicalTensorBytes } from './canonical';
+import { canonicalSize, canonicalTensorBytes, writeCanonicalMap } from './canonical';
 import { DigestWorker, loadRecordEncoder } from './sign-worker';
 
 const tensors: TensorMap = {
@@ -31,6 +31,22 @@ describe('canonicalTensorBytes', () => {
     expect(createHash('sha256').update(bytes).digest()).toEqual(Buffer.from(tensorDigest(tensors)));
     const salt = new Uint8Array(32).fill(7);
     expect(createHmac('sha256', salt).update(bytes).digest()).toEqual(Buffer.from(tensorDigest(tensors, salt)));
+  });
+
+  it('canonicalSize + writeCanonicalMap (the pipeline path) write the same bytes, one tensor or many', () => {
+    const maps: TensorMap[] = [
+      tensors,
+      { b: tensors.b as TensorMap[string] },
+      { s: tensors.s as TensorMap[string] },
+      {},
+    ];
+    for (const m of maps) {
+      const size = canonicalSize(m);
+      const out = Buffer.alloc(size + 8, 0xee);
+      expect(writeCanonicalMap(m, out, 3)).toBe(3 + size);
+      expect(out.subarray(3, 3 + size).equals(Buffer.from(canonicalTensorBytes(m)))).toBe(true);
+      expect(out[3 + size]).toBe(0xee);
+    }
   });
 
   it('returns a buffer it owns entirely (transferable) and an empty stream for no tensors', () => {
