@@ -411,7 +411,12 @@ export class ProvenancePipeline {
         (res) => {
           // Back in the pool for the next chunk (a one-off buffer for huge tensors is dropped).
           if (res.buf.byteLength === BUF_BYTES && this.free.length < MAX_BUFS) this.free.push(res.buf);
-          this.onRecords(items, res);
+          try {
+            this.onRecords(items, res);
+          } catch (err) {
+            // A malformed answer: nothing after it can be trusted to chain.
+            this.fail(err, items);
+          }
         },
         (err) => this.fail(err, items),
       )
