@@ -81,7 +81,11 @@ class Reader {
   key(): number {
     // One-byte tags (fields 1-15) are the common case: no call into varint().
     const b = this.pos < this.end ? (this.buf[this.pos] as number) : 0x80;
-    const tag = b < 0x80 ? (this.pos++, b) : this.varint();
+    let tag: number;
+    if (b < 0x80) {
+      tag = b;
+      this.pos++;
+    } else tag = this.varint();
     if (tag < 8 || tag > 0xffffffff) invalid(`field number ${Math.floor(tag / 8)}`);
     return tag;
   }
