@@ -1,4 +1,5 @@
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import { EdgewardenError } from '../errors';
 import { PG_MIGRATIONS } from './migrations';
 import type {
@@ -26,11 +27,18 @@ export interface PgStoreOptions {
 
 // BIGINT columns come back as strings by default; every value here fits a double.
 const INT8 = 20;
+// `pg` is loaded with the first store, not at import: a device that never runs a collector does
+// not pay for it in its cold start.
+let pgModule: typeof pg | undefined;
+function loadPg(): typeof pg {
+  pgModule ??= createRequire(import.meta.url)('pg') as typeof pg;
+  return pgModule;
+}
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === INT8
       ? (v: string) => Number(v)
-      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      : loadPg().types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -50,7 +58,7 @@ export class PgStore implements Store {
   constructor(opts: PgStoreOptions) {
     this.schema = opts.schema ?? 'public';
     if (!SCHEMA.test(this.schema)) throw new EdgewardenError('EW_FLEET_OPTIONS', `bad schema name ${this.schema}`);
-    this.pool = new pg.Pool({
+    this.pool = new (loadPg().Pool)({
       connectionString: opts.connectionString,
       max: opts.max ?? 4,
       types,

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
 import { EdgewardenError } from '../errors';
 import { SQLITE_MIGRATIONS } from './migrations';
 import type {
@@ -38,7 +39,9 @@ export class SqliteStore implements Store {
     } = {},
   ) {
     try {
-      this.db = new Database(path);
+      // better-sqlite3 (a native addon) loads with the first store, not at import.
+      const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+      this.db = new Sqlite(path);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('busy_timeout = 5000');
