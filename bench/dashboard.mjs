@@ -37,7 +37,7 @@ await build({
       "export { Collector } from './sdk/fleet/collector.ts';",
       "export { SqliteStore } from './sdk/fleet/sqlite-store.ts';",
       "export { SimDevice } from './sdk/fleet/testkit.ts';",
-      "export { startDashboardServer } from './sdk/demo/dashboard-server.ts';",
+      "export { startFleetHttp } from './sdk/fleet/http.ts';",
       "export { CHROMIUM_LAUNCH } from './test/chromium.ts';",
     ].join('\n'),
     resolveDir: root,
@@ -50,9 +50,7 @@ await build({
   outfile: entry,
   logLevel: 'error',
 });
-const { Collector, SqliteStore, SimDevice, startDashboardServer, CHROMIUM_LAUNCH } = await import(
-  pathToFileURL(entry).href
-);
+const { Collector, SqliteStore, SimDevice, startFleetHttp, CHROMIUM_LAUNCH } = await import(pathToFileURL(entry).href);
 rmSync(entry, { force: true });
 
 const work = mkdtempSync(join(tmpdir(), 'ew-bench-dash-'));
@@ -79,7 +77,7 @@ async function fleet(name, n) {
   await Promise.all(devices.map((d) => collector.handle(d.topic('birth'), d.birth({ withKey: false }))));
   for (let k = 0; k < 2; k++) await Promise.all(devices.map((d) => collector.handle(d.topic('hb'), d.heartbeat())));
   await collector.idle();
-  const http = await startDashboardServer(collector, { host: '127.0.0.1', port: 0 });
+  const http = await startFleetHttp(collector, { host: '127.0.0.1', port: 0 });
   return { store, collector, devices, http };
 }
 
