@@ -4,6 +4,7 @@ import { EdgewardenError } from '../errors';
 import { DEFAULT_BENCH_SHAPES, defaultBenchModel, runInferenceBench } from './bench-inference';
 import { action, EXIT, emit } from './common';
 import { readInputs } from './input-file';
+import { createStatusLine } from './progress';
 
 interface BenchOptions {
   model?: string;
@@ -69,6 +70,8 @@ Examples:
           if (!m) throw new EdgewardenError('EW_CLI_USAGE', `--shape ${spec}: write it as name=1x3x48x192`);
           shapes[m[1] as string] = (m[2] as string).split('x').map(Number);
         }
+        // On a terminal the phases update one status line; piped, each phase is a line on stderr.
+        const status = createStatusLine({ json: opts.json === true });
         const report = await runInferenceBench({
           model: resolve(model),
           shapes,
@@ -78,9 +81,11 @@ Examples:
           threads: count('--threads', opts.threads, 1),
           coldRuns: count('--cold', opts.cold, 0),
           progress: (m) => {
-            if (!opts.json) process.stderr.write(`${m}\n`);
+            if (status.active) status.set(m);
+            else if (!opts.json) process.stderr.write(`${m}\n`);
           },
         });
+        status.clear();
         emit(opts.json, report, () => JSON.stringify(report, null, 2));
         return EXIT.ok;
       }),
