@@ -6,6 +6,7 @@ import { EdgewardenError } from '../errors';
 import { exportAudit, verifyAuditExport, verifyAuditLog } from '../provenance/audit-verify';
 import { rawPublicKey, TrustStore, toPublicKey } from '../provenance/keys';
 import { action, EXIT, emit, paint, resolveHome } from './common';
+import { createProgress, type Progress } from './progress';
 
 interface AuditOptions {
   home?: string;
@@ -74,7 +75,16 @@ Examples:
           const trust = opts.trust
             ? await TrustStore.fromPath(opts.trust)
             : new TrustStore([await devicePublicKeyPem(home)]);
-          report = await verifyAuditLog(source, { trust });
+          // A bar on a terminal for big logs (one step per segment file); silent when piped or --json.
+          let bar: Progress | undefined;
+          report = await verifyAuditLog(source, {
+            trust,
+            onSegment: (done, total) => {
+              bar ??= createProgress({ label: 'verifying audit segments', total, json: opts.json === true });
+              bar.update(done);
+            },
+          });
+          bar?.done();
         }
         const ok = report.ok;
         emit(opts.json, { source, ...report }, () => {

@@ -132,7 +132,10 @@ describe('AuditLog basics', () => {
     expect(log.size).toBe(40);
     expect(hex(log.tree.root())).toBe(roots[39]);
     await log.close();
-    expect((await verifyAuditLog(dir, { trust })).ok).toBe(true);
+    const progress: [number, number][] = [];
+    expect((await verifyAuditLog(dir, { trust, onSegment: (d, t) => progress.push([d, t]) })).ok).toBe(true);
+    // One progress step per segment file, in order (what `audit verify` draws its bar from).
+    expect(progress).toEqual(segs.map((_, i) => [i, segs.length]));
   });
 
   it('locks the log against a second writer and takes over a dead one', async () => {

@@ -45,6 +45,8 @@ export interface ScanOptions {
   collect?: boolean;
   /** The device whose log this is: a record naming another device is damage. */
   deviceKeyid?: Uint8Array;
+  /** Called before each segment is read, with how many are done (for a progress bar). */
+  onSegment?: (done: number, total: number) => void;
 }
 
 export interface ScanResult {
@@ -103,6 +105,7 @@ export async function scanAuditLog(dir: string, opts: ScanOptions = {}): Promise
     res.signedRecords = [];
   }
   for (let s = 0; s < segments.length; s++) {
+    opts.onSegment?.(s, segments.length);
     const name = segments[s]!;
     let buf: Uint8Array;
     try {

@@ -32,13 +32,20 @@ export interface AuditReport {
  * Verifies the audit log in `dir` read-only: every entry's CRC, the hash chain, full record decoding,
  * every checkpoint against the tree, and with `trust` every signature. Never writes.
  */
-export async function verifyAuditLog(dir: string, opts: { trust?: TrustStore } = {}): Promise<AuditReport> {
+export async function verifyAuditLog(
+  dir: string,
+  opts: { trust?: TrustStore; onSegment?: (done: number, total: number) => void } = {},
+): Promise<AuditReport> {
   try {
     if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
   } catch (cause) {
     throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `no audit log at ${dir}`, { cause, details: { dir } });
   }
-  const scan = await scanAuditLog(dir, { fullDecode: true, trust: opts.trust });
+  const scan = await scanAuditLog(dir, {
+    fullDecode: true,
+    trust: opts.trust,
+    ...(opts.onSegment ? { onSegment: opts.onSegment } : {}),
+  });
   const report: AuditReport = {
     ok: !scan.damage,
     size: scan.tree.size,
