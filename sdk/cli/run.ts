@@ -9,6 +9,7 @@ import { createWarden } from '../warden/create';
 import type { ProvenanceMode } from '../warden/types';
 import { action, EXIT, emit, resolveHome } from './common';
 import { readInputs } from './input-file';
+import { createProgress, type Progress } from './progress';
 
 interface RunOptions {
   input: string[];
@@ -63,7 +64,15 @@ Examples:
         const warden = await createWarden({ home, mode, gate: policy.gate, durability: 'always', checkpointEvery: 1 });
         let result: Record<string, unknown>;
         try {
-          const m = await warden.load(model);
+          // Digesting a large model takes a while on a small board: a bar on a terminal.
+          let bar: Progress | undefined;
+          const m = await warden.load(model, {
+            onProgress: (done, total) => {
+              bar ??= createProgress({ label: 'digesting model', total, unit: 'bytes', json: opts.json === true });
+              bar.update(done);
+            },
+          });
+          bar?.done();
           const { outputs, decision, provenance } = await m.infer(inputs);
           const bundle = await provenance;
           result = {

@@ -114,11 +114,15 @@ class WardenImpl implements Warden, ModelHost {
     return this.log.size;
   }
 
-  async load(path: string, opts: { name?: string } = {}): Promise<WardenModel> {
+  async load(
+    path: string,
+    opts: { name?: string; onProgress?: (bytesDone: number, bytesTotal: number) => void } = {},
+  ): Promise<WardenModel> {
     if (this.closed) throw new EdgewardenError('EW_WARDEN_CLOSED', 'the warden is closed');
     // The engine applies the board profile's providers and threads where these are not given.
     const loaded = await loadModel(this.backend, path, {
       ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
       ...(this.opts.intraOpThreads !== undefined ? { intraOpThreads: this.opts.intraOpThreads } : {}),
     });

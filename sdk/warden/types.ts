@@ -87,7 +87,11 @@ export interface Warden {
   readonly publicKey: Uint8Array;
   readonly mode: ProvenanceMode;
   /** Loads a model: digest, gate check (`EW_WARDEN_MODEL_REFUSED`), runtime session. */
-  load(path: string, opts?: { name?: string }): Promise<WardenModel>;
+  /** `onProgress` reports the model digest's progress (bytes hashed of the model and its external data). */
+  load(
+    path: string,
+    opts?: { name?: string; onProgress?: (bytesDone: number, bytesTotal: number) => void },
+  ): Promise<WardenModel>;
   readonly models: readonly WardenModel[];
   /** Replaces the policy gate; takes effect between inferences, never inside one. */
   setGate(gate: InferenceGate): void;

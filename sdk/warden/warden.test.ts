@@ -77,6 +77,15 @@ describe('createWarden', () => {
     expect(w.mode).toBe('batched');
   });
 
+  it('reports the model digest progress to load(), ending at the model size', async () => {
+    const w = await open({ signer: KeySigner.generate() });
+    const steps: [number, number][] = [];
+    await w.load(MODEL, { onProgress: (done, total) => steps.push([done, total]) });
+    const size = (await import('node:fs')).statSync(MODEL).size;
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps.at(-1)).toEqual([size, size]);
+  });
+
   it('rejects bad options with EW_WARDEN_OPTIONS', async () => {
     const signer = KeySigner.generate();
     // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong at runtime
