@@ -3,9 +3,10 @@
 // whether it stops by itself (--duration) or on SIGTERM.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DemoSummary, startDemo } from '../sdk/demo/demo';
+import { freePort } from '../sdk/telemetry/testkit/free-port';
 import { CLI, ensureBuilt, ROOT } from './cli-build';
 
 beforeAll(() => {
@@ -123,14 +124,3 @@ describe('demo module', () => {
     await expectNothingLeft(s);
   }, 30_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -3,9 +3,10 @@
 // Mosquitto (such as one on 1883). Tests skip when no binary exists: see MOSQUITTO_MISSING.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from '../sdk/telemetry/testkit/free-port';
 
 function findBinary(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
@@ -52,15 +53,6 @@ export interface Mosquitto {
   start(): Promise<void>;
   /** Stops it (SIGTERM) and removes its directory. */
   stop(): Promise<void>;
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const a = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return typeof a === 'object' && a ? a.port : 0;
 }
 
 async function waitListening(port: number, child: ChildProcess, timeoutMs = 5000): Promise<void> {
