@@ -20,14 +20,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Checkpoint.$Shape): edgewarden.v1.Checkpoint & edgewarden.v1.Checkpoint.$Shape;
             static create(properties?: edgewarden.v1.Checkpoint.$Properties): edgewarden.v1.Checkpoint;
             static encode(m: edgewarden.v1.Checkpoint.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Checkpoint.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Checkpoint & edgewarden.v1.Checkpoint.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Checkpoint & edgewarden.v1.Checkpoint.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Checkpoint;
-            static toObject(m: edgewarden.v1.Checkpoint, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Checkpoint {
@@ -54,14 +47,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.InclusionProof.$Shape): edgewarden.v1.InclusionProof & edgewarden.v1.InclusionProof.$Shape;
             static create(properties?: edgewarden.v1.InclusionProof.$Properties): edgewarden.v1.InclusionProof;
             static encode(m: edgewarden.v1.InclusionProof.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.InclusionProof.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.InclusionProof & edgewarden.v1.InclusionProof.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.InclusionProof & edgewarden.v1.InclusionProof.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.InclusionProof;
-            static toObject(m: edgewarden.v1.InclusionProof, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace InclusionProof {
@@ -86,14 +72,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.ConsistencyProof.$Shape): edgewarden.v1.ConsistencyProof & edgewarden.v1.ConsistencyProof.$Shape;
             static create(properties?: edgewarden.v1.ConsistencyProof.$Properties): edgewarden.v1.ConsistencyProof;
             static encode(m: edgewarden.v1.ConsistencyProof.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.ConsistencyProof.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ConsistencyProof & edgewarden.v1.ConsistencyProof.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ConsistencyProof & edgewarden.v1.ConsistencyProof.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.ConsistencyProof;
-            static toObject(m: edgewarden.v1.ConsistencyProof, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace ConsistencyProof {
@@ -118,14 +97,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.ProvenanceBundle.$Shape): edgewarden.v1.ProvenanceBundle & edgewarden.v1.ProvenanceBundle.$Shape;
             static create(properties?: edgewarden.v1.ProvenanceBundle.$Properties): edgewarden.v1.ProvenanceBundle;
             static encode(m: edgewarden.v1.ProvenanceBundle.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.ProvenanceBundle.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ProvenanceBundle & edgewarden.v1.ProvenanceBundle.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ProvenanceBundle & edgewarden.v1.ProvenanceBundle.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.ProvenanceBundle;
-            static toObject(m: edgewarden.v1.ProvenanceBundle, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace ProvenanceBundle {
@@ -151,14 +123,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.AuditExport.$Shape): edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape;
             static create(properties?: edgewarden.v1.AuditExport.$Properties): edgewarden.v1.AuditExport;
             static encode(m: edgewarden.v1.AuditExport.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.AuditExport.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.AuditExport;
-            static toObject(m: edgewarden.v1.AuditExport, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace AuditExport {
@@ -184,14 +149,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Envelope.$Shape): edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape;
             static create(properties?: edgewarden.v1.Envelope.$Properties): edgewarden.v1.Envelope;
             static encode(m: edgewarden.v1.Envelope.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Envelope.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Envelope;
-            static toObject(m: edgewarden.v1.Envelope, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Envelope {
@@ -215,14 +173,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Signature.$Shape): edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape;
             static create(properties?: edgewarden.v1.Signature.$Properties): edgewarden.v1.Signature;
             static encode(m: edgewarden.v1.Signature.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Signature.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Signature;
-            static toObject(m: edgewarden.v1.Signature, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Signature {
@@ -248,14 +199,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Board.$Shape): edgewarden.v1.Board & edgewarden.v1.Board.$Shape;
             static create(properties?: edgewarden.v1.Board.$Properties): edgewarden.v1.Board;
             static encode(m: edgewarden.v1.Board.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Board.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Board & edgewarden.v1.Board.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Board & edgewarden.v1.Board.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Board;
-            static toObject(m: edgewarden.v1.Board, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Board {
@@ -286,14 +230,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Health.$Shape): edgewarden.v1.Health & edgewarden.v1.Health.$Shape;
             static create(properties?: edgewarden.v1.Health.$Properties): edgewarden.v1.Health;
             static encode(m: edgewarden.v1.Health.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Health.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Health & edgewarden.v1.Health.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Health & edgewarden.v1.Health.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Health;
-            static toObject(m: edgewarden.v1.Health, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Health {
@@ -327,14 +264,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.ModelStatus.$Shape): edgewarden.v1.ModelStatus & edgewarden.v1.ModelStatus.$Shape;
             static create(properties?: edgewarden.v1.ModelStatus.$Properties): edgewarden.v1.ModelStatus;
             static encode(m: edgewarden.v1.ModelStatus.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.ModelStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ModelStatus & edgewarden.v1.ModelStatus.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ModelStatus & edgewarden.v1.ModelStatus.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.ModelStatus;
-            static toObject(m: edgewarden.v1.ModelStatus, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace ModelStatus {
@@ -363,14 +293,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Compliance.$Shape): edgewarden.v1.Compliance & edgewarden.v1.Compliance.$Shape;
             static create(properties?: edgewarden.v1.Compliance.$Properties): edgewarden.v1.Compliance;
             static encode(m: edgewarden.v1.Compliance.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Compliance.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Compliance & edgewarden.v1.Compliance.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Compliance & edgewarden.v1.Compliance.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Compliance;
-            static toObject(m: edgewarden.v1.Compliance, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Compliance {
@@ -419,14 +342,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Heartbeat.$Shape): edgewarden.v1.Heartbeat & edgewarden.v1.Heartbeat.$Shape;
             static create(properties?: edgewarden.v1.Heartbeat.$Properties): edgewarden.v1.Heartbeat;
             static encode(m: edgewarden.v1.Heartbeat.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Heartbeat.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Heartbeat & edgewarden.v1.Heartbeat.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Heartbeat & edgewarden.v1.Heartbeat.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Heartbeat;
-            static toObject(m: edgewarden.v1.Heartbeat, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Heartbeat {
@@ -475,14 +391,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Lifecycle.$Shape): edgewarden.v1.Lifecycle & edgewarden.v1.Lifecycle.$Shape;
             static create(properties?: edgewarden.v1.Lifecycle.$Properties): edgewarden.v1.Lifecycle;
             static encode(m: edgewarden.v1.Lifecycle.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Lifecycle.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Lifecycle & edgewarden.v1.Lifecycle.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Lifecycle & edgewarden.v1.Lifecycle.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Lifecycle;
-            static toObject(m: edgewarden.v1.Lifecycle, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Lifecycle {
@@ -519,14 +428,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Receipt.$Shape): edgewarden.v1.Receipt & edgewarden.v1.Receipt.$Shape;
             static create(properties?: edgewarden.v1.Receipt.$Properties): edgewarden.v1.Receipt;
             static encode(m: edgewarden.v1.Receipt.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Receipt.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Receipt & edgewarden.v1.Receipt.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Receipt & edgewarden.v1.Receipt.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Receipt;
-            static toObject(m: edgewarden.v1.Receipt, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Receipt {
@@ -551,14 +453,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.DeviceCommand.$Shape): edgewarden.v1.DeviceCommand & edgewarden.v1.DeviceCommand.$Shape;
             static create(properties?: edgewarden.v1.DeviceCommand.$Properties): edgewarden.v1.DeviceCommand;
             static encode(m: edgewarden.v1.DeviceCommand.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.DeviceCommand.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.DeviceCommand & edgewarden.v1.DeviceCommand.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.DeviceCommand & edgewarden.v1.DeviceCommand.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.DeviceCommand;
-            static toObject(m: edgewarden.v1.DeviceCommand, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace DeviceCommand {
@@ -586,14 +481,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Rebirth.$Shape): edgewarden.v1.Rebirth & edgewarden.v1.Rebirth.$Shape;
             static create(properties?: edgewarden.v1.Rebirth.$Properties): edgewarden.v1.Rebirth;
             static encode(m: edgewarden.v1.Rebirth.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Rebirth.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Rebirth & edgewarden.v1.Rebirth.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Rebirth & edgewarden.v1.Rebirth.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Rebirth;
-            static toObject(m: edgewarden.v1.Rebirth, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Rebirth {
@@ -614,14 +502,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Backfill.$Shape): edgewarden.v1.Backfill & edgewarden.v1.Backfill.$Shape;
             static create(properties?: edgewarden.v1.Backfill.$Properties): edgewarden.v1.Backfill;
             static encode(m: edgewarden.v1.Backfill.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Backfill.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Backfill & edgewarden.v1.Backfill.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Backfill & edgewarden.v1.Backfill.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Backfill;
-            static toObject(m: edgewarden.v1.Backfill, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Backfill {
@@ -654,14 +535,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.LinkMessage.$Shape): edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape;
             static create(properties?: edgewarden.v1.LinkMessage.$Properties): edgewarden.v1.LinkMessage;
             static encode(m: edgewarden.v1.LinkMessage.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.LinkMessage.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.LinkMessage;
-            static toObject(m: edgewarden.v1.LinkMessage, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace LinkMessage {
@@ -708,14 +582,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.HelloRequest.$Shape): edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape;
             static create(properties?: edgewarden.v1.HelloRequest.$Properties): edgewarden.v1.HelloRequest;
             static encode(m: edgewarden.v1.HelloRequest.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.HelloRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.HelloRequest;
-            static toObject(m: edgewarden.v1.HelloRequest, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace HelloRequest {
@@ -755,14 +622,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.SensorDescriptor.$Shape): edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape;
             static create(properties?: edgewarden.v1.SensorDescriptor.$Properties): edgewarden.v1.SensorDescriptor;
             static encode(m: edgewarden.v1.SensorDescriptor.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.SensorDescriptor.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.SensorDescriptor;
-            static toObject(m: edgewarden.v1.SensorDescriptor, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace SensorDescriptor {
@@ -789,14 +649,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.ActuatorDescriptor.$Shape): edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape;
             static create(properties?: edgewarden.v1.ActuatorDescriptor.$Properties): edgewarden.v1.ActuatorDescriptor;
             static encode(m: edgewarden.v1.ActuatorDescriptor.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.ActuatorDescriptor.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.ActuatorDescriptor;
-            static toObject(m: edgewarden.v1.ActuatorDescriptor, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace ActuatorDescriptor {
@@ -825,14 +678,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Hello.$Shape): edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape;
             static create(properties?: edgewarden.v1.Hello.$Properties): edgewarden.v1.Hello;
             static encode(m: edgewarden.v1.Hello.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Hello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Hello;
-            static toObject(m: edgewarden.v1.Hello, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Hello {
@@ -862,14 +708,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.SensorBatch.$Shape): edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape;
             static create(properties?: edgewarden.v1.SensorBatch.$Properties): edgewarden.v1.SensorBatch;
             static encode(m: edgewarden.v1.SensorBatch.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.SensorBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.SensorBatch;
-            static toObject(m: edgewarden.v1.SensorBatch, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace SensorBatch {
@@ -895,14 +734,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Command.$Shape): edgewarden.v1.Command & edgewarden.v1.Command.$Shape;
             static create(properties?: edgewarden.v1.Command.$Properties): edgewarden.v1.Command;
             static encode(m: edgewarden.v1.Command.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Command.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Command & edgewarden.v1.Command.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Command & edgewarden.v1.Command.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Command;
-            static toObject(m: edgewarden.v1.Command, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Command {
@@ -925,14 +757,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Ack.$Shape): edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape;
             static create(properties?: edgewarden.v1.Ack.$Properties): edgewarden.v1.Ack;
             static encode(m: edgewarden.v1.Ack.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Ack.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Ack;
-            static toObject(m: edgewarden.v1.Ack, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Ack {
@@ -964,14 +789,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Nack.$Shape): edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape;
             static create(properties?: edgewarden.v1.Nack.$Properties): edgewarden.v1.Nack;
             static encode(m: edgewarden.v1.Nack.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Nack.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Nack;
-            static toObject(m: edgewarden.v1.Nack, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Nack {
@@ -994,14 +812,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Ping.$Shape): edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape;
             static create(properties?: edgewarden.v1.Ping.$Properties): edgewarden.v1.Ping;
             static encode(m: edgewarden.v1.Ping.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Ping.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Ping;
-            static toObject(m: edgewarden.v1.Ping, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Ping {
@@ -1022,14 +833,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Pong.$Shape): edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape;
             static create(properties?: edgewarden.v1.Pong.$Properties): edgewarden.v1.Pong;
             static encode(m: edgewarden.v1.Pong.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Pong.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Pong;
-            static toObject(m: edgewarden.v1.Pong, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Pong {
@@ -1051,14 +855,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Log.$Shape): edgewarden.v1.Log & edgewarden.v1.Log.$Shape;
             static create(properties?: edgewarden.v1.Log.$Properties): edgewarden.v1.Log;
             static encode(m: edgewarden.v1.Log.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Log.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Log & edgewarden.v1.Log.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Log & edgewarden.v1.Log.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Log;
-            static toObject(m: edgewarden.v1.Log, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Log {
@@ -1083,14 +880,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Result.$Shape): edgewarden.v1.Result & edgewarden.v1.Result.$Shape;
             static create(properties?: edgewarden.v1.Result.$Properties): edgewarden.v1.Result;
             static encode(m: edgewarden.v1.Result.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Result.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Result & edgewarden.v1.Result.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Result & edgewarden.v1.Result.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Result;
-            static toObject(m: edgewarden.v1.Result, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Result {
@@ -1122,14 +912,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Policy.$Shape): edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape;
             static create(properties?: edgewarden.v1.Policy.$Properties): edgewarden.v1.Policy;
             static encode(m: edgewarden.v1.Policy.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Policy.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Policy;
-            static toObject(m: edgewarden.v1.Policy, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Policy {
@@ -1160,14 +943,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.ModelsSection.$Shape): edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape;
             static create(properties?: edgewarden.v1.ModelsSection.$Properties): edgewarden.v1.ModelsSection;
             static encode(m: edgewarden.v1.ModelsSection.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.ModelsSection.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.ModelsSection;
-            static toObject(m: edgewarden.v1.ModelsSection, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace ModelsSection {
@@ -1198,14 +974,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.AllowedModel.$Shape): edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape;
             static create(properties?: edgewarden.v1.AllowedModel.$Properties): edgewarden.v1.AllowedModel;
             static encode(m: edgewarden.v1.AllowedModel.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.AllowedModel.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.AllowedModel;
-            static toObject(m: edgewarden.v1.AllowedModel, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace AllowedModel {
@@ -1229,14 +998,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.ModelPublisher.$Shape): edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape;
             static create(properties?: edgewarden.v1.ModelPublisher.$Properties): edgewarden.v1.ModelPublisher;
             static encode(m: edgewarden.v1.ModelPublisher.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.ModelPublisher.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.ModelPublisher;
-            static toObject(m: edgewarden.v1.ModelPublisher, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace ModelPublisher {
@@ -1259,14 +1021,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.LabelEntry.$Shape): edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape;
             static create(properties?: edgewarden.v1.LabelEntry.$Properties): edgewarden.v1.LabelEntry;
             static encode(m: edgewarden.v1.LabelEntry.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.LabelEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.LabelEntry;
-            static toObject(m: edgewarden.v1.LabelEntry, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace LabelEntry {
@@ -1297,14 +1052,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.OutputRule.$Shape): edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape;
             static create(properties?: edgewarden.v1.OutputRule.$Properties): edgewarden.v1.OutputRule;
             static encode(m: edgewarden.v1.OutputRule.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.OutputRule.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.OutputRule;
-            static toObject(m: edgewarden.v1.OutputRule, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace OutputRule {
@@ -1337,14 +1085,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.ProvenanceSection.$Shape): edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape;
             static create(properties?: edgewarden.v1.ProvenanceSection.$Properties): edgewarden.v1.ProvenanceSection;
             static encode(m: edgewarden.v1.ProvenanceSection.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.ProvenanceSection.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.ProvenanceSection;
-            static toObject(m: edgewarden.v1.ProvenanceSection, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace ProvenanceSection {
@@ -1375,14 +1116,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.AuditSection.$Shape): edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape;
             static create(properties?: edgewarden.v1.AuditSection.$Properties): edgewarden.v1.AuditSection;
             static encode(m: edgewarden.v1.AuditSection.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.AuditSection.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.AuditSection;
-            static toObject(m: edgewarden.v1.AuditSection, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace AuditSection {
@@ -1412,14 +1146,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.TelemetryBroker.$Shape): edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape;
             static create(properties?: edgewarden.v1.TelemetryBroker.$Properties): edgewarden.v1.TelemetryBroker;
             static encode(m: edgewarden.v1.TelemetryBroker.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.TelemetryBroker.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.TelemetryBroker;
-            static toObject(m: edgewarden.v1.TelemetryBroker, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace TelemetryBroker {
@@ -1449,14 +1176,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.TelemetrySection.$Shape): edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape;
             static create(properties?: edgewarden.v1.TelemetrySection.$Properties): edgewarden.v1.TelemetrySection;
             static encode(m: edgewarden.v1.TelemetrySection.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.TelemetrySection.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.TelemetrySection;
-            static toObject(m: edgewarden.v1.TelemetrySection, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace TelemetrySection {
@@ -1480,14 +1200,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.PolicyDecision.$Shape): edgewarden.v1.PolicyDecision & edgewarden.v1.PolicyDecision.$Shape;
             static create(properties?: edgewarden.v1.PolicyDecision.$Properties): edgewarden.v1.PolicyDecision;
             static encode(m: edgewarden.v1.PolicyDecision.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.PolicyDecision.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.PolicyDecision & edgewarden.v1.PolicyDecision.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.PolicyDecision & edgewarden.v1.PolicyDecision.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.PolicyDecision;
-            static toObject(m: edgewarden.v1.PolicyDecision, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace PolicyDecision {
@@ -1535,14 +1248,7 @@ export namespace edgewarden {
             static create(properties: edgewarden.v1.Record.$Shape): edgewarden.v1.Record & edgewarden.v1.Record.$Shape;
             static create(properties?: edgewarden.v1.Record.$Properties): edgewarden.v1.Record;
             static encode(m: edgewarden.v1.Record.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static encodeDelimited(message: edgewarden.v1.Record.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Record & edgewarden.v1.Record.$Shape;
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): edgewarden.v1.Record & edgewarden.v1.Record.$Shape;
-            static verify(m: { [k: string]: any }): (string|null);
-            static fromObject(d: { [k: string]: any }): edgewarden.v1.Record;
-            static toObject(m: edgewarden.v1.Record, o?: $protobuf.IConversionOptions): { [k: string]: any };
-            toJSON(): { [k: string]: any };
-            static getTypeUrl(prefix?: string): string;
         }
 
         namespace Record {

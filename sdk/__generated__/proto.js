@@ -5,65 +5,21 @@ import $protobuf from "protobufjs/minimal.js";
 $protobuf.util.Long = undefined;
 $protobuf.configure();
 
-// Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $Array = $util.global.Array, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean, $isFinite = $util.global.isFinite;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError;
 
-// Exported root namespace
 const $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
 
 export const edgewarden = $root.edgewarden = (() => {
 
-    /**
-     * Namespace edgewarden.
-     * @exports edgewarden
-     * @namespace
-     */
     const edgewarden = {};
 
     edgewarden.v1 = (function() {
 
-        /**
-         * Namespace v1.
-         * @memberof edgewarden
-         * @namespace
-         */
         const v1 = {};
 
         v1.Checkpoint = (function() {
 
-            /**
-             * Properties of a Checkpoint.
-             * @typedef {Object} edgewarden.v1.Checkpoint.$Properties
-             * @property {Uint8Array|null} [deviceKeyid] Checkpoint deviceKeyid
-             * @property {number|null} [treeSize] Checkpoint treeSize
-             * @property {Uint8Array|null} [rootHash] Checkpoint rootHash
-             * @property {number|null} [timeUnixMs] Checkpoint timeUnixMs
-             * @property {Uint8Array|null} [bootId] Checkpoint bootId
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Checkpoint.
-             * @memberof edgewarden.v1
-             * @interface ICheckpoint
-             * @augments edgewarden.v1.Checkpoint.$Properties
-             * @deprecated Use edgewarden.v1.Checkpoint.$Properties instead.
-             */
-
-            /**
-             * Shape of a Checkpoint.
-             * @typedef {edgewarden.v1.Checkpoint.$Properties} edgewarden.v1.Checkpoint.$Shape
-             */
-
-            /**
-             * Constructs a new Checkpoint.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Checkpoint.
-             * @constructor
-             * @param {edgewarden.v1.Checkpoint.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Checkpoint = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -71,71 +27,16 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Checkpoint deviceKeyid.
-             * @member {Uint8Array} deviceKeyid
-             * @memberof edgewarden.v1.Checkpoint
-             * @instance
-             */
             Checkpoint.prototype.deviceKeyid = $util.newBuffer([]);
-
-            /**
-             * Checkpoint treeSize.
-             * @member {number} treeSize
-             * @memberof edgewarden.v1.Checkpoint
-             * @instance
-             */
             Checkpoint.prototype.treeSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Checkpoint rootHash.
-             * @member {Uint8Array} rootHash
-             * @memberof edgewarden.v1.Checkpoint
-             * @instance
-             */
             Checkpoint.prototype.rootHash = $util.newBuffer([]);
-
-            /**
-             * Checkpoint timeUnixMs.
-             * @member {number} timeUnixMs
-             * @memberof edgewarden.v1.Checkpoint
-             * @instance
-             */
             Checkpoint.prototype.timeUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-            /**
-             * Checkpoint bootId.
-             * @member {Uint8Array} bootId
-             * @memberof edgewarden.v1.Checkpoint
-             * @instance
-             */
             Checkpoint.prototype.bootId = $util.newBuffer([]);
 
-            /**
-             * Creates a new Checkpoint instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {edgewarden.v1.Checkpoint.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Checkpoint} Checkpoint instance
-             * @type {{
-             *   (properties: edgewarden.v1.Checkpoint.$Shape): edgewarden.v1.Checkpoint & edgewarden.v1.Checkpoint.$Shape;
-             *   (properties?: edgewarden.v1.Checkpoint.$Properties): edgewarden.v1.Checkpoint;
-             * }}
-             */
             Checkpoint.create = function(properties) {
                 return new Checkpoint(properties);
             };
 
-            /**
-             * Encodes the specified Checkpoint message. Does not implicitly {@link edgewarden.v1.Checkpoint.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {edgewarden.v1.Checkpoint.$Properties} m Checkpoint message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Checkpoint.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -144,45 +45,21 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid") && m.deviceKeyid.length)
-                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.deviceKeyid);
+                    w.uint32(10).bytes(m.deviceKeyid);
                 if (m.treeSize != null && $Object.hasOwnProperty.call(m, "treeSize") && (typeof m.treeSize === "object" ? m.treeSize.low || m.treeSize.high : m.treeSize !== 0))
-                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.treeSize);
+                    w.uint32(16).uint64(m.treeSize);
                 if (m.rootHash != null && $Object.hasOwnProperty.call(m, "rootHash") && m.rootHash.length)
-                    w.uint32(/* id 3, wireType 2 =*/26).bytes(m.rootHash);
+                    w.uint32(26).bytes(m.rootHash);
                 if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs") && (typeof m.timeUnixMs === "object" ? m.timeUnixMs.low || m.timeUnixMs.high : m.timeUnixMs !== 0))
-                    w.uint32(/* id 4, wireType 0 =*/32).int64(m.timeUnixMs);
+                    w.uint32(32).int64(m.timeUnixMs);
                 if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId") && m.bootId.length)
-                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.bootId);
+                    w.uint32(42).bytes(m.bootId);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Checkpoint message, length delimited. Does not implicitly {@link edgewarden.v1.Checkpoint.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {edgewarden.v1.Checkpoint.$Properties} message Checkpoint message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Checkpoint.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Checkpoint message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Checkpoint & edgewarden.v1.Checkpoint.$Shape} Checkpoint
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Checkpoint.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -272,267 +149,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Checkpoint message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Checkpoint & edgewarden.v1.Checkpoint.$Shape} Checkpoint
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Checkpoint.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Checkpoint message.
-             * @function verify
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Checkpoint.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid")) {
-                    if (!(m.deviceKeyid && typeof m.deviceKeyid.length === "number" || $util.isString(m.deviceKeyid)))
-                        return "deviceKeyid: buffer expected";
-                }
-                if (m.treeSize != null && $Object.hasOwnProperty.call(m, "treeSize")) {
-                    if (!$util.isInteger(m.treeSize) && !(m.treeSize && $util.isInteger(m.treeSize.low) && $util.isInteger(m.treeSize.high)))
-                        return "treeSize: integer|Long expected";
-                }
-                if (m.rootHash != null && $Object.hasOwnProperty.call(m, "rootHash")) {
-                    if (!(m.rootHash && typeof m.rootHash.length === "number" || $util.isString(m.rootHash)))
-                        return "rootHash: buffer expected";
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (!$util.isInteger(m.timeUnixMs) && !(m.timeUnixMs && $util.isInteger(m.timeUnixMs.low) && $util.isInteger(m.timeUnixMs.high)))
-                        return "timeUnixMs: integer|Long expected";
-                }
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId")) {
-                    if (!(m.bootId && typeof m.bootId.length === "number" || $util.isString(m.bootId)))
-                        return "bootId: buffer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Checkpoint message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Checkpoint} Checkpoint
-             */
-            Checkpoint.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Checkpoint)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Checkpoint: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Checkpoint();
-                if (d.deviceKeyid != null) {
-                    if (d.deviceKeyid.length) {
-                        if (typeof d.deviceKeyid === "string")
-                            $util.base64.decode(d.deviceKeyid, m.deviceKeyid = $util.newBuffer($util.base64.length(d.deviceKeyid)), 0);
-                        else if (d.deviceKeyid.length >= 0)
-                            m.deviceKeyid = d.deviceKeyid;
-                    }
-                }
-                if (d.treeSize != null) {
-                    if (typeof d.treeSize === "object" ? d.treeSize.low || d.treeSize.high : $Number(d.treeSize) !== 0) {
-                        if ($util.Long)
-                            m.treeSize = $util.Long.fromValue(d.treeSize, true);
-                        else if (typeof d.treeSize === "string")
-                            m.treeSize = $parseInt(d.treeSize, 10);
-                        else if (typeof d.treeSize === "number")
-                            m.treeSize = d.treeSize;
-                        else if (typeof d.treeSize === "object")
-                            m.treeSize = new $util.LongBits(d.treeSize.low >>> 0, d.treeSize.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.rootHash != null) {
-                    if (d.rootHash.length) {
-                        if (typeof d.rootHash === "string")
-                            $util.base64.decode(d.rootHash, m.rootHash = $util.newBuffer($util.base64.length(d.rootHash)), 0);
-                        else if (d.rootHash.length >= 0)
-                            m.rootHash = d.rootHash;
-                    }
-                }
-                if (d.timeUnixMs != null) {
-                    if (typeof d.timeUnixMs === "object" ? d.timeUnixMs.low || d.timeUnixMs.high : $Number(d.timeUnixMs) !== 0) {
-                        if ($util.Long)
-                            m.timeUnixMs = $util.Long.fromValue(d.timeUnixMs, false);
-                        else if (typeof d.timeUnixMs === "string")
-                            m.timeUnixMs = $parseInt(d.timeUnixMs, 10);
-                        else if (typeof d.timeUnixMs === "number")
-                            m.timeUnixMs = d.timeUnixMs;
-                        else if (typeof d.timeUnixMs === "object")
-                            m.timeUnixMs = new $util.LongBits(d.timeUnixMs.low >>> 0, d.timeUnixMs.high >>> 0).toNumber();
-                    }
-                }
-                if (d.bootId != null) {
-                    if (d.bootId.length) {
-                        if (typeof d.bootId === "string")
-                            $util.base64.decode(d.bootId, m.bootId = $util.newBuffer($util.base64.length(d.bootId)), 0);
-                        else if (d.bootId.length >= 0)
-                            m.bootId = d.bootId;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Checkpoint message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {edgewarden.v1.Checkpoint} m Checkpoint
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Checkpoint.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    if (o.bytes === $String)
-                        d.deviceKeyid = "";
-                    else {
-                        d.deviceKeyid = [];
-                        if (o.bytes !== $Array)
-                            d.deviceKeyid = $util.newBuffer(d.deviceKeyid);
-                    }
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.treeSize = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.treeSize = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if (o.bytes === $String)
-                        d.rootHash = "";
-                    else {
-                        d.rootHash = [];
-                        if (o.bytes !== $Array)
-                            d.rootHash = $util.newBuffer(d.rootHash);
-                    }
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, false);
-                        d.timeUnixMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.timeUnixMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if (o.bytes === $String)
-                        d.bootId = "";
-                    else {
-                        d.bootId = [];
-                        if (o.bytes !== $Array)
-                            d.bootId = $util.newBuffer(d.bootId);
-                    }
-                }
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid")) {
-                    d.deviceKeyid = o.bytes === $String ? $util.base64.encode(m.deviceKeyid, 0, m.deviceKeyid.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.deviceKeyid) : m.deviceKeyid;
-                }
-                if (m.treeSize != null && $Object.hasOwnProperty.call(m, "treeSize")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.treeSize = typeof m.treeSize === "number" ? $BigInt(m.treeSize) : $util.Long.fromBits(m.treeSize.low >>> 0, m.treeSize.high >>> 0, true).toBigInt();
-                    else if (typeof m.treeSize === "number")
-                        d.treeSize = o.longs === $String ? $String(m.treeSize) : m.treeSize;
-                    else
-                        d.treeSize = o.longs === $String ? $util.Long.prototype.toString.call(m.treeSize) : o.longs === $Number ? new $util.LongBits(m.treeSize.low >>> 0, m.treeSize.high >>> 0).toNumber(true) : m.treeSize;
-                }
-                if (m.rootHash != null && $Object.hasOwnProperty.call(m, "rootHash")) {
-                    d.rootHash = o.bytes === $String ? $util.base64.encode(m.rootHash, 0, m.rootHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.rootHash) : m.rootHash;
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.timeUnixMs = typeof m.timeUnixMs === "number" ? $BigInt(m.timeUnixMs) : $util.Long.fromBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0, false).toBigInt();
-                    else if (typeof m.timeUnixMs === "number")
-                        d.timeUnixMs = o.longs === $String ? $String(m.timeUnixMs) : m.timeUnixMs;
-                    else
-                        d.timeUnixMs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUnixMs) : o.longs === $Number ? new $util.LongBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0).toNumber() : m.timeUnixMs;
-                }
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId")) {
-                    d.bootId = o.bytes === $String ? $util.base64.encode(m.bootId, 0, m.bootId.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.bootId) : m.bootId;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Checkpoint to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Checkpoint
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Checkpoint.prototype.toJSON = function() {
-                return Checkpoint.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Checkpoint
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Checkpoint
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Checkpoint.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Checkpoint";
-            };
-
             return Checkpoint;
         })();
 
         v1.InclusionProof = (function() {
 
-            /**
-             * Properties of an InclusionProof.
-             * @typedef {Object} edgewarden.v1.InclusionProof.$Properties
-             * @property {number|null} [leafIndex] InclusionProof leafIndex
-             * @property {number|null} [treeSize] InclusionProof treeSize
-             * @property {Array.<Uint8Array>|null} [hashes] InclusionProof hashes
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an InclusionProof.
-             * @memberof edgewarden.v1
-             * @interface IInclusionProof
-             * @augments edgewarden.v1.InclusionProof.$Properties
-             * @deprecated Use edgewarden.v1.InclusionProof.$Properties instead.
-             */
-
-            /**
-             * Shape of an InclusionProof.
-             * @typedef {edgewarden.v1.InclusionProof.$Properties} edgewarden.v1.InclusionProof.$Shape
-             */
-
-            /**
-             * Constructs a new InclusionProof.
-             * @memberof edgewarden.v1
-             * @classdesc Represents an InclusionProof.
-             * @constructor
-             * @param {edgewarden.v1.InclusionProof.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const InclusionProof = function (p) {
                 this.hashes = [];
                 if (p)
@@ -541,55 +162,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * InclusionProof leafIndex.
-             * @member {number} leafIndex
-             * @memberof edgewarden.v1.InclusionProof
-             * @instance
-             */
             InclusionProof.prototype.leafIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * InclusionProof treeSize.
-             * @member {number} treeSize
-             * @memberof edgewarden.v1.InclusionProof
-             * @instance
-             */
             InclusionProof.prototype.treeSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * InclusionProof hashes.
-             * @member {Array.<Uint8Array>} hashes
-             * @memberof edgewarden.v1.InclusionProof
-             * @instance
-             */
             InclusionProof.prototype.hashes = $util.emptyArray;
 
-            /**
-             * Creates a new InclusionProof instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {edgewarden.v1.InclusionProof.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.InclusionProof} InclusionProof instance
-             * @type {{
-             *   (properties: edgewarden.v1.InclusionProof.$Shape): edgewarden.v1.InclusionProof & edgewarden.v1.InclusionProof.$Shape;
-             *   (properties?: edgewarden.v1.InclusionProof.$Properties): edgewarden.v1.InclusionProof;
-             * }}
-             */
             InclusionProof.create = function(properties) {
                 return new InclusionProof(properties);
             };
 
-            /**
-             * Encodes the specified InclusionProof message. Does not implicitly {@link edgewarden.v1.InclusionProof.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {edgewarden.v1.InclusionProof.$Properties} m InclusionProof message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             InclusionProof.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -598,12 +178,12 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.leafIndex != null && $Object.hasOwnProperty.call(m, "leafIndex") && (typeof m.leafIndex === "object" ? m.leafIndex.low || m.leafIndex.high : m.leafIndex !== 0))
-                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.leafIndex);
+                    w.uint32(8).uint64(m.leafIndex);
                 if (m.treeSize != null && $Object.hasOwnProperty.call(m, "treeSize") && (typeof m.treeSize === "object" ? m.treeSize.low || m.treeSize.high : m.treeSize !== 0))
-                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.treeSize);
+                    w.uint32(16).uint64(m.treeSize);
                 if (m.hashes != null && m.hashes.length) {
                     for (var i = 0; i < m.hashes.length; ++i)
-                        w.uint32(/* id 3, wireType 2 =*/26).bytes(m.hashes[i]);
+                        w.uint32(26).bytes(m.hashes[i]);
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -611,30 +191,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified InclusionProof message, length delimited. Does not implicitly {@link edgewarden.v1.InclusionProof.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {edgewarden.v1.InclusionProof.$Properties} message InclusionProof message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            InclusionProof.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes an InclusionProof message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.InclusionProof & edgewarden.v1.InclusionProof.$Shape} InclusionProof
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             InclusionProof.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -705,229 +261,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes an InclusionProof message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.InclusionProof & edgewarden.v1.InclusionProof.$Shape} InclusionProof
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            InclusionProof.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies an InclusionProof message.
-             * @function verify
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            InclusionProof.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.leafIndex != null && $Object.hasOwnProperty.call(m, "leafIndex")) {
-                    if (!$util.isInteger(m.leafIndex) && !(m.leafIndex && $util.isInteger(m.leafIndex.low) && $util.isInteger(m.leafIndex.high)))
-                        return "leafIndex: integer|Long expected";
-                }
-                if (m.treeSize != null && $Object.hasOwnProperty.call(m, "treeSize")) {
-                    if (!$util.isInteger(m.treeSize) && !(m.treeSize && $util.isInteger(m.treeSize.low) && $util.isInteger(m.treeSize.high)))
-                        return "treeSize: integer|Long expected";
-                }
-                if (m.hashes != null && $Object.hasOwnProperty.call(m, "hashes")) {
-                    if (!$Array.isArray(m.hashes))
-                        return "hashes: array expected";
-                    for (var i = 0; i < m.hashes.length; ++i) {
-                        if (!(m.hashes[i] && typeof m.hashes[i].length === "number" || $util.isString(m.hashes[i])))
-                            return "hashes: buffer[] expected";
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates an InclusionProof message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.InclusionProof} InclusionProof
-             */
-            InclusionProof.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.InclusionProof)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.InclusionProof: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.InclusionProof();
-                if (d.leafIndex != null) {
-                    if (typeof d.leafIndex === "object" ? d.leafIndex.low || d.leafIndex.high : $Number(d.leafIndex) !== 0) {
-                        if ($util.Long)
-                            m.leafIndex = $util.Long.fromValue(d.leafIndex, true);
-                        else if (typeof d.leafIndex === "string")
-                            m.leafIndex = $parseInt(d.leafIndex, 10);
-                        else if (typeof d.leafIndex === "number")
-                            m.leafIndex = d.leafIndex;
-                        else if (typeof d.leafIndex === "object")
-                            m.leafIndex = new $util.LongBits(d.leafIndex.low >>> 0, d.leafIndex.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.treeSize != null) {
-                    if (typeof d.treeSize === "object" ? d.treeSize.low || d.treeSize.high : $Number(d.treeSize) !== 0) {
-                        if ($util.Long)
-                            m.treeSize = $util.Long.fromValue(d.treeSize, true);
-                        else if (typeof d.treeSize === "string")
-                            m.treeSize = $parseInt(d.treeSize, 10);
-                        else if (typeof d.treeSize === "number")
-                            m.treeSize = d.treeSize;
-                        else if (typeof d.treeSize === "object")
-                            m.treeSize = new $util.LongBits(d.treeSize.low >>> 0, d.treeSize.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.hashes) {
-                    if (!$Array.isArray(d.hashes))
-                        throw $TypeError(".edgewarden.v1.InclusionProof.hashes: array expected");
-                    m.hashes = $Array(d.hashes.length);
-                    for (var i = 0; i < d.hashes.length; ++i) {
-                        if (typeof d.hashes[i] === "string")
-                            $util.base64.decode(d.hashes[i], m.hashes[i] = $util.newBuffer($util.base64.length(d.hashes[i])), 0);
-                        else if (d.hashes[i].length >= 0)
-                            m.hashes[i] = d.hashes[i];
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from an InclusionProof message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {edgewarden.v1.InclusionProof} m InclusionProof
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            InclusionProof.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.hashes = [];
-                }
-                if (o.defaults) {
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.leafIndex = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.leafIndex = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.treeSize = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.treeSize = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                }
-                if (m.leafIndex != null && $Object.hasOwnProperty.call(m, "leafIndex")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.leafIndex = typeof m.leafIndex === "number" ? $BigInt(m.leafIndex) : $util.Long.fromBits(m.leafIndex.low >>> 0, m.leafIndex.high >>> 0, true).toBigInt();
-                    else if (typeof m.leafIndex === "number")
-                        d.leafIndex = o.longs === $String ? $String(m.leafIndex) : m.leafIndex;
-                    else
-                        d.leafIndex = o.longs === $String ? $util.Long.prototype.toString.call(m.leafIndex) : o.longs === $Number ? new $util.LongBits(m.leafIndex.low >>> 0, m.leafIndex.high >>> 0).toNumber(true) : m.leafIndex;
-                }
-                if (m.treeSize != null && $Object.hasOwnProperty.call(m, "treeSize")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.treeSize = typeof m.treeSize === "number" ? $BigInt(m.treeSize) : $util.Long.fromBits(m.treeSize.low >>> 0, m.treeSize.high >>> 0, true).toBigInt();
-                    else if (typeof m.treeSize === "number")
-                        d.treeSize = o.longs === $String ? $String(m.treeSize) : m.treeSize;
-                    else
-                        d.treeSize = o.longs === $String ? $util.Long.prototype.toString.call(m.treeSize) : o.longs === $Number ? new $util.LongBits(m.treeSize.low >>> 0, m.treeSize.high >>> 0).toNumber(true) : m.treeSize;
-                }
-                if (m.hashes && m.hashes.length) {
-                    d.hashes = $Array(m.hashes.length);
-                    for (var j = 0; j < m.hashes.length; ++j) {
-                        d.hashes[j] = o.bytes === $String ? $util.base64.encode(m.hashes[j], 0, m.hashes[j].length) : o.bytes === $Array ? $Array.prototype.slice.call(m.hashes[j]) : m.hashes[j];
-                    }
-                }
-                return d;
-            };
-
-            /**
-             * Converts this InclusionProof to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.InclusionProof
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            InclusionProof.prototype.toJSON = function() {
-                return InclusionProof.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for InclusionProof
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.InclusionProof
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            InclusionProof.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.InclusionProof";
-            };
-
             return InclusionProof;
         })();
 
         v1.ConsistencyProof = (function() {
 
-            /**
-             * Properties of a ConsistencyProof.
-             * @typedef {Object} edgewarden.v1.ConsistencyProof.$Properties
-             * @property {number|null} [oldSize] ConsistencyProof oldSize
-             * @property {number|null} [newSize] ConsistencyProof newSize
-             * @property {Array.<Uint8Array>|null} [hashes] ConsistencyProof hashes
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a ConsistencyProof.
-             * @memberof edgewarden.v1
-             * @interface IConsistencyProof
-             * @augments edgewarden.v1.ConsistencyProof.$Properties
-             * @deprecated Use edgewarden.v1.ConsistencyProof.$Properties instead.
-             */
-
-            /**
-             * Shape of a ConsistencyProof.
-             * @typedef {edgewarden.v1.ConsistencyProof.$Properties} edgewarden.v1.ConsistencyProof.$Shape
-             */
-
-            /**
-             * Constructs a new ConsistencyProof.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a ConsistencyProof.
-             * @constructor
-             * @param {edgewarden.v1.ConsistencyProof.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const ConsistencyProof = function (p) {
                 this.hashes = [];
                 if (p)
@@ -936,55 +274,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * ConsistencyProof oldSize.
-             * @member {number} oldSize
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @instance
-             */
             ConsistencyProof.prototype.oldSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * ConsistencyProof newSize.
-             * @member {number} newSize
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @instance
-             */
             ConsistencyProof.prototype.newSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * ConsistencyProof hashes.
-             * @member {Array.<Uint8Array>} hashes
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @instance
-             */
             ConsistencyProof.prototype.hashes = $util.emptyArray;
 
-            /**
-             * Creates a new ConsistencyProof instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {edgewarden.v1.ConsistencyProof.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.ConsistencyProof} ConsistencyProof instance
-             * @type {{
-             *   (properties: edgewarden.v1.ConsistencyProof.$Shape): edgewarden.v1.ConsistencyProof & edgewarden.v1.ConsistencyProof.$Shape;
-             *   (properties?: edgewarden.v1.ConsistencyProof.$Properties): edgewarden.v1.ConsistencyProof;
-             * }}
-             */
             ConsistencyProof.create = function(properties) {
                 return new ConsistencyProof(properties);
             };
 
-            /**
-             * Encodes the specified ConsistencyProof message. Does not implicitly {@link edgewarden.v1.ConsistencyProof.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {edgewarden.v1.ConsistencyProof.$Properties} m ConsistencyProof message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             ConsistencyProof.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -993,12 +290,12 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.oldSize != null && $Object.hasOwnProperty.call(m, "oldSize") && (typeof m.oldSize === "object" ? m.oldSize.low || m.oldSize.high : m.oldSize !== 0))
-                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.oldSize);
+                    w.uint32(8).uint64(m.oldSize);
                 if (m.newSize != null && $Object.hasOwnProperty.call(m, "newSize") && (typeof m.newSize === "object" ? m.newSize.low || m.newSize.high : m.newSize !== 0))
-                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.newSize);
+                    w.uint32(16).uint64(m.newSize);
                 if (m.hashes != null && m.hashes.length) {
                     for (var i = 0; i < m.hashes.length; ++i)
-                        w.uint32(/* id 3, wireType 2 =*/26).bytes(m.hashes[i]);
+                        w.uint32(26).bytes(m.hashes[i]);
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -1006,30 +303,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified ConsistencyProof message, length delimited. Does not implicitly {@link edgewarden.v1.ConsistencyProof.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {edgewarden.v1.ConsistencyProof.$Properties} message ConsistencyProof message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ConsistencyProof.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a ConsistencyProof message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.ConsistencyProof & edgewarden.v1.ConsistencyProof.$Shape} ConsistencyProof
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             ConsistencyProof.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -1100,229 +373,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a ConsistencyProof message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.ConsistencyProof & edgewarden.v1.ConsistencyProof.$Shape} ConsistencyProof
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            ConsistencyProof.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a ConsistencyProof message.
-             * @function verify
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            ConsistencyProof.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.oldSize != null && $Object.hasOwnProperty.call(m, "oldSize")) {
-                    if (!$util.isInteger(m.oldSize) && !(m.oldSize && $util.isInteger(m.oldSize.low) && $util.isInteger(m.oldSize.high)))
-                        return "oldSize: integer|Long expected";
-                }
-                if (m.newSize != null && $Object.hasOwnProperty.call(m, "newSize")) {
-                    if (!$util.isInteger(m.newSize) && !(m.newSize && $util.isInteger(m.newSize.low) && $util.isInteger(m.newSize.high)))
-                        return "newSize: integer|Long expected";
-                }
-                if (m.hashes != null && $Object.hasOwnProperty.call(m, "hashes")) {
-                    if (!$Array.isArray(m.hashes))
-                        return "hashes: array expected";
-                    for (var i = 0; i < m.hashes.length; ++i) {
-                        if (!(m.hashes[i] && typeof m.hashes[i].length === "number" || $util.isString(m.hashes[i])))
-                            return "hashes: buffer[] expected";
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a ConsistencyProof message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.ConsistencyProof} ConsistencyProof
-             */
-            ConsistencyProof.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.ConsistencyProof)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.ConsistencyProof: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.ConsistencyProof();
-                if (d.oldSize != null) {
-                    if (typeof d.oldSize === "object" ? d.oldSize.low || d.oldSize.high : $Number(d.oldSize) !== 0) {
-                        if ($util.Long)
-                            m.oldSize = $util.Long.fromValue(d.oldSize, true);
-                        else if (typeof d.oldSize === "string")
-                            m.oldSize = $parseInt(d.oldSize, 10);
-                        else if (typeof d.oldSize === "number")
-                            m.oldSize = d.oldSize;
-                        else if (typeof d.oldSize === "object")
-                            m.oldSize = new $util.LongBits(d.oldSize.low >>> 0, d.oldSize.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.newSize != null) {
-                    if (typeof d.newSize === "object" ? d.newSize.low || d.newSize.high : $Number(d.newSize) !== 0) {
-                        if ($util.Long)
-                            m.newSize = $util.Long.fromValue(d.newSize, true);
-                        else if (typeof d.newSize === "string")
-                            m.newSize = $parseInt(d.newSize, 10);
-                        else if (typeof d.newSize === "number")
-                            m.newSize = d.newSize;
-                        else if (typeof d.newSize === "object")
-                            m.newSize = new $util.LongBits(d.newSize.low >>> 0, d.newSize.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.hashes) {
-                    if (!$Array.isArray(d.hashes))
-                        throw $TypeError(".edgewarden.v1.ConsistencyProof.hashes: array expected");
-                    m.hashes = $Array(d.hashes.length);
-                    for (var i = 0; i < d.hashes.length; ++i) {
-                        if (typeof d.hashes[i] === "string")
-                            $util.base64.decode(d.hashes[i], m.hashes[i] = $util.newBuffer($util.base64.length(d.hashes[i])), 0);
-                        else if (d.hashes[i].length >= 0)
-                            m.hashes[i] = d.hashes[i];
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a ConsistencyProof message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {edgewarden.v1.ConsistencyProof} m ConsistencyProof
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            ConsistencyProof.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.hashes = [];
-                }
-                if (o.defaults) {
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.oldSize = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.oldSize = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.newSize = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.newSize = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                }
-                if (m.oldSize != null && $Object.hasOwnProperty.call(m, "oldSize")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.oldSize = typeof m.oldSize === "number" ? $BigInt(m.oldSize) : $util.Long.fromBits(m.oldSize.low >>> 0, m.oldSize.high >>> 0, true).toBigInt();
-                    else if (typeof m.oldSize === "number")
-                        d.oldSize = o.longs === $String ? $String(m.oldSize) : m.oldSize;
-                    else
-                        d.oldSize = o.longs === $String ? $util.Long.prototype.toString.call(m.oldSize) : o.longs === $Number ? new $util.LongBits(m.oldSize.low >>> 0, m.oldSize.high >>> 0).toNumber(true) : m.oldSize;
-                }
-                if (m.newSize != null && $Object.hasOwnProperty.call(m, "newSize")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.newSize = typeof m.newSize === "number" ? $BigInt(m.newSize) : $util.Long.fromBits(m.newSize.low >>> 0, m.newSize.high >>> 0, true).toBigInt();
-                    else if (typeof m.newSize === "number")
-                        d.newSize = o.longs === $String ? $String(m.newSize) : m.newSize;
-                    else
-                        d.newSize = o.longs === $String ? $util.Long.prototype.toString.call(m.newSize) : o.longs === $Number ? new $util.LongBits(m.newSize.low >>> 0, m.newSize.high >>> 0).toNumber(true) : m.newSize;
-                }
-                if (m.hashes && m.hashes.length) {
-                    d.hashes = $Array(m.hashes.length);
-                    for (var j = 0; j < m.hashes.length; ++j) {
-                        d.hashes[j] = o.bytes === $String ? $util.base64.encode(m.hashes[j], 0, m.hashes[j].length) : o.bytes === $Array ? $Array.prototype.slice.call(m.hashes[j]) : m.hashes[j];
-                    }
-                }
-                return d;
-            };
-
-            /**
-             * Converts this ConsistencyProof to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            ConsistencyProof.prototype.toJSON = function() {
-                return ConsistencyProof.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for ConsistencyProof
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.ConsistencyProof
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            ConsistencyProof.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.ConsistencyProof";
-            };
-
             return ConsistencyProof;
         })();
 
         v1.ProvenanceBundle = (function() {
 
-            /**
-             * Properties of a ProvenanceBundle.
-             * @typedef {Object} edgewarden.v1.ProvenanceBundle.$Properties
-             * @property {edgewarden.v1.Envelope.$Properties|null} [record] ProvenanceBundle record
-             * @property {edgewarden.v1.InclusionProof.$Properties|null} [inclusion] ProvenanceBundle inclusion
-             * @property {edgewarden.v1.Envelope.$Properties|null} [checkpoint] ProvenanceBundle checkpoint
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a ProvenanceBundle.
-             * @memberof edgewarden.v1
-             * @interface IProvenanceBundle
-             * @augments edgewarden.v1.ProvenanceBundle.$Properties
-             * @deprecated Use edgewarden.v1.ProvenanceBundle.$Properties instead.
-             */
-
-            /**
-             * Shape of a ProvenanceBundle.
-             * @typedef {edgewarden.v1.ProvenanceBundle.$Properties} edgewarden.v1.ProvenanceBundle.$Shape
-             */
-
-            /**
-             * Constructs a new ProvenanceBundle.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a ProvenanceBundle.
-             * @constructor
-             * @param {edgewarden.v1.ProvenanceBundle.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const ProvenanceBundle = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -1330,55 +385,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * ProvenanceBundle record.
-             * @member {edgewarden.v1.Envelope.$Properties|null|undefined} record
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @instance
-             */
             ProvenanceBundle.prototype.record = null;
-
-            /**
-             * ProvenanceBundle inclusion.
-             * @member {edgewarden.v1.InclusionProof.$Properties|null|undefined} inclusion
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @instance
-             */
             ProvenanceBundle.prototype.inclusion = null;
-
-            /**
-             * ProvenanceBundle checkpoint.
-             * @member {edgewarden.v1.Envelope.$Properties|null|undefined} checkpoint
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @instance
-             */
             ProvenanceBundle.prototype.checkpoint = null;
 
-            /**
-             * Creates a new ProvenanceBundle instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {edgewarden.v1.ProvenanceBundle.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.ProvenanceBundle} ProvenanceBundle instance
-             * @type {{
-             *   (properties: edgewarden.v1.ProvenanceBundle.$Shape): edgewarden.v1.ProvenanceBundle & edgewarden.v1.ProvenanceBundle.$Shape;
-             *   (properties?: edgewarden.v1.ProvenanceBundle.$Properties): edgewarden.v1.ProvenanceBundle;
-             * }}
-             */
             ProvenanceBundle.create = function(properties) {
                 return new ProvenanceBundle(properties);
             };
 
-            /**
-             * Encodes the specified ProvenanceBundle message. Does not implicitly {@link edgewarden.v1.ProvenanceBundle.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {edgewarden.v1.ProvenanceBundle.$Properties} m ProvenanceBundle message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             ProvenanceBundle.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -1387,41 +401,17 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.record != null && $Object.hasOwnProperty.call(m, "record"))
-                    $root.edgewarden.v1.Envelope.encode(m.record, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Envelope.encode(m.record, w.uint32(10).fork(), q + 1).ldelim();
                 if (m.inclusion != null && $Object.hasOwnProperty.call(m, "inclusion"))
-                    $root.edgewarden.v1.InclusionProof.encode(m.inclusion, w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.InclusionProof.encode(m.inclusion, w.uint32(18).fork(), q + 1).ldelim();
                 if (m.checkpoint != null && $Object.hasOwnProperty.call(m, "checkpoint"))
-                    $root.edgewarden.v1.Envelope.encode(m.checkpoint, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Envelope.encode(m.checkpoint, w.uint32(26).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified ProvenanceBundle message, length delimited. Does not implicitly {@link edgewarden.v1.ProvenanceBundle.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {edgewarden.v1.ProvenanceBundle.$Properties} message ProvenanceBundle message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ProvenanceBundle.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a ProvenanceBundle message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.ProvenanceBundle & edgewarden.v1.ProvenanceBundle.$Shape} ProvenanceBundle
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             ProvenanceBundle.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -1484,192 +474,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a ProvenanceBundle message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.ProvenanceBundle & edgewarden.v1.ProvenanceBundle.$Shape} ProvenanceBundle
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            ProvenanceBundle.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a ProvenanceBundle message.
-             * @function verify
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            ProvenanceBundle.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.record != null && $Object.hasOwnProperty.call(m, "record")) {
-                    {
-                        var e = $root.edgewarden.v1.Envelope.verify(m.record, q + 1);
-                        if (e)
-                            return "record." + e;
-                    }
-                }
-                if (m.inclusion != null && $Object.hasOwnProperty.call(m, "inclusion")) {
-                    {
-                        var e = $root.edgewarden.v1.InclusionProof.verify(m.inclusion, q + 1);
-                        if (e)
-                            return "inclusion." + e;
-                    }
-                }
-                if (m.checkpoint != null && $Object.hasOwnProperty.call(m, "checkpoint")) {
-                    {
-                        var e = $root.edgewarden.v1.Envelope.verify(m.checkpoint, q + 1);
-                        if (e)
-                            return "checkpoint." + e;
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a ProvenanceBundle message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.ProvenanceBundle} ProvenanceBundle
-             */
-            ProvenanceBundle.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.ProvenanceBundle)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.ProvenanceBundle: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.ProvenanceBundle();
-                if (d.record != null) {
-                    if (!$util.isObject(d.record))
-                        throw $TypeError(".edgewarden.v1.ProvenanceBundle.record: object expected");
-                    m.record = $root.edgewarden.v1.Envelope.fromObject(d.record, q + 1);
-                }
-                if (d.inclusion != null) {
-                    if (!$util.isObject(d.inclusion))
-                        throw $TypeError(".edgewarden.v1.ProvenanceBundle.inclusion: object expected");
-                    m.inclusion = $root.edgewarden.v1.InclusionProof.fromObject(d.inclusion, q + 1);
-                }
-                if (d.checkpoint != null) {
-                    if (!$util.isObject(d.checkpoint))
-                        throw $TypeError(".edgewarden.v1.ProvenanceBundle.checkpoint: object expected");
-                    m.checkpoint = $root.edgewarden.v1.Envelope.fromObject(d.checkpoint, q + 1);
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a ProvenanceBundle message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {edgewarden.v1.ProvenanceBundle} m ProvenanceBundle
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            ProvenanceBundle.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.record = null;
-                    d.inclusion = null;
-                    d.checkpoint = null;
-                }
-                if (m.record != null && $Object.hasOwnProperty.call(m, "record")) {
-                    d.record = $root.edgewarden.v1.Envelope.toObject(m.record, o, q + 1);
-                }
-                if (m.inclusion != null && $Object.hasOwnProperty.call(m, "inclusion")) {
-                    d.inclusion = $root.edgewarden.v1.InclusionProof.toObject(m.inclusion, o, q + 1);
-                }
-                if (m.checkpoint != null && $Object.hasOwnProperty.call(m, "checkpoint")) {
-                    d.checkpoint = $root.edgewarden.v1.Envelope.toObject(m.checkpoint, o, q + 1);
-                }
-                return d;
-            };
-
-            /**
-             * Converts this ProvenanceBundle to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            ProvenanceBundle.prototype.toJSON = function() {
-                return ProvenanceBundle.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for ProvenanceBundle
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.ProvenanceBundle
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            ProvenanceBundle.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.ProvenanceBundle";
-            };
-
             return ProvenanceBundle;
         })();
 
         v1.AuditExport = (function() {
 
-            /**
-             * Properties of an AuditExport.
-             * @typedef {Object} edgewarden.v1.AuditExport.$Properties
-             * @property {Uint8Array|null} [devicePublicKey] AuditExport devicePublicKey
-             * @property {Array.<Uint8Array>|null} [records] AuditExport records
-             * @property {Array.<edgewarden.v1.Envelope.$Properties>|null} [signedRecords] AuditExport signedRecords
-             * @property {Array.<edgewarden.v1.Envelope.$Properties>|null} [checkpoints] AuditExport checkpoints
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an AuditExport.
-             * @memberof edgewarden.v1
-             * @interface IAuditExport
-             * @augments edgewarden.v1.AuditExport.$Properties
-             * @deprecated Use edgewarden.v1.AuditExport.$Properties instead.
-             */
-
-            /**
-             * Shape of an AuditExport.
-             * @typedef {edgewarden.v1.AuditExport.$Properties} edgewarden.v1.AuditExport.$Shape
-             */
-
-            /**
-             * Constructs a new AuditExport.
-             * @memberof edgewarden.v1
-             * @classdesc Represents an AuditExport.
-             * @constructor
-             * @param {edgewarden.v1.AuditExport.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const AuditExport = function (p) {
                 this.records = [];
                 this.signedRecords = [];
@@ -1680,63 +489,15 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * AuditExport devicePublicKey.
-             * @member {Uint8Array} devicePublicKey
-             * @memberof edgewarden.v1.AuditExport
-             * @instance
-             */
             AuditExport.prototype.devicePublicKey = $util.newBuffer([]);
-
-            /**
-             * AuditExport records.
-             * @member {Array.<Uint8Array>} records
-             * @memberof edgewarden.v1.AuditExport
-             * @instance
-             */
             AuditExport.prototype.records = $util.emptyArray;
-
-            /**
-             * AuditExport signedRecords.
-             * @member {Array.<edgewarden.v1.Envelope.$Properties>} signedRecords
-             * @memberof edgewarden.v1.AuditExport
-             * @instance
-             */
             AuditExport.prototype.signedRecords = $util.emptyArray;
-
-            /**
-             * AuditExport checkpoints.
-             * @member {Array.<edgewarden.v1.Envelope.$Properties>} checkpoints
-             * @memberof edgewarden.v1.AuditExport
-             * @instance
-             */
             AuditExport.prototype.checkpoints = $util.emptyArray;
 
-            /**
-             * Creates a new AuditExport instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {edgewarden.v1.AuditExport.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.AuditExport} AuditExport instance
-             * @type {{
-             *   (properties: edgewarden.v1.AuditExport.$Shape): edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape;
-             *   (properties?: edgewarden.v1.AuditExport.$Properties): edgewarden.v1.AuditExport;
-             * }}
-             */
             AuditExport.create = function(properties) {
                 return new AuditExport(properties);
             };
 
-            /**
-             * Encodes the specified AuditExport message. Does not implicitly {@link edgewarden.v1.AuditExport.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {edgewarden.v1.AuditExport.$Properties} m AuditExport message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             AuditExport.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -1745,18 +506,18 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.devicePublicKey != null && $Object.hasOwnProperty.call(m, "devicePublicKey") && m.devicePublicKey.length)
-                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.devicePublicKey);
+                    w.uint32(10).bytes(m.devicePublicKey);
                 if (m.records != null && m.records.length) {
                     for (var i = 0; i < m.records.length; ++i)
-                        w.uint32(/* id 2, wireType 2 =*/18).bytes(m.records[i]);
+                        w.uint32(18).bytes(m.records[i]);
                 }
                 if (m.signedRecords != null && m.signedRecords.length) {
                     for (var i = 0; i < m.signedRecords.length; ++i)
-                        $root.edgewarden.v1.Envelope.encode(m.signedRecords[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.Envelope.encode(m.signedRecords[i], w.uint32(26).fork(), q + 1).ldelim();
                 }
                 if (m.checkpoints != null && m.checkpoints.length) {
                     for (var i = 0; i < m.checkpoints.length; ++i)
-                        $root.edgewarden.v1.Envelope.encode(m.checkpoints[i], w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.Envelope.encode(m.checkpoints[i], w.uint32(34).fork(), q + 1).ldelim();
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -1764,30 +525,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified AuditExport message, length delimited. Does not implicitly {@link edgewarden.v1.AuditExport.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {edgewarden.v1.AuditExport.$Properties} message AuditExport message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            AuditExport.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes an AuditExport message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape} AuditExport
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             AuditExport.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -1865,249 +602,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes an AuditExport message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape} AuditExport
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            AuditExport.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies an AuditExport message.
-             * @function verify
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            AuditExport.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.devicePublicKey != null && $Object.hasOwnProperty.call(m, "devicePublicKey")) {
-                    if (!(m.devicePublicKey && typeof m.devicePublicKey.length === "number" || $util.isString(m.devicePublicKey)))
-                        return "devicePublicKey: buffer expected";
-                }
-                if (m.records != null && $Object.hasOwnProperty.call(m, "records")) {
-                    if (!$Array.isArray(m.records))
-                        return "records: array expected";
-                    for (var i = 0; i < m.records.length; ++i) {
-                        if (!(m.records[i] && typeof m.records[i].length === "number" || $util.isString(m.records[i])))
-                            return "records: buffer[] expected";
-                    }
-                }
-                if (m.signedRecords != null && $Object.hasOwnProperty.call(m, "signedRecords")) {
-                    if (!$Array.isArray(m.signedRecords))
-                        return "signedRecords: array expected";
-                    for (var i = 0; i < m.signedRecords.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.Envelope.verify(m.signedRecords[i], q + 1);
-                            if (e)
-                                return "signedRecords." + e;
-                        }
-                    }
-                }
-                if (m.checkpoints != null && $Object.hasOwnProperty.call(m, "checkpoints")) {
-                    if (!$Array.isArray(m.checkpoints))
-                        return "checkpoints: array expected";
-                    for (var i = 0; i < m.checkpoints.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.Envelope.verify(m.checkpoints[i], q + 1);
-                            if (e)
-                                return "checkpoints." + e;
-                        }
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates an AuditExport message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.AuditExport} AuditExport
-             */
-            AuditExport.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.AuditExport)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.AuditExport: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.AuditExport();
-                if (d.devicePublicKey != null) {
-                    if (d.devicePublicKey.length) {
-                        if (typeof d.devicePublicKey === "string")
-                            $util.base64.decode(d.devicePublicKey, m.devicePublicKey = $util.newBuffer($util.base64.length(d.devicePublicKey)), 0);
-                        else if (d.devicePublicKey.length >= 0)
-                            m.devicePublicKey = d.devicePublicKey;
-                    }
-                }
-                if (d.records) {
-                    if (!$Array.isArray(d.records))
-                        throw $TypeError(".edgewarden.v1.AuditExport.records: array expected");
-                    m.records = $Array(d.records.length);
-                    for (var i = 0; i < d.records.length; ++i) {
-                        if (typeof d.records[i] === "string")
-                            $util.base64.decode(d.records[i], m.records[i] = $util.newBuffer($util.base64.length(d.records[i])), 0);
-                        else if (d.records[i].length >= 0)
-                            m.records[i] = d.records[i];
-                    }
-                }
-                if (d.signedRecords) {
-                    if (!$Array.isArray(d.signedRecords))
-                        throw $TypeError(".edgewarden.v1.AuditExport.signedRecords: array expected");
-                    m.signedRecords = $Array(d.signedRecords.length);
-                    for (var i = 0; i < d.signedRecords.length; ++i) {
-                        if (!$util.isObject(d.signedRecords[i]))
-                            throw $TypeError(".edgewarden.v1.AuditExport.signedRecords: object expected");
-                        m.signedRecords[i] = $root.edgewarden.v1.Envelope.fromObject(d.signedRecords[i], q + 1);
-                    }
-                }
-                if (d.checkpoints) {
-                    if (!$Array.isArray(d.checkpoints))
-                        throw $TypeError(".edgewarden.v1.AuditExport.checkpoints: array expected");
-                    m.checkpoints = $Array(d.checkpoints.length);
-                    for (var i = 0; i < d.checkpoints.length; ++i) {
-                        if (!$util.isObject(d.checkpoints[i]))
-                            throw $TypeError(".edgewarden.v1.AuditExport.checkpoints: object expected");
-                        m.checkpoints[i] = $root.edgewarden.v1.Envelope.fromObject(d.checkpoints[i], q + 1);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from an AuditExport message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {edgewarden.v1.AuditExport} m AuditExport
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            AuditExport.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.records = [];
-                    d.signedRecords = [];
-                    d.checkpoints = [];
-                }
-                if (o.defaults) {
-                    if (o.bytes === $String)
-                        d.devicePublicKey = "";
-                    else {
-                        d.devicePublicKey = [];
-                        if (o.bytes !== $Array)
-                            d.devicePublicKey = $util.newBuffer(d.devicePublicKey);
-                    }
-                }
-                if (m.devicePublicKey != null && $Object.hasOwnProperty.call(m, "devicePublicKey")) {
-                    d.devicePublicKey = o.bytes === $String ? $util.base64.encode(m.devicePublicKey, 0, m.devicePublicKey.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.devicePublicKey) : m.devicePublicKey;
-                }
-                if (m.records && m.records.length) {
-                    d.records = $Array(m.records.length);
-                    for (var j = 0; j < m.records.length; ++j) {
-                        d.records[j] = o.bytes === $String ? $util.base64.encode(m.records[j], 0, m.records[j].length) : o.bytes === $Array ? $Array.prototype.slice.call(m.records[j]) : m.records[j];
-                    }
-                }
-                if (m.signedRecords && m.signedRecords.length) {
-                    d.signedRecords = $Array(m.signedRecords.length);
-                    for (var j = 0; j < m.signedRecords.length; ++j) {
-                        d.signedRecords[j] = $root.edgewarden.v1.Envelope.toObject(m.signedRecords[j], o, q + 1);
-                    }
-                }
-                if (m.checkpoints && m.checkpoints.length) {
-                    d.checkpoints = $Array(m.checkpoints.length);
-                    for (var j = 0; j < m.checkpoints.length; ++j) {
-                        d.checkpoints[j] = $root.edgewarden.v1.Envelope.toObject(m.checkpoints[j], o, q + 1);
-                    }
-                }
-                return d;
-            };
-
-            /**
-             * Converts this AuditExport to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.AuditExport
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            AuditExport.prototype.toJSON = function() {
-                return AuditExport.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for AuditExport
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.AuditExport
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            AuditExport.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.AuditExport";
-            };
-
             return AuditExport;
         })();
 
         v1.Envelope = (function() {
 
-            /**
-             * Properties of an Envelope.
-             * @typedef {Object} edgewarden.v1.Envelope.$Properties
-             * @property {Uint8Array|null} [payload] Envelope payload
-             * @property {string|null} [payloadType] Envelope payloadType
-             * @property {Array.<edgewarden.v1.Signature.$Properties>|null} [signatures] Envelope signatures
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an Envelope.
-             * @memberof edgewarden.v1
-             * @interface IEnvelope
-             * @augments edgewarden.v1.Envelope.$Properties
-             * @deprecated Use edgewarden.v1.Envelope.$Properties instead.
-             */
-
-            /**
-             * Shape of an Envelope.
-             * @typedef {edgewarden.v1.Envelope.$Properties} edgewarden.v1.Envelope.$Shape
-             */
-
-            /**
-             * Constructs a new Envelope.
-             * @memberof edgewarden.v1
-             * @classdesc Represents an Envelope.
-             * @constructor
-             * @param {edgewarden.v1.Envelope.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Envelope = function (p) {
                 this.signatures = [];
                 if (p)
@@ -2116,55 +615,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Envelope payload.
-             * @member {Uint8Array} payload
-             * @memberof edgewarden.v1.Envelope
-             * @instance
-             */
             Envelope.prototype.payload = $util.newBuffer([]);
-
-            /**
-             * Envelope payloadType.
-             * @member {string} payloadType
-             * @memberof edgewarden.v1.Envelope
-             * @instance
-             */
             Envelope.prototype.payloadType = "";
-
-            /**
-             * Envelope signatures.
-             * @member {Array.<edgewarden.v1.Signature.$Properties>} signatures
-             * @memberof edgewarden.v1.Envelope
-             * @instance
-             */
             Envelope.prototype.signatures = $util.emptyArray;
 
-            /**
-             * Creates a new Envelope instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {edgewarden.v1.Envelope.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Envelope} Envelope instance
-             * @type {{
-             *   (properties: edgewarden.v1.Envelope.$Shape): edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape;
-             *   (properties?: edgewarden.v1.Envelope.$Properties): edgewarden.v1.Envelope;
-             * }}
-             */
             Envelope.create = function(properties) {
                 return new Envelope(properties);
             };
 
-            /**
-             * Encodes the specified Envelope message. Does not implicitly {@link edgewarden.v1.Envelope.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {edgewarden.v1.Envelope.$Properties} m Envelope message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Envelope.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -2173,12 +631,12 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.payload != null && $Object.hasOwnProperty.call(m, "payload") && m.payload.length)
-                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.payload);
+                    w.uint32(10).bytes(m.payload);
                 if (m.payloadType != null && $Object.hasOwnProperty.call(m, "payloadType") && m.payloadType !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.payloadType);
+                    w.uint32(18).string(m.payloadType);
                 if (m.signatures != null && m.signatures.length) {
                     for (var i = 0; i < m.signatures.length; ++i)
-                        $root.edgewarden.v1.Signature.encode(m.signatures[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.Signature.encode(m.signatures[i], w.uint32(26).fork(), q + 1).ldelim();
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -2186,30 +644,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified Envelope message, length delimited. Does not implicitly {@link edgewarden.v1.Envelope.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {edgewarden.v1.Envelope.$Properties} message Envelope message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Envelope.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes an Envelope message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape} Envelope
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Envelope.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -2280,207 +714,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes an Envelope message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape} Envelope
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Envelope.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies an Envelope message.
-             * @function verify
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Envelope.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.payload != null && $Object.hasOwnProperty.call(m, "payload")) {
-                    if (!(m.payload && typeof m.payload.length === "number" || $util.isString(m.payload)))
-                        return "payload: buffer expected";
-                }
-                if (m.payloadType != null && $Object.hasOwnProperty.call(m, "payloadType")) {
-                    if (!$util.isString(m.payloadType))
-                        return "payloadType: string expected";
-                }
-                if (m.signatures != null && $Object.hasOwnProperty.call(m, "signatures")) {
-                    if (!$Array.isArray(m.signatures))
-                        return "signatures: array expected";
-                    for (var i = 0; i < m.signatures.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.Signature.verify(m.signatures[i], q + 1);
-                            if (e)
-                                return "signatures." + e;
-                        }
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates an Envelope message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Envelope} Envelope
-             */
-            Envelope.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Envelope)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Envelope: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Envelope();
-                if (d.payload != null) {
-                    if (d.payload.length) {
-                        if (typeof d.payload === "string")
-                            $util.base64.decode(d.payload, m.payload = $util.newBuffer($util.base64.length(d.payload)), 0);
-                        else if (d.payload.length >= 0)
-                            m.payload = d.payload;
-                    }
-                }
-                if (d.payloadType != null) {
-                    if (typeof d.payloadType !== "string" || d.payloadType.length) {
-                        m.payloadType = $String(d.payloadType);
-                    }
-                }
-                if (d.signatures) {
-                    if (!$Array.isArray(d.signatures))
-                        throw $TypeError(".edgewarden.v1.Envelope.signatures: array expected");
-                    m.signatures = $Array(d.signatures.length);
-                    for (var i = 0; i < d.signatures.length; ++i) {
-                        if (!$util.isObject(d.signatures[i]))
-                            throw $TypeError(".edgewarden.v1.Envelope.signatures: object expected");
-                        m.signatures[i] = $root.edgewarden.v1.Signature.fromObject(d.signatures[i], q + 1);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from an Envelope message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {edgewarden.v1.Envelope} m Envelope
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Envelope.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.signatures = [];
-                }
-                if (o.defaults) {
-                    if (o.bytes === $String)
-                        d.payload = "";
-                    else {
-                        d.payload = [];
-                        if (o.bytes !== $Array)
-                            d.payload = $util.newBuffer(d.payload);
-                    }
-                    d.payloadType = "";
-                }
-                if (m.payload != null && $Object.hasOwnProperty.call(m, "payload")) {
-                    d.payload = o.bytes === $String ? $util.base64.encode(m.payload, 0, m.payload.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.payload) : m.payload;
-                }
-                if (m.payloadType != null && $Object.hasOwnProperty.call(m, "payloadType")) {
-                    d.payloadType = m.payloadType;
-                }
-                if (m.signatures && m.signatures.length) {
-                    d.signatures = $Array(m.signatures.length);
-                    for (var j = 0; j < m.signatures.length; ++j) {
-                        d.signatures[j] = $root.edgewarden.v1.Signature.toObject(m.signatures[j], o, q + 1);
-                    }
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Envelope to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Envelope
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Envelope.prototype.toJSON = function() {
-                return Envelope.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Envelope
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Envelope
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Envelope.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Envelope";
-            };
-
             return Envelope;
         })();
 
         v1.Signature = (function() {
 
-            /**
-             * Properties of a Signature.
-             * @typedef {Object} edgewarden.v1.Signature.$Properties
-             * @property {Uint8Array|null} [keyid] Signature keyid
-             * @property {Uint8Array|null} [sig] Signature sig
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Signature.
-             * @memberof edgewarden.v1
-             * @interface ISignature
-             * @augments edgewarden.v1.Signature.$Properties
-             * @deprecated Use edgewarden.v1.Signature.$Properties instead.
-             */
-
-            /**
-             * Shape of a Signature.
-             * @typedef {edgewarden.v1.Signature.$Properties} edgewarden.v1.Signature.$Shape
-             */
-
-            /**
-             * Constructs a new Signature.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Signature.
-             * @constructor
-             * @param {edgewarden.v1.Signature.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Signature = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -2488,47 +726,13 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Signature keyid.
-             * @member {Uint8Array} keyid
-             * @memberof edgewarden.v1.Signature
-             * @instance
-             */
             Signature.prototype.keyid = $util.newBuffer([]);
-
-            /**
-             * Signature sig.
-             * @member {Uint8Array} sig
-             * @memberof edgewarden.v1.Signature
-             * @instance
-             */
             Signature.prototype.sig = $util.newBuffer([]);
 
-            /**
-             * Creates a new Signature instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {edgewarden.v1.Signature.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Signature} Signature instance
-             * @type {{
-             *   (properties: edgewarden.v1.Signature.$Shape): edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape;
-             *   (properties?: edgewarden.v1.Signature.$Properties): edgewarden.v1.Signature;
-             * }}
-             */
             Signature.create = function(properties) {
                 return new Signature(properties);
             };
 
-            /**
-             * Encodes the specified Signature message. Does not implicitly {@link edgewarden.v1.Signature.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {edgewarden.v1.Signature.$Properties} m Signature message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Signature.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -2537,39 +741,15 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.keyid != null && $Object.hasOwnProperty.call(m, "keyid") && m.keyid.length)
-                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.keyid);
+                    w.uint32(10).bytes(m.keyid);
                 if (m.sig != null && $Object.hasOwnProperty.call(m, "sig") && m.sig.length)
-                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.sig);
+                    w.uint32(18).bytes(m.sig);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Signature message, length delimited. Does not implicitly {@link edgewarden.v1.Signature.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {edgewarden.v1.Signature.$Properties} message Signature message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Signature.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Signature message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape} Signature
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Signature.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -2632,189 +812,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Signature message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape} Signature
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Signature.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Signature message.
-             * @function verify
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Signature.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.keyid != null && $Object.hasOwnProperty.call(m, "keyid")) {
-                    if (!(m.keyid && typeof m.keyid.length === "number" || $util.isString(m.keyid)))
-                        return "keyid: buffer expected";
-                }
-                if (m.sig != null && $Object.hasOwnProperty.call(m, "sig")) {
-                    if (!(m.sig && typeof m.sig.length === "number" || $util.isString(m.sig)))
-                        return "sig: buffer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Signature message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Signature} Signature
-             */
-            Signature.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Signature)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Signature: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Signature();
-                if (d.keyid != null) {
-                    if (d.keyid.length) {
-                        if (typeof d.keyid === "string")
-                            $util.base64.decode(d.keyid, m.keyid = $util.newBuffer($util.base64.length(d.keyid)), 0);
-                        else if (d.keyid.length >= 0)
-                            m.keyid = d.keyid;
-                    }
-                }
-                if (d.sig != null) {
-                    if (d.sig.length) {
-                        if (typeof d.sig === "string")
-                            $util.base64.decode(d.sig, m.sig = $util.newBuffer($util.base64.length(d.sig)), 0);
-                        else if (d.sig.length >= 0)
-                            m.sig = d.sig;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Signature message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {edgewarden.v1.Signature} m Signature
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Signature.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    if (o.bytes === $String)
-                        d.keyid = "";
-                    else {
-                        d.keyid = [];
-                        if (o.bytes !== $Array)
-                            d.keyid = $util.newBuffer(d.keyid);
-                    }
-                    if (o.bytes === $String)
-                        d.sig = "";
-                    else {
-                        d.sig = [];
-                        if (o.bytes !== $Array)
-                            d.sig = $util.newBuffer(d.sig);
-                    }
-                }
-                if (m.keyid != null && $Object.hasOwnProperty.call(m, "keyid")) {
-                    d.keyid = o.bytes === $String ? $util.base64.encode(m.keyid, 0, m.keyid.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.keyid) : m.keyid;
-                }
-                if (m.sig != null && $Object.hasOwnProperty.call(m, "sig")) {
-                    d.sig = o.bytes === $String ? $util.base64.encode(m.sig, 0, m.sig.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.sig) : m.sig;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Signature to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Signature
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Signature.prototype.toJSON = function() {
-                return Signature.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Signature
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Signature
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Signature.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Signature";
-            };
-
             return Signature;
         })();
 
         v1.Board = (function() {
 
-            /**
-             * Properties of a Board.
-             * @typedef {Object} edgewarden.v1.Board.$Properties
-             * @property {string|null} [model] Board model
-             * @property {string|null} [family] Board family
-             * @property {string|null} [arch] Board arch
-             * @property {string|null} [os] Board os
-             * @property {number|null} [cpus] Board cpus
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Board.
-             * @memberof edgewarden.v1
-             * @interface IBoard
-             * @augments edgewarden.v1.Board.$Properties
-             * @deprecated Use edgewarden.v1.Board.$Properties instead.
-             */
-
-            /**
-             * Shape of a Board.
-             * @typedef {edgewarden.v1.Board.$Properties} edgewarden.v1.Board.$Shape
-             */
-
-            /**
-             * Constructs a new Board.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Board.
-             * @constructor
-             * @param {edgewarden.v1.Board.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Board = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -2822,71 +824,16 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Board model.
-             * @member {string} model
-             * @memberof edgewarden.v1.Board
-             * @instance
-             */
             Board.prototype.model = "";
-
-            /**
-             * Board family.
-             * @member {string} family
-             * @memberof edgewarden.v1.Board
-             * @instance
-             */
             Board.prototype.family = "";
-
-            /**
-             * Board arch.
-             * @member {string} arch
-             * @memberof edgewarden.v1.Board
-             * @instance
-             */
             Board.prototype.arch = "";
-
-            /**
-             * Board os.
-             * @member {string} os
-             * @memberof edgewarden.v1.Board
-             * @instance
-             */
             Board.prototype.os = "";
-
-            /**
-             * Board cpus.
-             * @member {number} cpus
-             * @memberof edgewarden.v1.Board
-             * @instance
-             */
             Board.prototype.cpus = 0;
 
-            /**
-             * Creates a new Board instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {edgewarden.v1.Board.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Board} Board instance
-             * @type {{
-             *   (properties: edgewarden.v1.Board.$Shape): edgewarden.v1.Board & edgewarden.v1.Board.$Shape;
-             *   (properties?: edgewarden.v1.Board.$Properties): edgewarden.v1.Board;
-             * }}
-             */
             Board.create = function(properties) {
                 return new Board(properties);
             };
 
-            /**
-             * Encodes the specified Board message. Does not implicitly {@link edgewarden.v1.Board.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {edgewarden.v1.Board.$Properties} m Board message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Board.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -2895,45 +842,21 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.model != null && $Object.hasOwnProperty.call(m, "model") && m.model !== "")
-                    w.uint32(/* id 1, wireType 2 =*/10).string(m.model);
+                    w.uint32(10).string(m.model);
                 if (m.family != null && $Object.hasOwnProperty.call(m, "family") && m.family !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.family);
+                    w.uint32(18).string(m.family);
                 if (m.arch != null && $Object.hasOwnProperty.call(m, "arch") && m.arch !== "")
-                    w.uint32(/* id 3, wireType 2 =*/26).string(m.arch);
+                    w.uint32(26).string(m.arch);
                 if (m.os != null && $Object.hasOwnProperty.call(m, "os") && m.os !== "")
-                    w.uint32(/* id 4, wireType 2 =*/34).string(m.os);
+                    w.uint32(34).string(m.os);
                 if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus") && m.cpus !== 0)
-                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.cpus);
+                    w.uint32(40).uint32(m.cpus);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Board message, length delimited. Does not implicitly {@link edgewarden.v1.Board.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {edgewarden.v1.Board.$Properties} message Board message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Board.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Board message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Board & edgewarden.v1.Board.$Shape} Board
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Board.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -3023,212 +946,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Board message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Board & edgewarden.v1.Board.$Shape} Board
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Board.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Board message.
-             * @function verify
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Board.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
-                    if (!$util.isString(m.model))
-                        return "model: string expected";
-                }
-                if (m.family != null && $Object.hasOwnProperty.call(m, "family")) {
-                    if (!$util.isString(m.family))
-                        return "family: string expected";
-                }
-                if (m.arch != null && $Object.hasOwnProperty.call(m, "arch")) {
-                    if (!$util.isString(m.arch))
-                        return "arch: string expected";
-                }
-                if (m.os != null && $Object.hasOwnProperty.call(m, "os")) {
-                    if (!$util.isString(m.os))
-                        return "os: string expected";
-                }
-                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
-                    if (!$util.isInteger(m.cpus))
-                        return "cpus: integer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Board message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Board} Board
-             */
-            Board.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Board)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Board: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Board();
-                if (d.model != null) {
-                    if (typeof d.model !== "string" || d.model.length) {
-                        m.model = $String(d.model);
-                    }
-                }
-                if (d.family != null) {
-                    if (typeof d.family !== "string" || d.family.length) {
-                        m.family = $String(d.family);
-                    }
-                }
-                if (d.arch != null) {
-                    if (typeof d.arch !== "string" || d.arch.length) {
-                        m.arch = $String(d.arch);
-                    }
-                }
-                if (d.os != null) {
-                    if (typeof d.os !== "string" || d.os.length) {
-                        m.os = $String(d.os);
-                    }
-                }
-                if (d.cpus != null) {
-                    if ($Number(d.cpus) !== 0) {
-                        m.cpus = d.cpus >>> 0;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Board message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {edgewarden.v1.Board} m Board
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Board.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.model = "";
-                    d.family = "";
-                    d.arch = "";
-                    d.os = "";
-                    d.cpus = 0;
-                }
-                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
-                    d.model = m.model;
-                }
-                if (m.family != null && $Object.hasOwnProperty.call(m, "family")) {
-                    d.family = m.family;
-                }
-                if (m.arch != null && $Object.hasOwnProperty.call(m, "arch")) {
-                    d.arch = m.arch;
-                }
-                if (m.os != null && $Object.hasOwnProperty.call(m, "os")) {
-                    d.os = m.os;
-                }
-                if (m.cpus != null && $Object.hasOwnProperty.call(m, "cpus")) {
-                    d.cpus = m.cpus;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Board to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Board
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Board.prototype.toJSON = function() {
-                return Board.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Board
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Board
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Board.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Board";
-            };
-
             return Board;
         })();
 
         v1.Health = (function() {
 
-            /**
-             * Properties of a Health.
-             * @typedef {Object} edgewarden.v1.Health.$Properties
-             * @property {number|null} [tempMilliC] Health tempMilliC
-             * @property {number|null} [throttled] Health throttled
-             * @property {number|null} [memTotalBytes] Health memTotalBytes
-             * @property {number|null} [memAvailableBytes] Health memAvailableBytes
-             * @property {number|null} [diskFreeBytes] Health diskFreeBytes
-             * @property {number|null} [load1Milli] Health load1Milli
-             * @property {number|null} [uptimeS] Health uptimeS
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Health.
-             * @memberof edgewarden.v1
-             * @interface IHealth
-             * @augments edgewarden.v1.Health.$Properties
-             * @deprecated Use edgewarden.v1.Health.$Properties instead.
-             */
-
-            /**
-             * Shape of a Health.
-             * @typedef {edgewarden.v1.Health.$Properties} edgewarden.v1.Health.$Shape
-             */
-
-            /**
-             * Constructs a new Health.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Health.
-             * @constructor
-             * @param {edgewarden.v1.Health.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Health = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -3236,63 +958,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Health tempMilliC.
-             * @member {number|null|undefined} tempMilliC
-             * @memberof edgewarden.v1.Health
-             * @instance
-             */
             Health.prototype.tempMilliC = null;
-
-            /**
-             * Health throttled.
-             * @member {number} throttled
-             * @memberof edgewarden.v1.Health
-             * @instance
-             */
             Health.prototype.throttled = 0;
-
-            /**
-             * Health memTotalBytes.
-             * @member {number} memTotalBytes
-             * @memberof edgewarden.v1.Health
-             * @instance
-             */
             Health.prototype.memTotalBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Health memAvailableBytes.
-             * @member {number} memAvailableBytes
-             * @memberof edgewarden.v1.Health
-             * @instance
-             */
             Health.prototype.memAvailableBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Health diskFreeBytes.
-             * @member {number} diskFreeBytes
-             * @memberof edgewarden.v1.Health
-             * @instance
-             */
             Health.prototype.diskFreeBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Health load1Milli.
-             * @member {number} load1Milli
-             * @memberof edgewarden.v1.Health
-             * @instance
-             */
             Health.prototype.load1Milli = 0;
-
-            /**
-             * Health uptimeS.
-             * @member {number} uptimeS
-             * @memberof edgewarden.v1.Health
-             * @instance
-             */
             Health.prototype.uptimeS = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-            // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             // Virtual OneOf for proto3 optional field
@@ -3301,31 +974,10 @@ export const edgewarden = $root.edgewarden = (() => {
                 set: $util.oneOfSetter($oneOfFields)
             });
 
-            /**
-             * Creates a new Health instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {edgewarden.v1.Health.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Health} Health instance
-             * @type {{
-             *   (properties: edgewarden.v1.Health.$Shape): edgewarden.v1.Health & edgewarden.v1.Health.$Shape;
-             *   (properties?: edgewarden.v1.Health.$Properties): edgewarden.v1.Health;
-             * }}
-             */
             Health.create = function(properties) {
                 return new Health(properties);
             };
 
-            /**
-             * Encodes the specified Health message. Does not implicitly {@link edgewarden.v1.Health.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {edgewarden.v1.Health.$Properties} m Health message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Health.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -3334,49 +986,25 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.tempMilliC != null && $Object.hasOwnProperty.call(m, "tempMilliC"))
-                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.tempMilliC);
+                    w.uint32(8).int32(m.tempMilliC);
                 if (m.throttled != null && $Object.hasOwnProperty.call(m, "throttled") && m.throttled !== 0)
-                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.throttled);
+                    w.uint32(16).uint32(m.throttled);
                 if (m.memTotalBytes != null && $Object.hasOwnProperty.call(m, "memTotalBytes") && (typeof m.memTotalBytes === "object" ? m.memTotalBytes.low || m.memTotalBytes.high : m.memTotalBytes !== 0))
-                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.memTotalBytes);
+                    w.uint32(24).uint64(m.memTotalBytes);
                 if (m.memAvailableBytes != null && $Object.hasOwnProperty.call(m, "memAvailableBytes") && (typeof m.memAvailableBytes === "object" ? m.memAvailableBytes.low || m.memAvailableBytes.high : m.memAvailableBytes !== 0))
-                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.memAvailableBytes);
+                    w.uint32(32).uint64(m.memAvailableBytes);
                 if (m.diskFreeBytes != null && $Object.hasOwnProperty.call(m, "diskFreeBytes") && (typeof m.diskFreeBytes === "object" ? m.diskFreeBytes.low || m.diskFreeBytes.high : m.diskFreeBytes !== 0))
-                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.diskFreeBytes);
+                    w.uint32(40).uint64(m.diskFreeBytes);
                 if (m.load1Milli != null && $Object.hasOwnProperty.call(m, "load1Milli") && m.load1Milli !== 0)
-                    w.uint32(/* id 6, wireType 0 =*/48).uint32(m.load1Milli);
+                    w.uint32(48).uint32(m.load1Milli);
                 if (m.uptimeS != null && $Object.hasOwnProperty.call(m, "uptimeS") && (typeof m.uptimeS === "object" ? m.uptimeS.low || m.uptimeS.high : m.uptimeS !== 0))
-                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.uptimeS);
+                    w.uint32(56).uint64(m.uptimeS);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Health message, length delimited. Does not implicitly {@link edgewarden.v1.Health.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {edgewarden.v1.Health.$Properties} message Health message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Health.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Health message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Health & edgewarden.v1.Health.$Shape} Health
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Health.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -3482,302 +1110,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Health message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Health & edgewarden.v1.Health.$Shape} Health
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Health.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Health message.
-             * @function verify
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Health.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                var p = {};
-                if (m.tempMilliC != null && $Object.hasOwnProperty.call(m, "tempMilliC")) {
-                    p._tempMilliC = 1;
-                    if (!$util.isInteger(m.tempMilliC))
-                        return "tempMilliC: integer expected";
-                }
-                if (m.throttled != null && $Object.hasOwnProperty.call(m, "throttled")) {
-                    if (!$util.isInteger(m.throttled))
-                        return "throttled: integer expected";
-                }
-                if (m.memTotalBytes != null && $Object.hasOwnProperty.call(m, "memTotalBytes")) {
-                    if (!$util.isInteger(m.memTotalBytes) && !(m.memTotalBytes && $util.isInteger(m.memTotalBytes.low) && $util.isInteger(m.memTotalBytes.high)))
-                        return "memTotalBytes: integer|Long expected";
-                }
-                if (m.memAvailableBytes != null && $Object.hasOwnProperty.call(m, "memAvailableBytes")) {
-                    if (!$util.isInteger(m.memAvailableBytes) && !(m.memAvailableBytes && $util.isInteger(m.memAvailableBytes.low) && $util.isInteger(m.memAvailableBytes.high)))
-                        return "memAvailableBytes: integer|Long expected";
-                }
-                if (m.diskFreeBytes != null && $Object.hasOwnProperty.call(m, "diskFreeBytes")) {
-                    if (!$util.isInteger(m.diskFreeBytes) && !(m.diskFreeBytes && $util.isInteger(m.diskFreeBytes.low) && $util.isInteger(m.diskFreeBytes.high)))
-                        return "diskFreeBytes: integer|Long expected";
-                }
-                if (m.load1Milli != null && $Object.hasOwnProperty.call(m, "load1Milli")) {
-                    if (!$util.isInteger(m.load1Milli))
-                        return "load1Milli: integer expected";
-                }
-                if (m.uptimeS != null && $Object.hasOwnProperty.call(m, "uptimeS")) {
-                    if (!$util.isInteger(m.uptimeS) && !(m.uptimeS && $util.isInteger(m.uptimeS.low) && $util.isInteger(m.uptimeS.high)))
-                        return "uptimeS: integer|Long expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Health message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Health} Health
-             */
-            Health.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Health)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Health: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Health();
-                if (d.tempMilliC != null) {
-                    m.tempMilliC = d.tempMilliC | 0;
-                }
-                if (d.throttled != null) {
-                    if ($Number(d.throttled) !== 0) {
-                        m.throttled = d.throttled >>> 0;
-                    }
-                }
-                if (d.memTotalBytes != null) {
-                    if (typeof d.memTotalBytes === "object" ? d.memTotalBytes.low || d.memTotalBytes.high : $Number(d.memTotalBytes) !== 0) {
-                        if ($util.Long)
-                            m.memTotalBytes = $util.Long.fromValue(d.memTotalBytes, true);
-                        else if (typeof d.memTotalBytes === "string")
-                            m.memTotalBytes = $parseInt(d.memTotalBytes, 10);
-                        else if (typeof d.memTotalBytes === "number")
-                            m.memTotalBytes = d.memTotalBytes;
-                        else if (typeof d.memTotalBytes === "object")
-                            m.memTotalBytes = new $util.LongBits(d.memTotalBytes.low >>> 0, d.memTotalBytes.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.memAvailableBytes != null) {
-                    if (typeof d.memAvailableBytes === "object" ? d.memAvailableBytes.low || d.memAvailableBytes.high : $Number(d.memAvailableBytes) !== 0) {
-                        if ($util.Long)
-                            m.memAvailableBytes = $util.Long.fromValue(d.memAvailableBytes, true);
-                        else if (typeof d.memAvailableBytes === "string")
-                            m.memAvailableBytes = $parseInt(d.memAvailableBytes, 10);
-                        else if (typeof d.memAvailableBytes === "number")
-                            m.memAvailableBytes = d.memAvailableBytes;
-                        else if (typeof d.memAvailableBytes === "object")
-                            m.memAvailableBytes = new $util.LongBits(d.memAvailableBytes.low >>> 0, d.memAvailableBytes.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.diskFreeBytes != null) {
-                    if (typeof d.diskFreeBytes === "object" ? d.diskFreeBytes.low || d.diskFreeBytes.high : $Number(d.diskFreeBytes) !== 0) {
-                        if ($util.Long)
-                            m.diskFreeBytes = $util.Long.fromValue(d.diskFreeBytes, true);
-                        else if (typeof d.diskFreeBytes === "string")
-                            m.diskFreeBytes = $parseInt(d.diskFreeBytes, 10);
-                        else if (typeof d.diskFreeBytes === "number")
-                            m.diskFreeBytes = d.diskFreeBytes;
-                        else if (typeof d.diskFreeBytes === "object")
-                            m.diskFreeBytes = new $util.LongBits(d.diskFreeBytes.low >>> 0, d.diskFreeBytes.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.load1Milli != null) {
-                    if ($Number(d.load1Milli) !== 0) {
-                        m.load1Milli = d.load1Milli >>> 0;
-                    }
-                }
-                if (d.uptimeS != null) {
-                    if (typeof d.uptimeS === "object" ? d.uptimeS.low || d.uptimeS.high : $Number(d.uptimeS) !== 0) {
-                        if ($util.Long)
-                            m.uptimeS = $util.Long.fromValue(d.uptimeS, true);
-                        else if (typeof d.uptimeS === "string")
-                            m.uptimeS = $parseInt(d.uptimeS, 10);
-                        else if (typeof d.uptimeS === "number")
-                            m.uptimeS = d.uptimeS;
-                        else if (typeof d.uptimeS === "object")
-                            m.uptimeS = new $util.LongBits(d.uptimeS.low >>> 0, d.uptimeS.high >>> 0).toNumber(true);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Health message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {edgewarden.v1.Health} m Health
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Health.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.throttled = 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.memTotalBytes = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.memTotalBytes = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.memAvailableBytes = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.memAvailableBytes = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.diskFreeBytes = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.diskFreeBytes = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    d.load1Milli = 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.uptimeS = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.uptimeS = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                }
-                if (m.tempMilliC != null && $Object.hasOwnProperty.call(m, "tempMilliC")) {
-                    d.tempMilliC = m.tempMilliC;
-                }
-                if (m.throttled != null && $Object.hasOwnProperty.call(m, "throttled")) {
-                    d.throttled = m.throttled;
-                }
-                if (m.memTotalBytes != null && $Object.hasOwnProperty.call(m, "memTotalBytes")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.memTotalBytes = typeof m.memTotalBytes === "number" ? $BigInt(m.memTotalBytes) : $util.Long.fromBits(m.memTotalBytes.low >>> 0, m.memTotalBytes.high >>> 0, true).toBigInt();
-                    else if (typeof m.memTotalBytes === "number")
-                        d.memTotalBytes = o.longs === $String ? $String(m.memTotalBytes) : m.memTotalBytes;
-                    else
-                        d.memTotalBytes = o.longs === $String ? $util.Long.prototype.toString.call(m.memTotalBytes) : o.longs === $Number ? new $util.LongBits(m.memTotalBytes.low >>> 0, m.memTotalBytes.high >>> 0).toNumber(true) : m.memTotalBytes;
-                }
-                if (m.memAvailableBytes != null && $Object.hasOwnProperty.call(m, "memAvailableBytes")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.memAvailableBytes = typeof m.memAvailableBytes === "number" ? $BigInt(m.memAvailableBytes) : $util.Long.fromBits(m.memAvailableBytes.low >>> 0, m.memAvailableBytes.high >>> 0, true).toBigInt();
-                    else if (typeof m.memAvailableBytes === "number")
-                        d.memAvailableBytes = o.longs === $String ? $String(m.memAvailableBytes) : m.memAvailableBytes;
-                    else
-                        d.memAvailableBytes = o.longs === $String ? $util.Long.prototype.toString.call(m.memAvailableBytes) : o.longs === $Number ? new $util.LongBits(m.memAvailableBytes.low >>> 0, m.memAvailableBytes.high >>> 0).toNumber(true) : m.memAvailableBytes;
-                }
-                if (m.diskFreeBytes != null && $Object.hasOwnProperty.call(m, "diskFreeBytes")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.diskFreeBytes = typeof m.diskFreeBytes === "number" ? $BigInt(m.diskFreeBytes) : $util.Long.fromBits(m.diskFreeBytes.low >>> 0, m.diskFreeBytes.high >>> 0, true).toBigInt();
-                    else if (typeof m.diskFreeBytes === "number")
-                        d.diskFreeBytes = o.longs === $String ? $String(m.diskFreeBytes) : m.diskFreeBytes;
-                    else
-                        d.diskFreeBytes = o.longs === $String ? $util.Long.prototype.toString.call(m.diskFreeBytes) : o.longs === $Number ? new $util.LongBits(m.diskFreeBytes.low >>> 0, m.diskFreeBytes.high >>> 0).toNumber(true) : m.diskFreeBytes;
-                }
-                if (m.load1Milli != null && $Object.hasOwnProperty.call(m, "load1Milli")) {
-                    d.load1Milli = m.load1Milli;
-                }
-                if (m.uptimeS != null && $Object.hasOwnProperty.call(m, "uptimeS")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.uptimeS = typeof m.uptimeS === "number" ? $BigInt(m.uptimeS) : $util.Long.fromBits(m.uptimeS.low >>> 0, m.uptimeS.high >>> 0, true).toBigInt();
-                    else if (typeof m.uptimeS === "number")
-                        d.uptimeS = o.longs === $String ? $String(m.uptimeS) : m.uptimeS;
-                    else
-                        d.uptimeS = o.longs === $String ? $util.Long.prototype.toString.call(m.uptimeS) : o.longs === $Number ? new $util.LongBits(m.uptimeS.low >>> 0, m.uptimeS.high >>> 0).toNumber(true) : m.uptimeS;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Health to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Health
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Health.prototype.toJSON = function() {
-                return Health.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Health
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Health
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Health.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Health";
-            };
-
             return Health;
         })();
 
         v1.ModelStatus = (function() {
 
-            /**
-             * Properties of a ModelStatus.
-             * @typedef {Object} edgewarden.v1.ModelStatus.$Properties
-             * @property {Uint8Array|null} [digest] ModelStatus digest
-             * @property {string|null} [name] ModelStatus name
-             * @property {number|null} [inferences] ModelStatus inferences
-             * @property {number|null} [blocked] ModelStatus blocked
-             * @property {number|null} [errors] ModelStatus errors
-             * @property {number|null} [p50Us] ModelStatus p50Us
-             * @property {number|null} [p99Us] ModelStatus p99Us
-             * @property {string|null} [executionProvider] ModelStatus executionProvider
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a ModelStatus.
-             * @memberof edgewarden.v1
-             * @interface IModelStatus
-             * @augments edgewarden.v1.ModelStatus.$Properties
-             * @deprecated Use edgewarden.v1.ModelStatus.$Properties instead.
-             */
-
-            /**
-             * Shape of a ModelStatus.
-             * @typedef {edgewarden.v1.ModelStatus.$Properties} edgewarden.v1.ModelStatus.$Shape
-             */
-
-            /**
-             * Constructs a new ModelStatus.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a ModelStatus.
-             * @constructor
-             * @param {edgewarden.v1.ModelStatus.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const ModelStatus = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -3785,95 +1122,19 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * ModelStatus digest.
-             * @member {Uint8Array} digest
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             */
             ModelStatus.prototype.digest = $util.newBuffer([]);
-
-            /**
-             * ModelStatus name.
-             * @member {string} name
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             */
             ModelStatus.prototype.name = "";
-
-            /**
-             * ModelStatus inferences.
-             * @member {number} inferences
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             */
             ModelStatus.prototype.inferences = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * ModelStatus blocked.
-             * @member {number} blocked
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             */
             ModelStatus.prototype.blocked = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * ModelStatus errors.
-             * @member {number} errors
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             */
             ModelStatus.prototype.errors = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * ModelStatus p50Us.
-             * @member {number} p50Us
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             */
             ModelStatus.prototype.p50Us = 0;
-
-            /**
-             * ModelStatus p99Us.
-             * @member {number} p99Us
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             */
             ModelStatus.prototype.p99Us = 0;
-
-            /**
-             * ModelStatus executionProvider.
-             * @member {string} executionProvider
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             */
             ModelStatus.prototype.executionProvider = "";
 
-            /**
-             * Creates a new ModelStatus instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {edgewarden.v1.ModelStatus.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.ModelStatus} ModelStatus instance
-             * @type {{
-             *   (properties: edgewarden.v1.ModelStatus.$Shape): edgewarden.v1.ModelStatus & edgewarden.v1.ModelStatus.$Shape;
-             *   (properties?: edgewarden.v1.ModelStatus.$Properties): edgewarden.v1.ModelStatus;
-             * }}
-             */
             ModelStatus.create = function(properties) {
                 return new ModelStatus(properties);
             };
 
-            /**
-             * Encodes the specified ModelStatus message. Does not implicitly {@link edgewarden.v1.ModelStatus.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {edgewarden.v1.ModelStatus.$Properties} m ModelStatus message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             ModelStatus.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -3882,51 +1143,27 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.digest != null && $Object.hasOwnProperty.call(m, "digest") && m.digest.length)
-                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.digest);
+                    w.uint32(10).bytes(m.digest);
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                    w.uint32(18).string(m.name);
                 if (m.inferences != null && $Object.hasOwnProperty.call(m, "inferences") && (typeof m.inferences === "object" ? m.inferences.low || m.inferences.high : m.inferences !== 0))
-                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.inferences);
+                    w.uint32(24).uint64(m.inferences);
                 if (m.blocked != null && $Object.hasOwnProperty.call(m, "blocked") && (typeof m.blocked === "object" ? m.blocked.low || m.blocked.high : m.blocked !== 0))
-                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.blocked);
+                    w.uint32(32).uint64(m.blocked);
                 if (m.errors != null && $Object.hasOwnProperty.call(m, "errors") && (typeof m.errors === "object" ? m.errors.low || m.errors.high : m.errors !== 0))
-                    w.uint32(/* id 5, wireType 0 =*/40).uint64(m.errors);
+                    w.uint32(40).uint64(m.errors);
                 if (m.p50Us != null && $Object.hasOwnProperty.call(m, "p50Us") && m.p50Us !== 0)
-                    w.uint32(/* id 6, wireType 0 =*/48).uint32(m.p50Us);
+                    w.uint32(48).uint32(m.p50Us);
                 if (m.p99Us != null && $Object.hasOwnProperty.call(m, "p99Us") && m.p99Us !== 0)
-                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.p99Us);
+                    w.uint32(56).uint32(m.p99Us);
                 if (m.executionProvider != null && $Object.hasOwnProperty.call(m, "executionProvider") && m.executionProvider !== "")
-                    w.uint32(/* id 8, wireType 2 =*/66).string(m.executionProvider);
+                    w.uint32(66).string(m.executionProvider);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified ModelStatus message, length delimited. Does not implicitly {@link edgewarden.v1.ModelStatus.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {edgewarden.v1.ModelStatus.$Properties} message ModelStatus message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ModelStatus.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a ModelStatus message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.ModelStatus & edgewarden.v1.ModelStatus.$Shape} ModelStatus
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             ModelStatus.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -4043,303 +1280,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a ModelStatus message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.ModelStatus & edgewarden.v1.ModelStatus.$Shape} ModelStatus
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            ModelStatus.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a ModelStatus message.
-             * @function verify
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            ModelStatus.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.digest != null && $Object.hasOwnProperty.call(m, "digest")) {
-                    if (!(m.digest && typeof m.digest.length === "number" || $util.isString(m.digest)))
-                        return "digest: buffer expected";
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    if (!$util.isString(m.name))
-                        return "name: string expected";
-                }
-                if (m.inferences != null && $Object.hasOwnProperty.call(m, "inferences")) {
-                    if (!$util.isInteger(m.inferences) && !(m.inferences && $util.isInteger(m.inferences.low) && $util.isInteger(m.inferences.high)))
-                        return "inferences: integer|Long expected";
-                }
-                if (m.blocked != null && $Object.hasOwnProperty.call(m, "blocked")) {
-                    if (!$util.isInteger(m.blocked) && !(m.blocked && $util.isInteger(m.blocked.low) && $util.isInteger(m.blocked.high)))
-                        return "blocked: integer|Long expected";
-                }
-                if (m.errors != null && $Object.hasOwnProperty.call(m, "errors")) {
-                    if (!$util.isInteger(m.errors) && !(m.errors && $util.isInteger(m.errors.low) && $util.isInteger(m.errors.high)))
-                        return "errors: integer|Long expected";
-                }
-                if (m.p50Us != null && $Object.hasOwnProperty.call(m, "p50Us")) {
-                    if (!$util.isInteger(m.p50Us))
-                        return "p50Us: integer expected";
-                }
-                if (m.p99Us != null && $Object.hasOwnProperty.call(m, "p99Us")) {
-                    if (!$util.isInteger(m.p99Us))
-                        return "p99Us: integer expected";
-                }
-                if (m.executionProvider != null && $Object.hasOwnProperty.call(m, "executionProvider")) {
-                    if (!$util.isString(m.executionProvider))
-                        return "executionProvider: string expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a ModelStatus message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.ModelStatus} ModelStatus
-             */
-            ModelStatus.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.ModelStatus)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.ModelStatus: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.ModelStatus();
-                if (d.digest != null) {
-                    if (d.digest.length) {
-                        if (typeof d.digest === "string")
-                            $util.base64.decode(d.digest, m.digest = $util.newBuffer($util.base64.length(d.digest)), 0);
-                        else if (d.digest.length >= 0)
-                            m.digest = d.digest;
-                    }
-                }
-                if (d.name != null) {
-                    if (typeof d.name !== "string" || d.name.length) {
-                        m.name = $String(d.name);
-                    }
-                }
-                if (d.inferences != null) {
-                    if (typeof d.inferences === "object" ? d.inferences.low || d.inferences.high : $Number(d.inferences) !== 0) {
-                        if ($util.Long)
-                            m.inferences = $util.Long.fromValue(d.inferences, true);
-                        else if (typeof d.inferences === "string")
-                            m.inferences = $parseInt(d.inferences, 10);
-                        else if (typeof d.inferences === "number")
-                            m.inferences = d.inferences;
-                        else if (typeof d.inferences === "object")
-                            m.inferences = new $util.LongBits(d.inferences.low >>> 0, d.inferences.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.blocked != null) {
-                    if (typeof d.blocked === "object" ? d.blocked.low || d.blocked.high : $Number(d.blocked) !== 0) {
-                        if ($util.Long)
-                            m.blocked = $util.Long.fromValue(d.blocked, true);
-                        else if (typeof d.blocked === "string")
-                            m.blocked = $parseInt(d.blocked, 10);
-                        else if (typeof d.blocked === "number")
-                            m.blocked = d.blocked;
-                        else if (typeof d.blocked === "object")
-                            m.blocked = new $util.LongBits(d.blocked.low >>> 0, d.blocked.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.errors != null) {
-                    if (typeof d.errors === "object" ? d.errors.low || d.errors.high : $Number(d.errors) !== 0) {
-                        if ($util.Long)
-                            m.errors = $util.Long.fromValue(d.errors, true);
-                        else if (typeof d.errors === "string")
-                            m.errors = $parseInt(d.errors, 10);
-                        else if (typeof d.errors === "number")
-                            m.errors = d.errors;
-                        else if (typeof d.errors === "object")
-                            m.errors = new $util.LongBits(d.errors.low >>> 0, d.errors.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.p50Us != null) {
-                    if ($Number(d.p50Us) !== 0) {
-                        m.p50Us = d.p50Us >>> 0;
-                    }
-                }
-                if (d.p99Us != null) {
-                    if ($Number(d.p99Us) !== 0) {
-                        m.p99Us = d.p99Us >>> 0;
-                    }
-                }
-                if (d.executionProvider != null) {
-                    if (typeof d.executionProvider !== "string" || d.executionProvider.length) {
-                        m.executionProvider = $String(d.executionProvider);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a ModelStatus message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {edgewarden.v1.ModelStatus} m ModelStatus
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            ModelStatus.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    if (o.bytes === $String)
-                        d.digest = "";
-                    else {
-                        d.digest = [];
-                        if (o.bytes !== $Array)
-                            d.digest = $util.newBuffer(d.digest);
-                    }
-                    d.name = "";
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.inferences = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.inferences = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.blocked = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.blocked = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.errors = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.errors = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    d.p50Us = 0;
-                    d.p99Us = 0;
-                    d.executionProvider = "";
-                }
-                if (m.digest != null && $Object.hasOwnProperty.call(m, "digest")) {
-                    d.digest = o.bytes === $String ? $util.base64.encode(m.digest, 0, m.digest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.digest) : m.digest;
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    d.name = m.name;
-                }
-                if (m.inferences != null && $Object.hasOwnProperty.call(m, "inferences")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.inferences = typeof m.inferences === "number" ? $BigInt(m.inferences) : $util.Long.fromBits(m.inferences.low >>> 0, m.inferences.high >>> 0, true).toBigInt();
-                    else if (typeof m.inferences === "number")
-                        d.inferences = o.longs === $String ? $String(m.inferences) : m.inferences;
-                    else
-                        d.inferences = o.longs === $String ? $util.Long.prototype.toString.call(m.inferences) : o.longs === $Number ? new $util.LongBits(m.inferences.low >>> 0, m.inferences.high >>> 0).toNumber(true) : m.inferences;
-                }
-                if (m.blocked != null && $Object.hasOwnProperty.call(m, "blocked")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.blocked = typeof m.blocked === "number" ? $BigInt(m.blocked) : $util.Long.fromBits(m.blocked.low >>> 0, m.blocked.high >>> 0, true).toBigInt();
-                    else if (typeof m.blocked === "number")
-                        d.blocked = o.longs === $String ? $String(m.blocked) : m.blocked;
-                    else
-                        d.blocked = o.longs === $String ? $util.Long.prototype.toString.call(m.blocked) : o.longs === $Number ? new $util.LongBits(m.blocked.low >>> 0, m.blocked.high >>> 0).toNumber(true) : m.blocked;
-                }
-                if (m.errors != null && $Object.hasOwnProperty.call(m, "errors")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.errors = typeof m.errors === "number" ? $BigInt(m.errors) : $util.Long.fromBits(m.errors.low >>> 0, m.errors.high >>> 0, true).toBigInt();
-                    else if (typeof m.errors === "number")
-                        d.errors = o.longs === $String ? $String(m.errors) : m.errors;
-                    else
-                        d.errors = o.longs === $String ? $util.Long.prototype.toString.call(m.errors) : o.longs === $Number ? new $util.LongBits(m.errors.low >>> 0, m.errors.high >>> 0).toNumber(true) : m.errors;
-                }
-                if (m.p50Us != null && $Object.hasOwnProperty.call(m, "p50Us")) {
-                    d.p50Us = m.p50Us;
-                }
-                if (m.p99Us != null && $Object.hasOwnProperty.call(m, "p99Us")) {
-                    d.p99Us = m.p99Us;
-                }
-                if (m.executionProvider != null && $Object.hasOwnProperty.call(m, "executionProvider")) {
-                    d.executionProvider = m.executionProvider;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this ModelStatus to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.ModelStatus
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            ModelStatus.prototype.toJSON = function() {
-                return ModelStatus.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for ModelStatus
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.ModelStatus
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            ModelStatus.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.ModelStatus";
-            };
-
             return ModelStatus;
         })();
 
         v1.Compliance = (function() {
 
-            /**
-             * Properties of a Compliance.
-             * @typedef {Object} edgewarden.v1.Compliance.$Properties
-             * @property {edgewarden.v1.Compliance.State|null} [state] Compliance state
-             * @property {Array.<string>|null} [reasons] Compliance reasons
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Compliance.
-             * @memberof edgewarden.v1
-             * @interface ICompliance
-             * @augments edgewarden.v1.Compliance.$Properties
-             * @deprecated Use edgewarden.v1.Compliance.$Properties instead.
-             */
-
-            /**
-             * Shape of a Compliance.
-             * @typedef {edgewarden.v1.Compliance.$Properties} edgewarden.v1.Compliance.$Shape
-             */
-
-            /**
-             * Constructs a new Compliance.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Compliance.
-             * @constructor
-             * @param {edgewarden.v1.Compliance.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Compliance = function (p) {
                 this.reasons = [];
                 if (p)
@@ -4348,47 +1293,13 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Compliance state.
-             * @member {edgewarden.v1.Compliance.State} state
-             * @memberof edgewarden.v1.Compliance
-             * @instance
-             */
             Compliance.prototype.state = 0;
-
-            /**
-             * Compliance reasons.
-             * @member {Array.<string>} reasons
-             * @memberof edgewarden.v1.Compliance
-             * @instance
-             */
             Compliance.prototype.reasons = $util.emptyArray;
 
-            /**
-             * Creates a new Compliance instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {edgewarden.v1.Compliance.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Compliance} Compliance instance
-             * @type {{
-             *   (properties: edgewarden.v1.Compliance.$Shape): edgewarden.v1.Compliance & edgewarden.v1.Compliance.$Shape;
-             *   (properties?: edgewarden.v1.Compliance.$Properties): edgewarden.v1.Compliance;
-             * }}
-             */
             Compliance.create = function(properties) {
                 return new Compliance(properties);
             };
 
-            /**
-             * Encodes the specified Compliance message. Does not implicitly {@link edgewarden.v1.Compliance.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {edgewarden.v1.Compliance.$Properties} m Compliance message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Compliance.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -4397,10 +1308,10 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.state != null && $Object.hasOwnProperty.call(m, "state") && m.state !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.state);
+                    w.uint32(8).int32(m.state);
                 if (m.reasons != null && m.reasons.length) {
                     for (var i = 0; i < m.reasons.length; ++i)
-                        w.uint32(/* id 2, wireType 2 =*/18).string(m.reasons[i]);
+                        w.uint32(18).string(m.reasons[i]);
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -4408,30 +1319,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified Compliance message, length delimited. Does not implicitly {@link edgewarden.v1.Compliance.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {edgewarden.v1.Compliance.$Properties} message Compliance message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Compliance.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Compliance message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Compliance & edgewarden.v1.Compliance.$Shape} Compliance
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Compliance.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -4493,173 +1380,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Compliance message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Compliance & edgewarden.v1.Compliance.$Shape} Compliance
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Compliance.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Compliance message.
-             * @function verify
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Compliance.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
-                    if (typeof m.state !== "number" || (m.state | 0) !== m.state)
-                        return "state: enum value expected";
-                }
-                if (m.reasons != null && $Object.hasOwnProperty.call(m, "reasons")) {
-                    if (!$Array.isArray(m.reasons))
-                        return "reasons: array expected";
-                    for (var i = 0; i < m.reasons.length; ++i) {
-                        if (!$util.isString(m.reasons[i]))
-                            return "reasons: string[] expected";
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Compliance message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Compliance} Compliance
-             */
-            Compliance.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Compliance)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Compliance: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Compliance();
-                if (d.state !== 0 && (typeof d.state !== "string" || $root.edgewarden.v1.Compliance.State[d.state] !== 0)) {
-                    switch (d.state) {
-                    case "STATE_UNSPECIFIED":
-                    case 0:
-                        m.state = 0;
-                        break;
-                    case "COMPLIANT":
-                    case 1:
-                        m.state = 1;
-                        break;
-                    case "DEGRADED":
-                    case 2:
-                        m.state = 2;
-                        break;
-                    case "NON_COMPLIANT":
-                    case 3:
-                        m.state = 3;
-                        break;
-                    default:
-                        if (typeof d.state === "number" && (d.state | 0) === d.state)
-                            m.state = d.state;
-                    }
-                }
-                if (d.reasons) {
-                    if (!$Array.isArray(d.reasons))
-                        throw $TypeError(".edgewarden.v1.Compliance.reasons: array expected");
-                    m.reasons = $Array(d.reasons.length);
-                    for (var i = 0; i < d.reasons.length; ++i) {
-                        m.reasons[i] = $String(d.reasons[i]);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Compliance message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {edgewarden.v1.Compliance} m Compliance
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Compliance.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.reasons = [];
-                }
-                if (o.defaults) {
-                    d.state = o.enums === $String ? "STATE_UNSPECIFIED" : 0;
-                }
-                if (m.state != null && $Object.hasOwnProperty.call(m, "state")) {
-                    d.state = o.enums === $String ? $root.edgewarden.v1.Compliance.State[m.state] === $undefined ? m.state : $root.edgewarden.v1.Compliance.State[m.state] : m.state;
-                }
-                if (m.reasons && m.reasons.length) {
-                    d.reasons = $Array(m.reasons.length);
-                    for (var j = 0; j < m.reasons.length; ++j) {
-                        d.reasons[j] = m.reasons[j];
-                    }
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Compliance to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Compliance
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Compliance.prototype.toJSON = function() {
-                return Compliance.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Compliance
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Compliance
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Compliance.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Compliance";
-            };
-
-            /**
-             * State enum.
-             * @name edgewarden.v1.Compliance.State
-             * @enum {number}
-             * @property {number} STATE_UNSPECIFIED=0 STATE_UNSPECIFIED value
-             * @property {number} COMPLIANT=1 COMPLIANT value
-             * @property {number} DEGRADED=2 DEGRADED value
-             * @property {number} NON_COMPLIANT=3 NON_COMPLIANT value
-             */
             Compliance.State = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
                 values[valuesById[0] = "STATE_UNSPECIFIED"] = 0;
@@ -4674,54 +1394,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.Heartbeat = (function() {
 
-            /**
-             * Properties of a Heartbeat.
-             * @typedef {Object} edgewarden.v1.Heartbeat.$Properties
-             * @property {Uint8Array|null} [deviceKeyid] Heartbeat deviceKeyid
-             * @property {string|null} [fleet] Heartbeat fleet
-             * @property {number|null} [bdSeq] Heartbeat bdSeq
-             * @property {number|null} [seq] Heartbeat seq
-             * @property {number|null} [timeUnixMs] Heartbeat timeUnixMs
-             * @property {Uint8Array|null} [bootId] Heartbeat bootId
-             * @property {string|null} [sdkVersion] Heartbeat sdkVersion
-             * @property {edgewarden.v1.Board.$Properties|null} [board] Heartbeat board
-             * @property {edgewarden.v1.Health.$Properties|null} [health] Heartbeat health
-             * @property {Array.<edgewarden.v1.ModelStatus.$Properties>|null} [models] Heartbeat models
-             * @property {Uint8Array|null} [policyDigest] Heartbeat policyDigest
-             * @property {edgewarden.v1.Compliance.$Properties|null} [compliance] Heartbeat compliance
-             * @property {edgewarden.v1.Envelope.$Properties|null} [checkpoint] Heartbeat checkpoint
-             * @property {Array.<Uint8Array>|null} [consistencyProof] Heartbeat consistencyProof
-             * @property {number|null} [previousTreeSize] Heartbeat previousTreeSize
-             * @property {number|null} [outboxDepth] Heartbeat outboxDepth
-             * @property {number|null} [dropped] Heartbeat dropped
-             * @property {boolean|null} [historical] Heartbeat historical
-             * @property {string|null} [share] Heartbeat share
-             * @property {Array.<string>|null} [policyRefusals] Heartbeat policyRefusals
-             * @property {Array.<string>|null} [auditAlerts] Heartbeat auditAlerts
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Heartbeat.
-             * @memberof edgewarden.v1
-             * @interface IHeartbeat
-             * @augments edgewarden.v1.Heartbeat.$Properties
-             * @deprecated Use edgewarden.v1.Heartbeat.$Properties instead.
-             */
-
-            /**
-             * Shape of a Heartbeat.
-             * @typedef {edgewarden.v1.Heartbeat.$Properties} edgewarden.v1.Heartbeat.$Shape
-             */
-
-            /**
-             * Constructs a new Heartbeat.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Heartbeat.
-             * @constructor
-             * @param {edgewarden.v1.Heartbeat.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Heartbeat = function (p) {
                 this.models = [];
                 this.consistencyProof = [];
@@ -4733,199 +1405,32 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Heartbeat deviceKeyid.
-             * @member {Uint8Array} deviceKeyid
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.deviceKeyid = $util.newBuffer([]);
-
-            /**
-             * Heartbeat fleet.
-             * @member {string} fleet
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.fleet = "";
-
-            /**
-             * Heartbeat bdSeq.
-             * @member {number} bdSeq
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.bdSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Heartbeat seq.
-             * @member {number} seq
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Heartbeat timeUnixMs.
-             * @member {number} timeUnixMs
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.timeUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-            /**
-             * Heartbeat bootId.
-             * @member {Uint8Array} bootId
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.bootId = $util.newBuffer([]);
-
-            /**
-             * Heartbeat sdkVersion.
-             * @member {string} sdkVersion
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.sdkVersion = "";
-
-            /**
-             * Heartbeat board.
-             * @member {edgewarden.v1.Board.$Properties|null|undefined} board
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.board = null;
-
-            /**
-             * Heartbeat health.
-             * @member {edgewarden.v1.Health.$Properties|null|undefined} health
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.health = null;
-
-            /**
-             * Heartbeat models.
-             * @member {Array.<edgewarden.v1.ModelStatus.$Properties>} models
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.models = $util.emptyArray;
-
-            /**
-             * Heartbeat policyDigest.
-             * @member {Uint8Array} policyDigest
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.policyDigest = $util.newBuffer([]);
-
-            /**
-             * Heartbeat compliance.
-             * @member {edgewarden.v1.Compliance.$Properties|null|undefined} compliance
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.compliance = null;
-
-            /**
-             * Heartbeat checkpoint.
-             * @member {edgewarden.v1.Envelope.$Properties|null|undefined} checkpoint
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.checkpoint = null;
-
-            /**
-             * Heartbeat consistencyProof.
-             * @member {Array.<Uint8Array>} consistencyProof
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.consistencyProof = $util.emptyArray;
-
-            /**
-             * Heartbeat previousTreeSize.
-             * @member {number} previousTreeSize
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.previousTreeSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Heartbeat outboxDepth.
-             * @member {number} outboxDepth
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.outboxDepth = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Heartbeat dropped.
-             * @member {number} dropped
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.dropped = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Heartbeat historical.
-             * @member {boolean} historical
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.historical = false;
-
-            /**
-             * Heartbeat share.
-             * @member {string} share
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.share = "";
-
-            /**
-             * Heartbeat policyRefusals.
-             * @member {Array.<string>} policyRefusals
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.policyRefusals = $util.emptyArray;
-
-            /**
-             * Heartbeat auditAlerts.
-             * @member {Array.<string>} auditAlerts
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             */
             Heartbeat.prototype.auditAlerts = $util.emptyArray;
 
-            /**
-             * Creates a new Heartbeat instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {edgewarden.v1.Heartbeat.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Heartbeat} Heartbeat instance
-             * @type {{
-             *   (properties: edgewarden.v1.Heartbeat.$Shape): edgewarden.v1.Heartbeat & edgewarden.v1.Heartbeat.$Shape;
-             *   (properties?: edgewarden.v1.Heartbeat.$Properties): edgewarden.v1.Heartbeat;
-             * }}
-             */
             Heartbeat.create = function(properties) {
                 return new Heartbeat(properties);
             };
 
-            /**
-             * Encodes the specified Heartbeat message. Does not implicitly {@link edgewarden.v1.Heartbeat.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {edgewarden.v1.Heartbeat.$Properties} m Heartbeat message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Heartbeat.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -4934,54 +1439,54 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid") && m.deviceKeyid.length)
-                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.deviceKeyid);
+                    w.uint32(10).bytes(m.deviceKeyid);
                 if (m.fleet != null && $Object.hasOwnProperty.call(m, "fleet") && m.fleet !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.fleet);
+                    w.uint32(18).string(m.fleet);
                 if (m.bdSeq != null && $Object.hasOwnProperty.call(m, "bdSeq") && (typeof m.bdSeq === "object" ? m.bdSeq.low || m.bdSeq.high : m.bdSeq !== 0))
-                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.bdSeq);
+                    w.uint32(24).uint64(m.bdSeq);
                 if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && (typeof m.seq === "object" ? m.seq.low || m.seq.high : m.seq !== 0))
-                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.seq);
+                    w.uint32(32).uint64(m.seq);
                 if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs") && (typeof m.timeUnixMs === "object" ? m.timeUnixMs.low || m.timeUnixMs.high : m.timeUnixMs !== 0))
-                    w.uint32(/* id 5, wireType 0 =*/40).int64(m.timeUnixMs);
+                    w.uint32(40).int64(m.timeUnixMs);
                 if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId") && m.bootId.length)
-                    w.uint32(/* id 6, wireType 2 =*/50).bytes(m.bootId);
+                    w.uint32(50).bytes(m.bootId);
                 if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion") && m.sdkVersion !== "")
-                    w.uint32(/* id 7, wireType 2 =*/58).string(m.sdkVersion);
+                    w.uint32(58).string(m.sdkVersion);
                 if (m.board != null && $Object.hasOwnProperty.call(m, "board"))
-                    $root.edgewarden.v1.Board.encode(m.board, w.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Board.encode(m.board, w.uint32(66).fork(), q + 1).ldelim();
                 if (m.health != null && $Object.hasOwnProperty.call(m, "health"))
-                    $root.edgewarden.v1.Health.encode(m.health, w.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Health.encode(m.health, w.uint32(74).fork(), q + 1).ldelim();
                 if (m.models != null && m.models.length) {
                     for (var i = 0; i < m.models.length; ++i)
-                        $root.edgewarden.v1.ModelStatus.encode(m.models[i], w.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.ModelStatus.encode(m.models[i], w.uint32(82).fork(), q + 1).ldelim();
                 }
                 if (m.policyDigest != null && $Object.hasOwnProperty.call(m, "policyDigest") && m.policyDigest.length)
-                    w.uint32(/* id 11, wireType 2 =*/90).bytes(m.policyDigest);
+                    w.uint32(90).bytes(m.policyDigest);
                 if (m.compliance != null && $Object.hasOwnProperty.call(m, "compliance"))
-                    $root.edgewarden.v1.Compliance.encode(m.compliance, w.uint32(/* id 12, wireType 2 =*/98).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Compliance.encode(m.compliance, w.uint32(98).fork(), q + 1).ldelim();
                 if (m.checkpoint != null && $Object.hasOwnProperty.call(m, "checkpoint"))
-                    $root.edgewarden.v1.Envelope.encode(m.checkpoint, w.uint32(/* id 13, wireType 2 =*/106).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Envelope.encode(m.checkpoint, w.uint32(106).fork(), q + 1).ldelim();
                 if (m.consistencyProof != null && m.consistencyProof.length) {
                     for (var i = 0; i < m.consistencyProof.length; ++i)
-                        w.uint32(/* id 14, wireType 2 =*/114).bytes(m.consistencyProof[i]);
+                        w.uint32(114).bytes(m.consistencyProof[i]);
                 }
                 if (m.previousTreeSize != null && $Object.hasOwnProperty.call(m, "previousTreeSize") && (typeof m.previousTreeSize === "object" ? m.previousTreeSize.low || m.previousTreeSize.high : m.previousTreeSize !== 0))
-                    w.uint32(/* id 15, wireType 0 =*/120).uint64(m.previousTreeSize);
+                    w.uint32(120).uint64(m.previousTreeSize);
                 if (m.outboxDepth != null && $Object.hasOwnProperty.call(m, "outboxDepth") && (typeof m.outboxDepth === "object" ? m.outboxDepth.low || m.outboxDepth.high : m.outboxDepth !== 0))
-                    w.uint32(/* id 16, wireType 0 =*/128).uint64(m.outboxDepth);
+                    w.uint32(128).uint64(m.outboxDepth);
                 if (m.dropped != null && $Object.hasOwnProperty.call(m, "dropped") && (typeof m.dropped === "object" ? m.dropped.low || m.dropped.high : m.dropped !== 0))
-                    w.uint32(/* id 17, wireType 0 =*/136).uint64(m.dropped);
+                    w.uint32(136).uint64(m.dropped);
                 if (m.historical != null && $Object.hasOwnProperty.call(m, "historical") && m.historical !== false)
-                    w.uint32(/* id 18, wireType 0 =*/144).bool(m.historical);
+                    w.uint32(144).bool(m.historical);
                 if (m.share != null && $Object.hasOwnProperty.call(m, "share") && m.share !== "")
-                    w.uint32(/* id 19, wireType 2 =*/154).string(m.share);
+                    w.uint32(154).string(m.share);
                 if (m.policyRefusals != null && m.policyRefusals.length) {
                     for (var i = 0; i < m.policyRefusals.length; ++i)
-                        w.uint32(/* id 20, wireType 2 =*/162).string(m.policyRefusals[i]);
+                        w.uint32(162).string(m.policyRefusals[i]);
                 }
                 if (m.auditAlerts != null && m.auditAlerts.length) {
                     for (var i = 0; i < m.auditAlerts.length; ++i)
-                        w.uint32(/* id 21, wireType 2 =*/170).string(m.auditAlerts[i]);
+                        w.uint32(170).string(m.auditAlerts[i]);
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -4989,30 +1494,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified Heartbeat message, length delimited. Does not implicitly {@link edgewarden.v1.Heartbeat.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {edgewarden.v1.Heartbeat.$Properties} message Heartbeat message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Heartbeat.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Heartbeat message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Heartbeat & edgewarden.v1.Heartbeat.$Shape} Heartbeat
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Heartbeat.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -5230,607 +1711,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Heartbeat message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Heartbeat & edgewarden.v1.Heartbeat.$Shape} Heartbeat
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Heartbeat.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Heartbeat message.
-             * @function verify
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Heartbeat.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid")) {
-                    if (!(m.deviceKeyid && typeof m.deviceKeyid.length === "number" || $util.isString(m.deviceKeyid)))
-                        return "deviceKeyid: buffer expected";
-                }
-                if (m.fleet != null && $Object.hasOwnProperty.call(m, "fleet")) {
-                    if (!$util.isString(m.fleet))
-                        return "fleet: string expected";
-                }
-                if (m.bdSeq != null && $Object.hasOwnProperty.call(m, "bdSeq")) {
-                    if (!$util.isInteger(m.bdSeq) && !(m.bdSeq && $util.isInteger(m.bdSeq.low) && $util.isInteger(m.bdSeq.high)))
-                        return "bdSeq: integer|Long expected";
-                }
-                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
-                    if (!$util.isInteger(m.seq) && !(m.seq && $util.isInteger(m.seq.low) && $util.isInteger(m.seq.high)))
-                        return "seq: integer|Long expected";
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (!$util.isInteger(m.timeUnixMs) && !(m.timeUnixMs && $util.isInteger(m.timeUnixMs.low) && $util.isInteger(m.timeUnixMs.high)))
-                        return "timeUnixMs: integer|Long expected";
-                }
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId")) {
-                    if (!(m.bootId && typeof m.bootId.length === "number" || $util.isString(m.bootId)))
-                        return "bootId: buffer expected";
-                }
-                if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion")) {
-                    if (!$util.isString(m.sdkVersion))
-                        return "sdkVersion: string expected";
-                }
-                if (m.board != null && $Object.hasOwnProperty.call(m, "board")) {
-                    {
-                        var e = $root.edgewarden.v1.Board.verify(m.board, q + 1);
-                        if (e)
-                            return "board." + e;
-                    }
-                }
-                if (m.health != null && $Object.hasOwnProperty.call(m, "health")) {
-                    {
-                        var e = $root.edgewarden.v1.Health.verify(m.health, q + 1);
-                        if (e)
-                            return "health." + e;
-                    }
-                }
-                if (m.models != null && $Object.hasOwnProperty.call(m, "models")) {
-                    if (!$Array.isArray(m.models))
-                        return "models: array expected";
-                    for (var i = 0; i < m.models.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.ModelStatus.verify(m.models[i], q + 1);
-                            if (e)
-                                return "models." + e;
-                        }
-                    }
-                }
-                if (m.policyDigest != null && $Object.hasOwnProperty.call(m, "policyDigest")) {
-                    if (!(m.policyDigest && typeof m.policyDigest.length === "number" || $util.isString(m.policyDigest)))
-                        return "policyDigest: buffer expected";
-                }
-                if (m.compliance != null && $Object.hasOwnProperty.call(m, "compliance")) {
-                    {
-                        var e = $root.edgewarden.v1.Compliance.verify(m.compliance, q + 1);
-                        if (e)
-                            return "compliance." + e;
-                    }
-                }
-                if (m.checkpoint != null && $Object.hasOwnProperty.call(m, "checkpoint")) {
-                    {
-                        var e = $root.edgewarden.v1.Envelope.verify(m.checkpoint, q + 1);
-                        if (e)
-                            return "checkpoint." + e;
-                    }
-                }
-                if (m.consistencyProof != null && $Object.hasOwnProperty.call(m, "consistencyProof")) {
-                    if (!$Array.isArray(m.consistencyProof))
-                        return "consistencyProof: array expected";
-                    for (var i = 0; i < m.consistencyProof.length; ++i) {
-                        if (!(m.consistencyProof[i] && typeof m.consistencyProof[i].length === "number" || $util.isString(m.consistencyProof[i])))
-                            return "consistencyProof: buffer[] expected";
-                    }
-                }
-                if (m.previousTreeSize != null && $Object.hasOwnProperty.call(m, "previousTreeSize")) {
-                    if (!$util.isInteger(m.previousTreeSize) && !(m.previousTreeSize && $util.isInteger(m.previousTreeSize.low) && $util.isInteger(m.previousTreeSize.high)))
-                        return "previousTreeSize: integer|Long expected";
-                }
-                if (m.outboxDepth != null && $Object.hasOwnProperty.call(m, "outboxDepth")) {
-                    if (!$util.isInteger(m.outboxDepth) && !(m.outboxDepth && $util.isInteger(m.outboxDepth.low) && $util.isInteger(m.outboxDepth.high)))
-                        return "outboxDepth: integer|Long expected";
-                }
-                if (m.dropped != null && $Object.hasOwnProperty.call(m, "dropped")) {
-                    if (!$util.isInteger(m.dropped) && !(m.dropped && $util.isInteger(m.dropped.low) && $util.isInteger(m.dropped.high)))
-                        return "dropped: integer|Long expected";
-                }
-                if (m.historical != null && $Object.hasOwnProperty.call(m, "historical")) {
-                    if (typeof m.historical !== "boolean")
-                        return "historical: boolean expected";
-                }
-                if (m.share != null && $Object.hasOwnProperty.call(m, "share")) {
-                    if (!$util.isString(m.share))
-                        return "share: string expected";
-                }
-                if (m.policyRefusals != null && $Object.hasOwnProperty.call(m, "policyRefusals")) {
-                    if (!$Array.isArray(m.policyRefusals))
-                        return "policyRefusals: array expected";
-                    for (var i = 0; i < m.policyRefusals.length; ++i) {
-                        if (!$util.isString(m.policyRefusals[i]))
-                            return "policyRefusals: string[] expected";
-                    }
-                }
-                if (m.auditAlerts != null && $Object.hasOwnProperty.call(m, "auditAlerts")) {
-                    if (!$Array.isArray(m.auditAlerts))
-                        return "auditAlerts: array expected";
-                    for (var i = 0; i < m.auditAlerts.length; ++i) {
-                        if (!$util.isString(m.auditAlerts[i]))
-                            return "auditAlerts: string[] expected";
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Heartbeat message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Heartbeat} Heartbeat
-             */
-            Heartbeat.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Heartbeat)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Heartbeat: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Heartbeat();
-                if (d.deviceKeyid != null) {
-                    if (d.deviceKeyid.length) {
-                        if (typeof d.deviceKeyid === "string")
-                            $util.base64.decode(d.deviceKeyid, m.deviceKeyid = $util.newBuffer($util.base64.length(d.deviceKeyid)), 0);
-                        else if (d.deviceKeyid.length >= 0)
-                            m.deviceKeyid = d.deviceKeyid;
-                    }
-                }
-                if (d.fleet != null) {
-                    if (typeof d.fleet !== "string" || d.fleet.length) {
-                        m.fleet = $String(d.fleet);
-                    }
-                }
-                if (d.bdSeq != null) {
-                    if (typeof d.bdSeq === "object" ? d.bdSeq.low || d.bdSeq.high : $Number(d.bdSeq) !== 0) {
-                        if ($util.Long)
-                            m.bdSeq = $util.Long.fromValue(d.bdSeq, true);
-                        else if (typeof d.bdSeq === "string")
-                            m.bdSeq = $parseInt(d.bdSeq, 10);
-                        else if (typeof d.bdSeq === "number")
-                            m.bdSeq = d.bdSeq;
-                        else if (typeof d.bdSeq === "object")
-                            m.bdSeq = new $util.LongBits(d.bdSeq.low >>> 0, d.bdSeq.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.seq != null) {
-                    if (typeof d.seq === "object" ? d.seq.low || d.seq.high : $Number(d.seq) !== 0) {
-                        if ($util.Long)
-                            m.seq = $util.Long.fromValue(d.seq, true);
-                        else if (typeof d.seq === "string")
-                            m.seq = $parseInt(d.seq, 10);
-                        else if (typeof d.seq === "number")
-                            m.seq = d.seq;
-                        else if (typeof d.seq === "object")
-                            m.seq = new $util.LongBits(d.seq.low >>> 0, d.seq.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.timeUnixMs != null) {
-                    if (typeof d.timeUnixMs === "object" ? d.timeUnixMs.low || d.timeUnixMs.high : $Number(d.timeUnixMs) !== 0) {
-                        if ($util.Long)
-                            m.timeUnixMs = $util.Long.fromValue(d.timeUnixMs, false);
-                        else if (typeof d.timeUnixMs === "string")
-                            m.timeUnixMs = $parseInt(d.timeUnixMs, 10);
-                        else if (typeof d.timeUnixMs === "number")
-                            m.timeUnixMs = d.timeUnixMs;
-                        else if (typeof d.timeUnixMs === "object")
-                            m.timeUnixMs = new $util.LongBits(d.timeUnixMs.low >>> 0, d.timeUnixMs.high >>> 0).toNumber();
-                    }
-                }
-                if (d.bootId != null) {
-                    if (d.bootId.length) {
-                        if (typeof d.bootId === "string")
-                            $util.base64.decode(d.bootId, m.bootId = $util.newBuffer($util.base64.length(d.bootId)), 0);
-                        else if (d.bootId.length >= 0)
-                            m.bootId = d.bootId;
-                    }
-                }
-                if (d.sdkVersion != null) {
-                    if (typeof d.sdkVersion !== "string" || d.sdkVersion.length) {
-                        m.sdkVersion = $String(d.sdkVersion);
-                    }
-                }
-                if (d.board != null) {
-                    if (!$util.isObject(d.board))
-                        throw $TypeError(".edgewarden.v1.Heartbeat.board: object expected");
-                    m.board = $root.edgewarden.v1.Board.fromObject(d.board, q + 1);
-                }
-                if (d.health != null) {
-                    if (!$util.isObject(d.health))
-                        throw $TypeError(".edgewarden.v1.Heartbeat.health: object expected");
-                    m.health = $root.edgewarden.v1.Health.fromObject(d.health, q + 1);
-                }
-                if (d.models) {
-                    if (!$Array.isArray(d.models))
-                        throw $TypeError(".edgewarden.v1.Heartbeat.models: array expected");
-                    m.models = $Array(d.models.length);
-                    for (var i = 0; i < d.models.length; ++i) {
-                        if (!$util.isObject(d.models[i]))
-                            throw $TypeError(".edgewarden.v1.Heartbeat.models: object expected");
-                        m.models[i] = $root.edgewarden.v1.ModelStatus.fromObject(d.models[i], q + 1);
-                    }
-                }
-                if (d.policyDigest != null) {
-                    if (d.policyDigest.length) {
-                        if (typeof d.policyDigest === "string")
-                            $util.base64.decode(d.policyDigest, m.policyDigest = $util.newBuffer($util.base64.length(d.policyDigest)), 0);
-                        else if (d.policyDigest.length >= 0)
-                            m.policyDigest = d.policyDigest;
-                    }
-                }
-                if (d.compliance != null) {
-                    if (!$util.isObject(d.compliance))
-                        throw $TypeError(".edgewarden.v1.Heartbeat.compliance: object expected");
-                    m.compliance = $root.edgewarden.v1.Compliance.fromObject(d.compliance, q + 1);
-                }
-                if (d.checkpoint != null) {
-                    if (!$util.isObject(d.checkpoint))
-                        throw $TypeError(".edgewarden.v1.Heartbeat.checkpoint: object expected");
-                    m.checkpoint = $root.edgewarden.v1.Envelope.fromObject(d.checkpoint, q + 1);
-                }
-                if (d.consistencyProof) {
-                    if (!$Array.isArray(d.consistencyProof))
-                        throw $TypeError(".edgewarden.v1.Heartbeat.consistencyProof: array expected");
-                    m.consistencyProof = $Array(d.consistencyProof.length);
-                    for (var i = 0; i < d.consistencyProof.length; ++i) {
-                        if (typeof d.consistencyProof[i] === "string")
-                            $util.base64.decode(d.consistencyProof[i], m.consistencyProof[i] = $util.newBuffer($util.base64.length(d.consistencyProof[i])), 0);
-                        else if (d.consistencyProof[i].length >= 0)
-                            m.consistencyProof[i] = d.consistencyProof[i];
-                    }
-                }
-                if (d.previousTreeSize != null) {
-                    if (typeof d.previousTreeSize === "object" ? d.previousTreeSize.low || d.previousTreeSize.high : $Number(d.previousTreeSize) !== 0) {
-                        if ($util.Long)
-                            m.previousTreeSize = $util.Long.fromValue(d.previousTreeSize, true);
-                        else if (typeof d.previousTreeSize === "string")
-                            m.previousTreeSize = $parseInt(d.previousTreeSize, 10);
-                        else if (typeof d.previousTreeSize === "number")
-                            m.previousTreeSize = d.previousTreeSize;
-                        else if (typeof d.previousTreeSize === "object")
-                            m.previousTreeSize = new $util.LongBits(d.previousTreeSize.low >>> 0, d.previousTreeSize.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.outboxDepth != null) {
-                    if (typeof d.outboxDepth === "object" ? d.outboxDepth.low || d.outboxDepth.high : $Number(d.outboxDepth) !== 0) {
-                        if ($util.Long)
-                            m.outboxDepth = $util.Long.fromValue(d.outboxDepth, true);
-                        else if (typeof d.outboxDepth === "string")
-                            m.outboxDepth = $parseInt(d.outboxDepth, 10);
-                        else if (typeof d.outboxDepth === "number")
-                            m.outboxDepth = d.outboxDepth;
-                        else if (typeof d.outboxDepth === "object")
-                            m.outboxDepth = new $util.LongBits(d.outboxDepth.low >>> 0, d.outboxDepth.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.dropped != null) {
-                    if (typeof d.dropped === "object" ? d.dropped.low || d.dropped.high : $Number(d.dropped) !== 0) {
-                        if ($util.Long)
-                            m.dropped = $util.Long.fromValue(d.dropped, true);
-                        else if (typeof d.dropped === "string")
-                            m.dropped = $parseInt(d.dropped, 10);
-                        else if (typeof d.dropped === "number")
-                            m.dropped = d.dropped;
-                        else if (typeof d.dropped === "object")
-                            m.dropped = new $util.LongBits(d.dropped.low >>> 0, d.dropped.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.historical != null) {
-                    if (d.historical) {
-                        m.historical = $Boolean(d.historical);
-                    }
-                }
-                if (d.share != null) {
-                    if (typeof d.share !== "string" || d.share.length) {
-                        m.share = $String(d.share);
-                    }
-                }
-                if (d.policyRefusals) {
-                    if (!$Array.isArray(d.policyRefusals))
-                        throw $TypeError(".edgewarden.v1.Heartbeat.policyRefusals: array expected");
-                    m.policyRefusals = $Array(d.policyRefusals.length);
-                    for (var i = 0; i < d.policyRefusals.length; ++i) {
-                        m.policyRefusals[i] = $String(d.policyRefusals[i]);
-                    }
-                }
-                if (d.auditAlerts) {
-                    if (!$Array.isArray(d.auditAlerts))
-                        throw $TypeError(".edgewarden.v1.Heartbeat.auditAlerts: array expected");
-                    m.auditAlerts = $Array(d.auditAlerts.length);
-                    for (var i = 0; i < d.auditAlerts.length; ++i) {
-                        m.auditAlerts[i] = $String(d.auditAlerts[i]);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Heartbeat message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {edgewarden.v1.Heartbeat} m Heartbeat
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Heartbeat.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.models = [];
-                    d.consistencyProof = [];
-                    d.policyRefusals = [];
-                    d.auditAlerts = [];
-                }
-                if (o.defaults) {
-                    if (o.bytes === $String)
-                        d.deviceKeyid = "";
-                    else {
-                        d.deviceKeyid = [];
-                        if (o.bytes !== $Array)
-                            d.deviceKeyid = $util.newBuffer(d.deviceKeyid);
-                    }
-                    d.fleet = "";
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.bdSeq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.bdSeq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.seq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.seq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, false);
-                        d.timeUnixMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.timeUnixMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if (o.bytes === $String)
-                        d.bootId = "";
-                    else {
-                        d.bootId = [];
-                        if (o.bytes !== $Array)
-                            d.bootId = $util.newBuffer(d.bootId);
-                    }
-                    d.sdkVersion = "";
-                    d.board = null;
-                    d.health = null;
-                    if (o.bytes === $String)
-                        d.policyDigest = "";
-                    else {
-                        d.policyDigest = [];
-                        if (o.bytes !== $Array)
-                            d.policyDigest = $util.newBuffer(d.policyDigest);
-                    }
-                    d.compliance = null;
-                    d.checkpoint = null;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.previousTreeSize = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.previousTreeSize = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.outboxDepth = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.outboxDepth = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.dropped = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.dropped = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    d.historical = false;
-                    d.share = "";
-                }
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid")) {
-                    d.deviceKeyid = o.bytes === $String ? $util.base64.encode(m.deviceKeyid, 0, m.deviceKeyid.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.deviceKeyid) : m.deviceKeyid;
-                }
-                if (m.fleet != null && $Object.hasOwnProperty.call(m, "fleet")) {
-                    d.fleet = m.fleet;
-                }
-                if (m.bdSeq != null && $Object.hasOwnProperty.call(m, "bdSeq")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.bdSeq = typeof m.bdSeq === "number" ? $BigInt(m.bdSeq) : $util.Long.fromBits(m.bdSeq.low >>> 0, m.bdSeq.high >>> 0, true).toBigInt();
-                    else if (typeof m.bdSeq === "number")
-                        d.bdSeq = o.longs === $String ? $String(m.bdSeq) : m.bdSeq;
-                    else
-                        d.bdSeq = o.longs === $String ? $util.Long.prototype.toString.call(m.bdSeq) : o.longs === $Number ? new $util.LongBits(m.bdSeq.low >>> 0, m.bdSeq.high >>> 0).toNumber(true) : m.bdSeq;
-                }
-                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.seq = typeof m.seq === "number" ? $BigInt(m.seq) : $util.Long.fromBits(m.seq.low >>> 0, m.seq.high >>> 0, true).toBigInt();
-                    else if (typeof m.seq === "number")
-                        d.seq = o.longs === $String ? $String(m.seq) : m.seq;
-                    else
-                        d.seq = o.longs === $String ? $util.Long.prototype.toString.call(m.seq) : o.longs === $Number ? new $util.LongBits(m.seq.low >>> 0, m.seq.high >>> 0).toNumber(true) : m.seq;
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.timeUnixMs = typeof m.timeUnixMs === "number" ? $BigInt(m.timeUnixMs) : $util.Long.fromBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0, false).toBigInt();
-                    else if (typeof m.timeUnixMs === "number")
-                        d.timeUnixMs = o.longs === $String ? $String(m.timeUnixMs) : m.timeUnixMs;
-                    else
-                        d.timeUnixMs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUnixMs) : o.longs === $Number ? new $util.LongBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0).toNumber() : m.timeUnixMs;
-                }
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId")) {
-                    d.bootId = o.bytes === $String ? $util.base64.encode(m.bootId, 0, m.bootId.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.bootId) : m.bootId;
-                }
-                if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion")) {
-                    d.sdkVersion = m.sdkVersion;
-                }
-                if (m.board != null && $Object.hasOwnProperty.call(m, "board")) {
-                    d.board = $root.edgewarden.v1.Board.toObject(m.board, o, q + 1);
-                }
-                if (m.health != null && $Object.hasOwnProperty.call(m, "health")) {
-                    d.health = $root.edgewarden.v1.Health.toObject(m.health, o, q + 1);
-                }
-                if (m.models && m.models.length) {
-                    d.models = $Array(m.models.length);
-                    for (var j = 0; j < m.models.length; ++j) {
-                        d.models[j] = $root.edgewarden.v1.ModelStatus.toObject(m.models[j], o, q + 1);
-                    }
-                }
-                if (m.policyDigest != null && $Object.hasOwnProperty.call(m, "policyDigest")) {
-                    d.policyDigest = o.bytes === $String ? $util.base64.encode(m.policyDigest, 0, m.policyDigest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.policyDigest) : m.policyDigest;
-                }
-                if (m.compliance != null && $Object.hasOwnProperty.call(m, "compliance")) {
-                    d.compliance = $root.edgewarden.v1.Compliance.toObject(m.compliance, o, q + 1);
-                }
-                if (m.checkpoint != null && $Object.hasOwnProperty.call(m, "checkpoint")) {
-                    d.checkpoint = $root.edgewarden.v1.Envelope.toObject(m.checkpoint, o, q + 1);
-                }
-                if (m.consistencyProof && m.consistencyProof.length) {
-                    d.consistencyProof = $Array(m.consistencyProof.length);
-                    for (var j = 0; j < m.consistencyProof.length; ++j) {
-                        d.consistencyProof[j] = o.bytes === $String ? $util.base64.encode(m.consistencyProof[j], 0, m.consistencyProof[j].length) : o.bytes === $Array ? $Array.prototype.slice.call(m.consistencyProof[j]) : m.consistencyProof[j];
-                    }
-                }
-                if (m.previousTreeSize != null && $Object.hasOwnProperty.call(m, "previousTreeSize")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.previousTreeSize = typeof m.previousTreeSize === "number" ? $BigInt(m.previousTreeSize) : $util.Long.fromBits(m.previousTreeSize.low >>> 0, m.previousTreeSize.high >>> 0, true).toBigInt();
-                    else if (typeof m.previousTreeSize === "number")
-                        d.previousTreeSize = o.longs === $String ? $String(m.previousTreeSize) : m.previousTreeSize;
-                    else
-                        d.previousTreeSize = o.longs === $String ? $util.Long.prototype.toString.call(m.previousTreeSize) : o.longs === $Number ? new $util.LongBits(m.previousTreeSize.low >>> 0, m.previousTreeSize.high >>> 0).toNumber(true) : m.previousTreeSize;
-                }
-                if (m.outboxDepth != null && $Object.hasOwnProperty.call(m, "outboxDepth")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.outboxDepth = typeof m.outboxDepth === "number" ? $BigInt(m.outboxDepth) : $util.Long.fromBits(m.outboxDepth.low >>> 0, m.outboxDepth.high >>> 0, true).toBigInt();
-                    else if (typeof m.outboxDepth === "number")
-                        d.outboxDepth = o.longs === $String ? $String(m.outboxDepth) : m.outboxDepth;
-                    else
-                        d.outboxDepth = o.longs === $String ? $util.Long.prototype.toString.call(m.outboxDepth) : o.longs === $Number ? new $util.LongBits(m.outboxDepth.low >>> 0, m.outboxDepth.high >>> 0).toNumber(true) : m.outboxDepth;
-                }
-                if (m.dropped != null && $Object.hasOwnProperty.call(m, "dropped")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.dropped = typeof m.dropped === "number" ? $BigInt(m.dropped) : $util.Long.fromBits(m.dropped.low >>> 0, m.dropped.high >>> 0, true).toBigInt();
-                    else if (typeof m.dropped === "number")
-                        d.dropped = o.longs === $String ? $String(m.dropped) : m.dropped;
-                    else
-                        d.dropped = o.longs === $String ? $util.Long.prototype.toString.call(m.dropped) : o.longs === $Number ? new $util.LongBits(m.dropped.low >>> 0, m.dropped.high >>> 0).toNumber(true) : m.dropped;
-                }
-                if (m.historical != null && $Object.hasOwnProperty.call(m, "historical")) {
-                    d.historical = m.historical;
-                }
-                if (m.share != null && $Object.hasOwnProperty.call(m, "share")) {
-                    d.share = m.share;
-                }
-                if (m.policyRefusals && m.policyRefusals.length) {
-                    d.policyRefusals = $Array(m.policyRefusals.length);
-                    for (var j = 0; j < m.policyRefusals.length; ++j) {
-                        d.policyRefusals[j] = m.policyRefusals[j];
-                    }
-                }
-                if (m.auditAlerts && m.auditAlerts.length) {
-                    d.auditAlerts = $Array(m.auditAlerts.length);
-                    for (var j = 0; j < m.auditAlerts.length; ++j) {
-                        d.auditAlerts[j] = m.auditAlerts[j];
-                    }
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Heartbeat to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Heartbeat
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Heartbeat.prototype.toJSON = function() {
-                return Heartbeat.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Heartbeat
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Heartbeat
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Heartbeat.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Heartbeat";
-            };
-
             return Heartbeat;
         })();
 
         v1.Lifecycle = (function() {
 
-            /**
-             * Properties of a Lifecycle.
-             * @typedef {Object} edgewarden.v1.Lifecycle.$Properties
-             * @property {edgewarden.v1.Lifecycle.Kind|null} [kind] Lifecycle kind
-             * @property {Uint8Array|null} [deviceKeyid] Lifecycle deviceKeyid
-             * @property {string|null} [fleet] Lifecycle fleet
-             * @property {number|null} [bdSeq] Lifecycle bdSeq
-             * @property {number|null} [timeUnixMs] Lifecycle timeUnixMs
-             * @property {Uint8Array|null} [bootId] Lifecycle bootId
-             * @property {string|null} [sdkVersion] Lifecycle sdkVersion
-             * @property {boolean|null} [clean] Lifecycle clean
-             * @property {Uint8Array|null} [publicKey] Lifecycle publicKey
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Lifecycle.
-             * @memberof edgewarden.v1
-             * @interface ILifecycle
-             * @augments edgewarden.v1.Lifecycle.$Properties
-             * @deprecated Use edgewarden.v1.Lifecycle.$Properties instead.
-             */
-
-            /**
-             * Shape of a Lifecycle.
-             * @typedef {edgewarden.v1.Lifecycle.$Properties} edgewarden.v1.Lifecycle.$Shape
-             */
-
-            /**
-             * Constructs a new Lifecycle.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Lifecycle.
-             * @constructor
-             * @param {edgewarden.v1.Lifecycle.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Lifecycle = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -5838,103 +1723,20 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Lifecycle kind.
-             * @member {edgewarden.v1.Lifecycle.Kind} kind
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.kind = 0;
-
-            /**
-             * Lifecycle deviceKeyid.
-             * @member {Uint8Array} deviceKeyid
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.deviceKeyid = $util.newBuffer([]);
-
-            /**
-             * Lifecycle fleet.
-             * @member {string} fleet
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.fleet = "";
-
-            /**
-             * Lifecycle bdSeq.
-             * @member {number} bdSeq
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.bdSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Lifecycle timeUnixMs.
-             * @member {number} timeUnixMs
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.timeUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-            /**
-             * Lifecycle bootId.
-             * @member {Uint8Array} bootId
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.bootId = $util.newBuffer([]);
-
-            /**
-             * Lifecycle sdkVersion.
-             * @member {string} sdkVersion
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.sdkVersion = "";
-
-            /**
-             * Lifecycle clean.
-             * @member {boolean} clean
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.clean = false;
-
-            /**
-             * Lifecycle publicKey.
-             * @member {Uint8Array} publicKey
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             */
             Lifecycle.prototype.publicKey = $util.newBuffer([]);
 
-            /**
-             * Creates a new Lifecycle instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {edgewarden.v1.Lifecycle.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Lifecycle} Lifecycle instance
-             * @type {{
-             *   (properties: edgewarden.v1.Lifecycle.$Shape): edgewarden.v1.Lifecycle & edgewarden.v1.Lifecycle.$Shape;
-             *   (properties?: edgewarden.v1.Lifecycle.$Properties): edgewarden.v1.Lifecycle;
-             * }}
-             */
             Lifecycle.create = function(properties) {
                 return new Lifecycle(properties);
             };
 
-            /**
-             * Encodes the specified Lifecycle message. Does not implicitly {@link edgewarden.v1.Lifecycle.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {edgewarden.v1.Lifecycle.$Properties} m Lifecycle message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Lifecycle.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -5943,53 +1745,29 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.kind != null && $Object.hasOwnProperty.call(m, "kind") && m.kind !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.kind);
+                    w.uint32(8).int32(m.kind);
                 if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid") && m.deviceKeyid.length)
-                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.deviceKeyid);
+                    w.uint32(18).bytes(m.deviceKeyid);
                 if (m.fleet != null && $Object.hasOwnProperty.call(m, "fleet") && m.fleet !== "")
-                    w.uint32(/* id 3, wireType 2 =*/26).string(m.fleet);
+                    w.uint32(26).string(m.fleet);
                 if (m.bdSeq != null && $Object.hasOwnProperty.call(m, "bdSeq") && (typeof m.bdSeq === "object" ? m.bdSeq.low || m.bdSeq.high : m.bdSeq !== 0))
-                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.bdSeq);
+                    w.uint32(32).uint64(m.bdSeq);
                 if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs") && (typeof m.timeUnixMs === "object" ? m.timeUnixMs.low || m.timeUnixMs.high : m.timeUnixMs !== 0))
-                    w.uint32(/* id 5, wireType 0 =*/40).int64(m.timeUnixMs);
+                    w.uint32(40).int64(m.timeUnixMs);
                 if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId") && m.bootId.length)
-                    w.uint32(/* id 6, wireType 2 =*/50).bytes(m.bootId);
+                    w.uint32(50).bytes(m.bootId);
                 if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion") && m.sdkVersion !== "")
-                    w.uint32(/* id 7, wireType 2 =*/58).string(m.sdkVersion);
+                    w.uint32(58).string(m.sdkVersion);
                 if (m.clean != null && $Object.hasOwnProperty.call(m, "clean") && m.clean !== false)
-                    w.uint32(/* id 8, wireType 0 =*/64).bool(m.clean);
+                    w.uint32(64).bool(m.clean);
                 if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey") && m.publicKey.length)
-                    w.uint32(/* id 9, wireType 2 =*/74).bytes(m.publicKey);
+                    w.uint32(74).bytes(m.publicKey);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Lifecycle message, length delimited. Does not implicitly {@link edgewarden.v1.Lifecycle.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {edgewarden.v1.Lifecycle.$Properties} message Lifecycle message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Lifecycle.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Lifecycle message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Lifecycle & edgewarden.v1.Lifecycle.$Shape} Lifecycle
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Lifecycle.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -6115,306 +1893,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Lifecycle message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Lifecycle & edgewarden.v1.Lifecycle.$Shape} Lifecycle
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Lifecycle.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Lifecycle message.
-             * @function verify
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Lifecycle.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
-                    if (typeof m.kind !== "number" || (m.kind | 0) !== m.kind)
-                        return "kind: enum value expected";
-                }
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid")) {
-                    if (!(m.deviceKeyid && typeof m.deviceKeyid.length === "number" || $util.isString(m.deviceKeyid)))
-                        return "deviceKeyid: buffer expected";
-                }
-                if (m.fleet != null && $Object.hasOwnProperty.call(m, "fleet")) {
-                    if (!$util.isString(m.fleet))
-                        return "fleet: string expected";
-                }
-                if (m.bdSeq != null && $Object.hasOwnProperty.call(m, "bdSeq")) {
-                    if (!$util.isInteger(m.bdSeq) && !(m.bdSeq && $util.isInteger(m.bdSeq.low) && $util.isInteger(m.bdSeq.high)))
-                        return "bdSeq: integer|Long expected";
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (!$util.isInteger(m.timeUnixMs) && !(m.timeUnixMs && $util.isInteger(m.timeUnixMs.low) && $util.isInteger(m.timeUnixMs.high)))
-                        return "timeUnixMs: integer|Long expected";
-                }
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId")) {
-                    if (!(m.bootId && typeof m.bootId.length === "number" || $util.isString(m.bootId)))
-                        return "bootId: buffer expected";
-                }
-                if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion")) {
-                    if (!$util.isString(m.sdkVersion))
-                        return "sdkVersion: string expected";
-                }
-                if (m.clean != null && $Object.hasOwnProperty.call(m, "clean")) {
-                    if (typeof m.clean !== "boolean")
-                        return "clean: boolean expected";
-                }
-                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey")) {
-                    if (!(m.publicKey && typeof m.publicKey.length === "number" || $util.isString(m.publicKey)))
-                        return "publicKey: buffer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Lifecycle message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Lifecycle} Lifecycle
-             */
-            Lifecycle.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Lifecycle)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Lifecycle: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Lifecycle();
-                if (d.kind !== 0 && (typeof d.kind !== "string" || $root.edgewarden.v1.Lifecycle.Kind[d.kind] !== 0)) {
-                    switch (d.kind) {
-                    case "KIND_UNSPECIFIED":
-                    case 0:
-                        m.kind = 0;
-                        break;
-                    case "BIRTH":
-                    case 1:
-                        m.kind = 1;
-                        break;
-                    case "DEATH":
-                    case 2:
-                        m.kind = 2;
-                        break;
-                    default:
-                        if (typeof d.kind === "number" && (d.kind | 0) === d.kind)
-                            m.kind = d.kind;
-                    }
-                }
-                if (d.deviceKeyid != null) {
-                    if (d.deviceKeyid.length) {
-                        if (typeof d.deviceKeyid === "string")
-                            $util.base64.decode(d.deviceKeyid, m.deviceKeyid = $util.newBuffer($util.base64.length(d.deviceKeyid)), 0);
-                        else if (d.deviceKeyid.length >= 0)
-                            m.deviceKeyid = d.deviceKeyid;
-                    }
-                }
-                if (d.fleet != null) {
-                    if (typeof d.fleet !== "string" || d.fleet.length) {
-                        m.fleet = $String(d.fleet);
-                    }
-                }
-                if (d.bdSeq != null) {
-                    if (typeof d.bdSeq === "object" ? d.bdSeq.low || d.bdSeq.high : $Number(d.bdSeq) !== 0) {
-                        if ($util.Long)
-                            m.bdSeq = $util.Long.fromValue(d.bdSeq, true);
-                        else if (typeof d.bdSeq === "string")
-                            m.bdSeq = $parseInt(d.bdSeq, 10);
-                        else if (typeof d.bdSeq === "number")
-                            m.bdSeq = d.bdSeq;
-                        else if (typeof d.bdSeq === "object")
-                            m.bdSeq = new $util.LongBits(d.bdSeq.low >>> 0, d.bdSeq.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.timeUnixMs != null) {
-                    if (typeof d.timeUnixMs === "object" ? d.timeUnixMs.low || d.timeUnixMs.high : $Number(d.timeUnixMs) !== 0) {
-                        if ($util.Long)
-                            m.timeUnixMs = $util.Long.fromValue(d.timeUnixMs, false);
-                        else if (typeof d.timeUnixMs === "string")
-                            m.timeUnixMs = $parseInt(d.timeUnixMs, 10);
-                        else if (typeof d.timeUnixMs === "number")
-                            m.timeUnixMs = d.timeUnixMs;
-                        else if (typeof d.timeUnixMs === "object")
-                            m.timeUnixMs = new $util.LongBits(d.timeUnixMs.low >>> 0, d.timeUnixMs.high >>> 0).toNumber();
-                    }
-                }
-                if (d.bootId != null) {
-                    if (d.bootId.length) {
-                        if (typeof d.bootId === "string")
-                            $util.base64.decode(d.bootId, m.bootId = $util.newBuffer($util.base64.length(d.bootId)), 0);
-                        else if (d.bootId.length >= 0)
-                            m.bootId = d.bootId;
-                    }
-                }
-                if (d.sdkVersion != null) {
-                    if (typeof d.sdkVersion !== "string" || d.sdkVersion.length) {
-                        m.sdkVersion = $String(d.sdkVersion);
-                    }
-                }
-                if (d.clean != null) {
-                    if (d.clean) {
-                        m.clean = $Boolean(d.clean);
-                    }
-                }
-                if (d.publicKey != null) {
-                    if (d.publicKey.length) {
-                        if (typeof d.publicKey === "string")
-                            $util.base64.decode(d.publicKey, m.publicKey = $util.newBuffer($util.base64.length(d.publicKey)), 0);
-                        else if (d.publicKey.length >= 0)
-                            m.publicKey = d.publicKey;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Lifecycle message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {edgewarden.v1.Lifecycle} m Lifecycle
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Lifecycle.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.kind = o.enums === $String ? "KIND_UNSPECIFIED" : 0;
-                    if (o.bytes === $String)
-                        d.deviceKeyid = "";
-                    else {
-                        d.deviceKeyid = [];
-                        if (o.bytes !== $Array)
-                            d.deviceKeyid = $util.newBuffer(d.deviceKeyid);
-                    }
-                    d.fleet = "";
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.bdSeq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.bdSeq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, false);
-                        d.timeUnixMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.timeUnixMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if (o.bytes === $String)
-                        d.bootId = "";
-                    else {
-                        d.bootId = [];
-                        if (o.bytes !== $Array)
-                            d.bootId = $util.newBuffer(d.bootId);
-                    }
-                    d.sdkVersion = "";
-                    d.clean = false;
-                    if (o.bytes === $String)
-                        d.publicKey = "";
-                    else {
-                        d.publicKey = [];
-                        if (o.bytes !== $Array)
-                            d.publicKey = $util.newBuffer(d.publicKey);
-                    }
-                }
-                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
-                    d.kind = o.enums === $String ? $root.edgewarden.v1.Lifecycle.Kind[m.kind] === $undefined ? m.kind : $root.edgewarden.v1.Lifecycle.Kind[m.kind] : m.kind;
-                }
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid")) {
-                    d.deviceKeyid = o.bytes === $String ? $util.base64.encode(m.deviceKeyid, 0, m.deviceKeyid.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.deviceKeyid) : m.deviceKeyid;
-                }
-                if (m.fleet != null && $Object.hasOwnProperty.call(m, "fleet")) {
-                    d.fleet = m.fleet;
-                }
-                if (m.bdSeq != null && $Object.hasOwnProperty.call(m, "bdSeq")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.bdSeq = typeof m.bdSeq === "number" ? $BigInt(m.bdSeq) : $util.Long.fromBits(m.bdSeq.low >>> 0, m.bdSeq.high >>> 0, true).toBigInt();
-                    else if (typeof m.bdSeq === "number")
-                        d.bdSeq = o.longs === $String ? $String(m.bdSeq) : m.bdSeq;
-                    else
-                        d.bdSeq = o.longs === $String ? $util.Long.prototype.toString.call(m.bdSeq) : o.longs === $Number ? new $util.LongBits(m.bdSeq.low >>> 0, m.bdSeq.high >>> 0).toNumber(true) : m.bdSeq;
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.timeUnixMs = typeof m.timeUnixMs === "number" ? $BigInt(m.timeUnixMs) : $util.Long.fromBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0, false).toBigInt();
-                    else if (typeof m.timeUnixMs === "number")
-                        d.timeUnixMs = o.longs === $String ? $String(m.timeUnixMs) : m.timeUnixMs;
-                    else
-                        d.timeUnixMs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUnixMs) : o.longs === $Number ? new $util.LongBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0).toNumber() : m.timeUnixMs;
-                }
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId")) {
-                    d.bootId = o.bytes === $String ? $util.base64.encode(m.bootId, 0, m.bootId.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.bootId) : m.bootId;
-                }
-                if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion")) {
-                    d.sdkVersion = m.sdkVersion;
-                }
-                if (m.clean != null && $Object.hasOwnProperty.call(m, "clean")) {
-                    d.clean = m.clean;
-                }
-                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey")) {
-                    d.publicKey = o.bytes === $String ? $util.base64.encode(m.publicKey, 0, m.publicKey.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.publicKey) : m.publicKey;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Lifecycle to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Lifecycle
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Lifecycle.prototype.toJSON = function() {
-                return Lifecycle.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Lifecycle
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Lifecycle
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Lifecycle.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Lifecycle";
-            };
-
-            /**
-             * Kind enum.
-             * @name edgewarden.v1.Lifecycle.Kind
-             * @enum {number}
-             * @property {number} KIND_UNSPECIFIED=0 KIND_UNSPECIFIED value
-             * @property {number} BIRTH=1 BIRTH value
-             * @property {number} DEATH=2 DEATH value
-             */
             Lifecycle.Kind = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
                 values[valuesById[0] = "KIND_UNSPECIFIED"] = 0;
@@ -6428,36 +1906,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.Receipt = (function() {
 
-            /**
-             * Properties of a Receipt.
-             * @typedef {Object} edgewarden.v1.Receipt.$Properties
-             * @property {number|null} [storedSeq] Receipt storedSeq
-             * @property {number|null} [timeUnixMs] Receipt timeUnixMs
-             * @property {string|null} [collector] Receipt collector
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Receipt.
-             * @memberof edgewarden.v1
-             * @interface IReceipt
-             * @augments edgewarden.v1.Receipt.$Properties
-             * @deprecated Use edgewarden.v1.Receipt.$Properties instead.
-             */
-
-            /**
-             * Shape of a Receipt.
-             * @typedef {edgewarden.v1.Receipt.$Properties} edgewarden.v1.Receipt.$Shape
-             */
-
-            /**
-             * Constructs a new Receipt.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Receipt.
-             * @constructor
-             * @param {edgewarden.v1.Receipt.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Receipt = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -6465,55 +1913,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Receipt storedSeq.
-             * @member {number} storedSeq
-             * @memberof edgewarden.v1.Receipt
-             * @instance
-             */
             Receipt.prototype.storedSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Receipt timeUnixMs.
-             * @member {number} timeUnixMs
-             * @memberof edgewarden.v1.Receipt
-             * @instance
-             */
             Receipt.prototype.timeUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-            /**
-             * Receipt collector.
-             * @member {string} collector
-             * @memberof edgewarden.v1.Receipt
-             * @instance
-             */
             Receipt.prototype.collector = "";
 
-            /**
-             * Creates a new Receipt instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {edgewarden.v1.Receipt.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Receipt} Receipt instance
-             * @type {{
-             *   (properties: edgewarden.v1.Receipt.$Shape): edgewarden.v1.Receipt & edgewarden.v1.Receipt.$Shape;
-             *   (properties?: edgewarden.v1.Receipt.$Properties): edgewarden.v1.Receipt;
-             * }}
-             */
             Receipt.create = function(properties) {
                 return new Receipt(properties);
             };
 
-            /**
-             * Encodes the specified Receipt message. Does not implicitly {@link edgewarden.v1.Receipt.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {edgewarden.v1.Receipt.$Properties} m Receipt message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Receipt.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -6522,41 +1929,17 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.storedSeq != null && $Object.hasOwnProperty.call(m, "storedSeq") && (typeof m.storedSeq === "object" ? m.storedSeq.low || m.storedSeq.high : m.storedSeq !== 0))
-                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.storedSeq);
+                    w.uint32(8).uint64(m.storedSeq);
                 if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs") && (typeof m.timeUnixMs === "object" ? m.timeUnixMs.low || m.timeUnixMs.high : m.timeUnixMs !== 0))
-                    w.uint32(/* id 2, wireType 0 =*/16).int64(m.timeUnixMs);
+                    w.uint32(16).int64(m.timeUnixMs);
                 if (m.collector != null && $Object.hasOwnProperty.call(m, "collector") && m.collector !== "")
-                    w.uint32(/* id 3, wireType 2 =*/26).string(m.collector);
+                    w.uint32(26).string(m.collector);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Receipt message, length delimited. Does not implicitly {@link edgewarden.v1.Receipt.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {edgewarden.v1.Receipt.$Properties} message Receipt message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Receipt.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Receipt message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Receipt & edgewarden.v1.Receipt.$Shape} Receipt
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Receipt.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -6628,220 +2011,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Receipt message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Receipt & edgewarden.v1.Receipt.$Shape} Receipt
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Receipt.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Receipt message.
-             * @function verify
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Receipt.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.storedSeq != null && $Object.hasOwnProperty.call(m, "storedSeq")) {
-                    if (!$util.isInteger(m.storedSeq) && !(m.storedSeq && $util.isInteger(m.storedSeq.low) && $util.isInteger(m.storedSeq.high)))
-                        return "storedSeq: integer|Long expected";
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (!$util.isInteger(m.timeUnixMs) && !(m.timeUnixMs && $util.isInteger(m.timeUnixMs.low) && $util.isInteger(m.timeUnixMs.high)))
-                        return "timeUnixMs: integer|Long expected";
-                }
-                if (m.collector != null && $Object.hasOwnProperty.call(m, "collector")) {
-                    if (!$util.isString(m.collector))
-                        return "collector: string expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Receipt message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Receipt} Receipt
-             */
-            Receipt.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Receipt)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Receipt: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Receipt();
-                if (d.storedSeq != null) {
-                    if (typeof d.storedSeq === "object" ? d.storedSeq.low || d.storedSeq.high : $Number(d.storedSeq) !== 0) {
-                        if ($util.Long)
-                            m.storedSeq = $util.Long.fromValue(d.storedSeq, true);
-                        else if (typeof d.storedSeq === "string")
-                            m.storedSeq = $parseInt(d.storedSeq, 10);
-                        else if (typeof d.storedSeq === "number")
-                            m.storedSeq = d.storedSeq;
-                        else if (typeof d.storedSeq === "object")
-                            m.storedSeq = new $util.LongBits(d.storedSeq.low >>> 0, d.storedSeq.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.timeUnixMs != null) {
-                    if (typeof d.timeUnixMs === "object" ? d.timeUnixMs.low || d.timeUnixMs.high : $Number(d.timeUnixMs) !== 0) {
-                        if ($util.Long)
-                            m.timeUnixMs = $util.Long.fromValue(d.timeUnixMs, false);
-                        else if (typeof d.timeUnixMs === "string")
-                            m.timeUnixMs = $parseInt(d.timeUnixMs, 10);
-                        else if (typeof d.timeUnixMs === "number")
-                            m.timeUnixMs = d.timeUnixMs;
-                        else if (typeof d.timeUnixMs === "object")
-                            m.timeUnixMs = new $util.LongBits(d.timeUnixMs.low >>> 0, d.timeUnixMs.high >>> 0).toNumber();
-                    }
-                }
-                if (d.collector != null) {
-                    if (typeof d.collector !== "string" || d.collector.length) {
-                        m.collector = $String(d.collector);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Receipt message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {edgewarden.v1.Receipt} m Receipt
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Receipt.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.storedSeq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.storedSeq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, false);
-                        d.timeUnixMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.timeUnixMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    d.collector = "";
-                }
-                if (m.storedSeq != null && $Object.hasOwnProperty.call(m, "storedSeq")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.storedSeq = typeof m.storedSeq === "number" ? $BigInt(m.storedSeq) : $util.Long.fromBits(m.storedSeq.low >>> 0, m.storedSeq.high >>> 0, true).toBigInt();
-                    else if (typeof m.storedSeq === "number")
-                        d.storedSeq = o.longs === $String ? $String(m.storedSeq) : m.storedSeq;
-                    else
-                        d.storedSeq = o.longs === $String ? $util.Long.prototype.toString.call(m.storedSeq) : o.longs === $Number ? new $util.LongBits(m.storedSeq.low >>> 0, m.storedSeq.high >>> 0).toNumber(true) : m.storedSeq;
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.timeUnixMs = typeof m.timeUnixMs === "number" ? $BigInt(m.timeUnixMs) : $util.Long.fromBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0, false).toBigInt();
-                    else if (typeof m.timeUnixMs === "number")
-                        d.timeUnixMs = o.longs === $String ? $String(m.timeUnixMs) : m.timeUnixMs;
-                    else
-                        d.timeUnixMs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUnixMs) : o.longs === $Number ? new $util.LongBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0).toNumber() : m.timeUnixMs;
-                }
-                if (m.collector != null && $Object.hasOwnProperty.call(m, "collector")) {
-                    d.collector = m.collector;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Receipt to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Receipt
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Receipt.prototype.toJSON = function() {
-                return Receipt.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Receipt
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Receipt
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Receipt.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Receipt";
-            };
-
             return Receipt;
         })();
 
         v1.DeviceCommand = (function() {
 
-            /**
-             * Properties of a DeviceCommand.
-             * @typedef {Object} edgewarden.v1.DeviceCommand.$Properties
-             * @property {edgewarden.v1.Rebirth.$Properties|null} [rebirth] DeviceCommand rebirth
-             * @property {edgewarden.v1.Backfill.$Properties|null} [backfill] DeviceCommand backfill
-             * @property {"rebirth"|"backfill"} [body] DeviceCommand body
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a DeviceCommand.
-             * @memberof edgewarden.v1
-             * @interface IDeviceCommand
-             * @augments edgewarden.v1.DeviceCommand.$Properties
-             * @deprecated Use edgewarden.v1.DeviceCommand.$Properties instead.
-             */
-
-            /**
-             * Narrowed shape of a DeviceCommand.
-             * @typedef {{
-             *   rebirth?: edgewarden.v1.Rebirth.$Shape|null;
-             *   backfill?: edgewarden.v1.Backfill.$Shape|null;
-             *   $unknowns?: Array.<Uint8Array>;
-             * } & (
-             *   ({ body?: undefined; rebirth?: null; backfill?: null }|{ body?: "rebirth"; rebirth: edgewarden.v1.Rebirth.$Shape; backfill?: null }|{ body?: "backfill"; rebirth?: null; backfill: edgewarden.v1.Backfill.$Shape })
-             * )} edgewarden.v1.DeviceCommand.$Shape
-             */
-
-            /**
-             * Constructs a new DeviceCommand.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a DeviceCommand.
-             * @constructor
-             * @param {edgewarden.v1.DeviceCommand.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const DeviceCommand = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -6849,61 +2023,20 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * DeviceCommand rebirth.
-             * @member {edgewarden.v1.Rebirth.$Properties|null|undefined} rebirth
-             * @memberof edgewarden.v1.DeviceCommand
-             * @instance
-             */
             DeviceCommand.prototype.rebirth = null;
-
-            /**
-             * DeviceCommand backfill.
-             * @member {edgewarden.v1.Backfill.$Properties|null|undefined} backfill
-             * @memberof edgewarden.v1.DeviceCommand
-             * @instance
-             */
             DeviceCommand.prototype.backfill = null;
 
-            // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
-            /**
-             * DeviceCommand body.
-             * @member {"rebirth"|"backfill"|undefined} body
-             * @memberof edgewarden.v1.DeviceCommand
-             * @instance
-             */
             $Object.defineProperty(DeviceCommand.prototype, "body", {
                 get: $util.oneOfGetter($oneOfFields = ["rebirth", "backfill"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
-            /**
-             * Creates a new DeviceCommand instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {edgewarden.v1.DeviceCommand.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.DeviceCommand} DeviceCommand instance
-             * @type {{
-             *   (properties: edgewarden.v1.DeviceCommand.$Shape): edgewarden.v1.DeviceCommand & edgewarden.v1.DeviceCommand.$Shape;
-             *   (properties?: edgewarden.v1.DeviceCommand.$Properties): edgewarden.v1.DeviceCommand;
-             * }}
-             */
             DeviceCommand.create = function(properties) {
                 return new DeviceCommand(properties);
             };
 
-            /**
-             * Encodes the specified DeviceCommand message. Does not implicitly {@link edgewarden.v1.DeviceCommand.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {edgewarden.v1.DeviceCommand.$Properties} m DeviceCommand message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             DeviceCommand.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -6912,39 +2045,15 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.rebirth != null && $Object.hasOwnProperty.call(m, "rebirth"))
-                    $root.edgewarden.v1.Rebirth.encode(m.rebirth, w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Rebirth.encode(m.rebirth, w.uint32(10).fork(), q + 1).ldelim();
                 if (m.backfill != null && $Object.hasOwnProperty.call(m, "backfill"))
-                    $root.edgewarden.v1.Backfill.encode(m.backfill, w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Backfill.encode(m.backfill, w.uint32(18).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified DeviceCommand message, length delimited. Does not implicitly {@link edgewarden.v1.DeviceCommand.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {edgewarden.v1.DeviceCommand.$Properties} message DeviceCommand message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            DeviceCommand.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a DeviceCommand message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.DeviceCommand & edgewarden.v1.DeviceCommand.$Shape} DeviceCommand
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             DeviceCommand.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -7003,177 +2112,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a DeviceCommand message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.DeviceCommand & edgewarden.v1.DeviceCommand.$Shape} DeviceCommand
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            DeviceCommand.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a DeviceCommand message.
-             * @function verify
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            DeviceCommand.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                var p = {};
-                if (m.rebirth != null && $Object.hasOwnProperty.call(m, "rebirth")) {
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Rebirth.verify(m.rebirth, q + 1);
-                        if (e)
-                            return "rebirth." + e;
-                    }
-                }
-                if (m.backfill != null && $Object.hasOwnProperty.call(m, "backfill")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Backfill.verify(m.backfill, q + 1);
-                        if (e)
-                            return "backfill." + e;
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a DeviceCommand message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.DeviceCommand} DeviceCommand
-             */
-            DeviceCommand.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.DeviceCommand)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.DeviceCommand: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.DeviceCommand();
-                if (d.rebirth != null) {
-                    if (!$util.isObject(d.rebirth))
-                        throw $TypeError(".edgewarden.v1.DeviceCommand.rebirth: object expected");
-                    m.rebirth = $root.edgewarden.v1.Rebirth.fromObject(d.rebirth, q + 1);
-                }
-                if (d.backfill != null) {
-                    if (!$util.isObject(d.backfill))
-                        throw $TypeError(".edgewarden.v1.DeviceCommand.backfill: object expected");
-                    m.backfill = $root.edgewarden.v1.Backfill.fromObject(d.backfill, q + 1);
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a DeviceCommand message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {edgewarden.v1.DeviceCommand} m DeviceCommand
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            DeviceCommand.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (m.rebirth != null && $Object.hasOwnProperty.call(m, "rebirth")) {
-                    d.rebirth = $root.edgewarden.v1.Rebirth.toObject(m.rebirth, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "rebirth";
-                }
-                if (m.backfill != null && $Object.hasOwnProperty.call(m, "backfill")) {
-                    d.backfill = $root.edgewarden.v1.Backfill.toObject(m.backfill, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "backfill";
-                }
-                return d;
-            };
-
-            /**
-             * Converts this DeviceCommand to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.DeviceCommand
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            DeviceCommand.prototype.toJSON = function() {
-                return DeviceCommand.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for DeviceCommand
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.DeviceCommand
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            DeviceCommand.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.DeviceCommand";
-            };
-
             return DeviceCommand;
         })();
 
         v1.Rebirth = (function() {
 
-            /**
-             * Properties of a Rebirth.
-             * @typedef {Object} edgewarden.v1.Rebirth.$Properties
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Rebirth.
-             * @memberof edgewarden.v1
-             * @interface IRebirth
-             * @augments edgewarden.v1.Rebirth.$Properties
-             * @deprecated Use edgewarden.v1.Rebirth.$Properties instead.
-             */
-
-            /**
-             * Shape of a Rebirth.
-             * @typedef {edgewarden.v1.Rebirth.$Properties} edgewarden.v1.Rebirth.$Shape
-             */
-
-            /**
-             * Constructs a new Rebirth.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Rebirth.
-             * @constructor
-             * @param {edgewarden.v1.Rebirth.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Rebirth = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -7181,31 +2124,10 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Creates a new Rebirth instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {edgewarden.v1.Rebirth.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Rebirth} Rebirth instance
-             * @type {{
-             *   (properties: edgewarden.v1.Rebirth.$Shape): edgewarden.v1.Rebirth & edgewarden.v1.Rebirth.$Shape;
-             *   (properties?: edgewarden.v1.Rebirth.$Properties): edgewarden.v1.Rebirth;
-             * }}
-             */
             Rebirth.create = function(properties) {
                 return new Rebirth(properties);
             };
 
-            /**
-             * Encodes the specified Rebirth message. Does not implicitly {@link edgewarden.v1.Rebirth.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {edgewarden.v1.Rebirth.$Properties} m Rebirth message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Rebirth.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -7219,30 +2141,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified Rebirth message, length delimited. Does not implicitly {@link edgewarden.v1.Rebirth.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {edgewarden.v1.Rebirth.$Properties} message Rebirth message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Rebirth.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Rebirth message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Rebirth & edgewarden.v1.Rebirth.$Shape} Rebirth
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Rebirth.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -7284,132 +2182,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Rebirth message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Rebirth & edgewarden.v1.Rebirth.$Shape} Rebirth
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Rebirth.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Rebirth message.
-             * @function verify
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Rebirth.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                return null;
-            };
-
-            /**
-             * Creates a Rebirth message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Rebirth} Rebirth
-             */
-            Rebirth.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Rebirth)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Rebirth: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                return new $root.edgewarden.v1.Rebirth();
-            };
-
-            /**
-             * Creates a plain object from a Rebirth message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {edgewarden.v1.Rebirth} m Rebirth
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Rebirth.toObject = function () {
-                return {};
-            };
-
-            /**
-             * Converts this Rebirth to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Rebirth
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Rebirth.prototype.toJSON = function() {
-                return Rebirth.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Rebirth
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Rebirth
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Rebirth.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Rebirth";
-            };
-
             return Rebirth;
         })();
 
         v1.Backfill = (function() {
 
-            /**
-             * Properties of a Backfill.
-             * @typedef {Object} edgewarden.v1.Backfill.$Properties
-             * @property {number|null} [fromSeq] Backfill fromSeq
-             * @property {number|null} [toSeq] Backfill toSeq
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Backfill.
-             * @memberof edgewarden.v1
-             * @interface IBackfill
-             * @augments edgewarden.v1.Backfill.$Properties
-             * @deprecated Use edgewarden.v1.Backfill.$Properties instead.
-             */
-
-            /**
-             * Shape of a Backfill.
-             * @typedef {edgewarden.v1.Backfill.$Properties} edgewarden.v1.Backfill.$Shape
-             */
-
-            /**
-             * Constructs a new Backfill.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Backfill.
-             * @constructor
-             * @param {edgewarden.v1.Backfill.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Backfill = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -7417,47 +2194,13 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Backfill fromSeq.
-             * @member {number} fromSeq
-             * @memberof edgewarden.v1.Backfill
-             * @instance
-             */
             Backfill.prototype.fromSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Backfill toSeq.
-             * @member {number} toSeq
-             * @memberof edgewarden.v1.Backfill
-             * @instance
-             */
             Backfill.prototype.toSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-            /**
-             * Creates a new Backfill instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {edgewarden.v1.Backfill.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Backfill} Backfill instance
-             * @type {{
-             *   (properties: edgewarden.v1.Backfill.$Shape): edgewarden.v1.Backfill & edgewarden.v1.Backfill.$Shape;
-             *   (properties?: edgewarden.v1.Backfill.$Properties): edgewarden.v1.Backfill;
-             * }}
-             */
             Backfill.create = function(properties) {
                 return new Backfill(properties);
             };
 
-            /**
-             * Encodes the specified Backfill message. Does not implicitly {@link edgewarden.v1.Backfill.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {edgewarden.v1.Backfill.$Properties} m Backfill message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Backfill.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -7466,39 +2209,15 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.fromSeq != null && $Object.hasOwnProperty.call(m, "fromSeq") && (typeof m.fromSeq === "object" ? m.fromSeq.low || m.fromSeq.high : m.fromSeq !== 0))
-                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.fromSeq);
+                    w.uint32(8).uint64(m.fromSeq);
                 if (m.toSeq != null && $Object.hasOwnProperty.call(m, "toSeq") && (typeof m.toSeq === "object" ? m.toSeq.low || m.toSeq.high : m.toSeq !== 0))
-                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.toSeq);
+                    w.uint32(16).uint64(m.toSeq);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Backfill message, length delimited. Does not implicitly {@link edgewarden.v1.Backfill.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {edgewarden.v1.Backfill.$Properties} message Backfill message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Backfill.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Backfill message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Backfill & edgewarden.v1.Backfill.$Shape} Backfill
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Backfill.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -7561,225 +2280,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Backfill message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Backfill & edgewarden.v1.Backfill.$Shape} Backfill
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Backfill.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Backfill message.
-             * @function verify
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Backfill.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.fromSeq != null && $Object.hasOwnProperty.call(m, "fromSeq")) {
-                    if (!$util.isInteger(m.fromSeq) && !(m.fromSeq && $util.isInteger(m.fromSeq.low) && $util.isInteger(m.fromSeq.high)))
-                        return "fromSeq: integer|Long expected";
-                }
-                if (m.toSeq != null && $Object.hasOwnProperty.call(m, "toSeq")) {
-                    if (!$util.isInteger(m.toSeq) && !(m.toSeq && $util.isInteger(m.toSeq.low) && $util.isInteger(m.toSeq.high)))
-                        return "toSeq: integer|Long expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Backfill message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Backfill} Backfill
-             */
-            Backfill.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Backfill)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Backfill: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Backfill();
-                if (d.fromSeq != null) {
-                    if (typeof d.fromSeq === "object" ? d.fromSeq.low || d.fromSeq.high : $Number(d.fromSeq) !== 0) {
-                        if ($util.Long)
-                            m.fromSeq = $util.Long.fromValue(d.fromSeq, true);
-                        else if (typeof d.fromSeq === "string")
-                            m.fromSeq = $parseInt(d.fromSeq, 10);
-                        else if (typeof d.fromSeq === "number")
-                            m.fromSeq = d.fromSeq;
-                        else if (typeof d.fromSeq === "object")
-                            m.fromSeq = new $util.LongBits(d.fromSeq.low >>> 0, d.fromSeq.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.toSeq != null) {
-                    if (typeof d.toSeq === "object" ? d.toSeq.low || d.toSeq.high : $Number(d.toSeq) !== 0) {
-                        if ($util.Long)
-                            m.toSeq = $util.Long.fromValue(d.toSeq, true);
-                        else if (typeof d.toSeq === "string")
-                            m.toSeq = $parseInt(d.toSeq, 10);
-                        else if (typeof d.toSeq === "number")
-                            m.toSeq = d.toSeq;
-                        else if (typeof d.toSeq === "object")
-                            m.toSeq = new $util.LongBits(d.toSeq.low >>> 0, d.toSeq.high >>> 0).toNumber(true);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Backfill message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {edgewarden.v1.Backfill} m Backfill
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Backfill.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.fromSeq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.fromSeq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.toSeq = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.toSeq = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                }
-                if (m.fromSeq != null && $Object.hasOwnProperty.call(m, "fromSeq")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.fromSeq = typeof m.fromSeq === "number" ? $BigInt(m.fromSeq) : $util.Long.fromBits(m.fromSeq.low >>> 0, m.fromSeq.high >>> 0, true).toBigInt();
-                    else if (typeof m.fromSeq === "number")
-                        d.fromSeq = o.longs === $String ? $String(m.fromSeq) : m.fromSeq;
-                    else
-                        d.fromSeq = o.longs === $String ? $util.Long.prototype.toString.call(m.fromSeq) : o.longs === $Number ? new $util.LongBits(m.fromSeq.low >>> 0, m.fromSeq.high >>> 0).toNumber(true) : m.fromSeq;
-                }
-                if (m.toSeq != null && $Object.hasOwnProperty.call(m, "toSeq")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.toSeq = typeof m.toSeq === "number" ? $BigInt(m.toSeq) : $util.Long.fromBits(m.toSeq.low >>> 0, m.toSeq.high >>> 0, true).toBigInt();
-                    else if (typeof m.toSeq === "number")
-                        d.toSeq = o.longs === $String ? $String(m.toSeq) : m.toSeq;
-                    else
-                        d.toSeq = o.longs === $String ? $util.Long.prototype.toString.call(m.toSeq) : o.longs === $Number ? new $util.LongBits(m.toSeq.low >>> 0, m.toSeq.high >>> 0).toNumber(true) : m.toSeq;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Backfill to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Backfill
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Backfill.prototype.toJSON = function() {
-                return Backfill.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Backfill
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Backfill
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Backfill.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Backfill";
-            };
-
             return Backfill;
         })();
 
         v1.LinkMessage = (function() {
 
-            /**
-             * Properties of a LinkMessage.
-             * @typedef {Object} edgewarden.v1.LinkMessage.$Properties
-             * @property {number|null} [seq] LinkMessage seq
-             * @property {edgewarden.v1.HelloRequest.$Properties|null} [helloRequest] LinkMessage helloRequest
-             * @property {edgewarden.v1.Hello.$Properties|null} [hello] LinkMessage hello
-             * @property {edgewarden.v1.SensorBatch.$Properties|null} [sensorBatch] LinkMessage sensorBatch
-             * @property {edgewarden.v1.Command.$Properties|null} [command] LinkMessage command
-             * @property {edgewarden.v1.Ack.$Properties|null} [ack] LinkMessage ack
-             * @property {edgewarden.v1.Nack.$Properties|null} [nack] LinkMessage nack
-             * @property {edgewarden.v1.Ping.$Properties|null} [ping] LinkMessage ping
-             * @property {edgewarden.v1.Pong.$Properties|null} [pong] LinkMessage pong
-             * @property {edgewarden.v1.Log.$Properties|null} [log] LinkMessage log
-             * @property {edgewarden.v1.Result.$Properties|null} [result] LinkMessage result
-             * @property {"helloRequest"|"hello"|"sensorBatch"|"command"|"ack"|"nack"|"ping"|"pong"|"log"|"result"} [body] LinkMessage body
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a LinkMessage.
-             * @memberof edgewarden.v1
-             * @interface ILinkMessage
-             * @augments edgewarden.v1.LinkMessage.$Properties
-             * @deprecated Use edgewarden.v1.LinkMessage.$Properties instead.
-             */
-
-            /**
-             * Narrowed shape of a LinkMessage.
-             * @typedef {{
-             *   seq?: number|null;
-             *   helloRequest?: edgewarden.v1.HelloRequest.$Shape|null;
-             *   hello?: edgewarden.v1.Hello.$Shape|null;
-             *   sensorBatch?: edgewarden.v1.SensorBatch.$Shape|null;
-             *   command?: edgewarden.v1.Command.$Shape|null;
-             *   ack?: edgewarden.v1.Ack.$Shape|null;
-             *   nack?: edgewarden.v1.Nack.$Shape|null;
-             *   ping?: edgewarden.v1.Ping.$Shape|null;
-             *   pong?: edgewarden.v1.Pong.$Shape|null;
-             *   log?: edgewarden.v1.Log.$Shape|null;
-             *   result?: edgewarden.v1.Result.$Shape|null;
-             *   $unknowns?: Array.<Uint8Array>;
-             * } & (
-             *   ({ body?: undefined; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "helloRequest"; helloRequest: edgewarden.v1.HelloRequest.$Shape; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "hello"; helloRequest?: null; hello: edgewarden.v1.Hello.$Shape; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "sensorBatch"; helloRequest?: null; hello?: null; sensorBatch: edgewarden.v1.SensorBatch.$Shape; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "command"; helloRequest?: null; hello?: null; sensorBatch?: null; command: edgewarden.v1.Command.$Shape; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "ack"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack: edgewarden.v1.Ack.$Shape; nack?: null; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "nack"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack: edgewarden.v1.Nack.$Shape; ping?: null; pong?: null; log?: null; result?: null }|{ body?: "ping"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping: edgewarden.v1.Ping.$Shape; pong?: null; log?: null; result?: null }|{ body?: "pong"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong: edgewarden.v1.Pong.$Shape; log?: null; result?: null }|{ body?: "log"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log: edgewarden.v1.Log.$Shape; result?: null }|{ body?: "result"; helloRequest?: null; hello?: null; sensorBatch?: null; command?: null; ack?: null; nack?: null; ping?: null; pong?: null; log?: null; result: edgewarden.v1.Result.$Shape })
-             * )} edgewarden.v1.LinkMessage.$Shape
-             */
-
-            /**
-             * Constructs a new LinkMessage.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a LinkMessage.
-             * @constructor
-             * @param {edgewarden.v1.LinkMessage.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const LinkMessage = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -7787,133 +2292,29 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * LinkMessage seq.
-             * @member {number} seq
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.seq = 0;
-
-            /**
-             * LinkMessage helloRequest.
-             * @member {edgewarden.v1.HelloRequest.$Properties|null|undefined} helloRequest
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.helloRequest = null;
-
-            /**
-             * LinkMessage hello.
-             * @member {edgewarden.v1.Hello.$Properties|null|undefined} hello
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.hello = null;
-
-            /**
-             * LinkMessage sensorBatch.
-             * @member {edgewarden.v1.SensorBatch.$Properties|null|undefined} sensorBatch
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.sensorBatch = null;
-
-            /**
-             * LinkMessage command.
-             * @member {edgewarden.v1.Command.$Properties|null|undefined} command
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.command = null;
-
-            /**
-             * LinkMessage ack.
-             * @member {edgewarden.v1.Ack.$Properties|null|undefined} ack
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.ack = null;
-
-            /**
-             * LinkMessage nack.
-             * @member {edgewarden.v1.Nack.$Properties|null|undefined} nack
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.nack = null;
-
-            /**
-             * LinkMessage ping.
-             * @member {edgewarden.v1.Ping.$Properties|null|undefined} ping
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.ping = null;
-
-            /**
-             * LinkMessage pong.
-             * @member {edgewarden.v1.Pong.$Properties|null|undefined} pong
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.pong = null;
-
-            /**
-             * LinkMessage log.
-             * @member {edgewarden.v1.Log.$Properties|null|undefined} log
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.log = null;
-
-            /**
-             * LinkMessage result.
-             * @member {edgewarden.v1.Result.$Properties|null|undefined} result
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             LinkMessage.prototype.result = null;
 
-            // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
-            /**
-             * LinkMessage body.
-             * @member {"helloRequest"|"hello"|"sensorBatch"|"command"|"ack"|"nack"|"ping"|"pong"|"log"|"result"|undefined} body
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             */
             $Object.defineProperty(LinkMessage.prototype, "body", {
                 get: $util.oneOfGetter($oneOfFields = ["helloRequest", "hello", "sensorBatch", "command", "ack", "nack", "ping", "pong", "log", "result"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
-            /**
-             * Creates a new LinkMessage instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {edgewarden.v1.LinkMessage.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.LinkMessage} LinkMessage instance
-             * @type {{
-             *   (properties: edgewarden.v1.LinkMessage.$Shape): edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape;
-             *   (properties?: edgewarden.v1.LinkMessage.$Properties): edgewarden.v1.LinkMessage;
-             * }}
-             */
             LinkMessage.create = function(properties) {
                 return new LinkMessage(properties);
             };
 
-            /**
-             * Encodes the specified LinkMessage message. Does not implicitly {@link edgewarden.v1.LinkMessage.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {edgewarden.v1.LinkMessage.$Properties} m LinkMessage message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             LinkMessage.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -7922,57 +2323,33 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && m.seq !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.seq);
+                    w.uint32(8).uint32(m.seq);
                 if (m.helloRequest != null && $Object.hasOwnProperty.call(m, "helloRequest"))
-                    $root.edgewarden.v1.HelloRequest.encode(m.helloRequest, w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.HelloRequest.encode(m.helloRequest, w.uint32(18).fork(), q + 1).ldelim();
                 if (m.hello != null && $Object.hasOwnProperty.call(m, "hello"))
-                    $root.edgewarden.v1.Hello.encode(m.hello, w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Hello.encode(m.hello, w.uint32(26).fork(), q + 1).ldelim();
                 if (m.sensorBatch != null && $Object.hasOwnProperty.call(m, "sensorBatch"))
-                    $root.edgewarden.v1.SensorBatch.encode(m.sensorBatch, w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.SensorBatch.encode(m.sensorBatch, w.uint32(34).fork(), q + 1).ldelim();
                 if (m.command != null && $Object.hasOwnProperty.call(m, "command"))
-                    $root.edgewarden.v1.Command.encode(m.command, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Command.encode(m.command, w.uint32(42).fork(), q + 1).ldelim();
                 if (m.ack != null && $Object.hasOwnProperty.call(m, "ack"))
-                    $root.edgewarden.v1.Ack.encode(m.ack, w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Ack.encode(m.ack, w.uint32(50).fork(), q + 1).ldelim();
                 if (m.nack != null && $Object.hasOwnProperty.call(m, "nack"))
-                    $root.edgewarden.v1.Nack.encode(m.nack, w.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Nack.encode(m.nack, w.uint32(58).fork(), q + 1).ldelim();
                 if (m.ping != null && $Object.hasOwnProperty.call(m, "ping"))
-                    $root.edgewarden.v1.Ping.encode(m.ping, w.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Ping.encode(m.ping, w.uint32(66).fork(), q + 1).ldelim();
                 if (m.pong != null && $Object.hasOwnProperty.call(m, "pong"))
-                    $root.edgewarden.v1.Pong.encode(m.pong, w.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Pong.encode(m.pong, w.uint32(74).fork(), q + 1).ldelim();
                 if (m.log != null && $Object.hasOwnProperty.call(m, "log"))
-                    $root.edgewarden.v1.Log.encode(m.log, w.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Log.encode(m.log, w.uint32(82).fork(), q + 1).ldelim();
                 if (m.result != null && $Object.hasOwnProperty.call(m, "result"))
-                    $root.edgewarden.v1.Result.encode(m.result, w.uint32(/* id 11, wireType 2 =*/90).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.Result.encode(m.result, w.uint32(90).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified LinkMessage message, length delimited. Does not implicitly {@link edgewarden.v1.LinkMessage.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {edgewarden.v1.LinkMessage.$Properties} message LinkMessage message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            LinkMessage.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a LinkMessage message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape} LinkMessage
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             LinkMessage.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -8096,353 +2473,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a LinkMessage message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.LinkMessage & edgewarden.v1.LinkMessage.$Shape} LinkMessage
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            LinkMessage.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a LinkMessage message.
-             * @function verify
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            LinkMessage.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                var p = {};
-                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
-                    if (!$util.isInteger(m.seq))
-                        return "seq: integer expected";
-                }
-                if (m.helloRequest != null && $Object.hasOwnProperty.call(m, "helloRequest")) {
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.HelloRequest.verify(m.helloRequest, q + 1);
-                        if (e)
-                            return "helloRequest." + e;
-                    }
-                }
-                if (m.hello != null && $Object.hasOwnProperty.call(m, "hello")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Hello.verify(m.hello, q + 1);
-                        if (e)
-                            return "hello." + e;
-                    }
-                }
-                if (m.sensorBatch != null && $Object.hasOwnProperty.call(m, "sensorBatch")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.SensorBatch.verify(m.sensorBatch, q + 1);
-                        if (e)
-                            return "sensorBatch." + e;
-                    }
-                }
-                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Command.verify(m.command, q + 1);
-                        if (e)
-                            return "command." + e;
-                    }
-                }
-                if (m.ack != null && $Object.hasOwnProperty.call(m, "ack")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Ack.verify(m.ack, q + 1);
-                        if (e)
-                            return "ack." + e;
-                    }
-                }
-                if (m.nack != null && $Object.hasOwnProperty.call(m, "nack")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Nack.verify(m.nack, q + 1);
-                        if (e)
-                            return "nack." + e;
-                    }
-                }
-                if (m.ping != null && $Object.hasOwnProperty.call(m, "ping")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Ping.verify(m.ping, q + 1);
-                        if (e)
-                            return "ping." + e;
-                    }
-                }
-                if (m.pong != null && $Object.hasOwnProperty.call(m, "pong")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Pong.verify(m.pong, q + 1);
-                        if (e)
-                            return "pong." + e;
-                    }
-                }
-                if (m.log != null && $Object.hasOwnProperty.call(m, "log")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Log.verify(m.log, q + 1);
-                        if (e)
-                            return "log." + e;
-                    }
-                }
-                if (m.result != null && $Object.hasOwnProperty.call(m, "result")) {
-                    if (p.body === 1)
-                        return "body: multiple values";
-                    p.body = 1;
-                    {
-                        var e = $root.edgewarden.v1.Result.verify(m.result, q + 1);
-                        if (e)
-                            return "result." + e;
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a LinkMessage message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.LinkMessage} LinkMessage
-             */
-            LinkMessage.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.LinkMessage)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.LinkMessage: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.LinkMessage();
-                if (d.seq != null) {
-                    if ($Number(d.seq) !== 0) {
-                        m.seq = d.seq >>> 0;
-                    }
-                }
-                if (d.helloRequest != null) {
-                    if (!$util.isObject(d.helloRequest))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.helloRequest: object expected");
-                    m.helloRequest = $root.edgewarden.v1.HelloRequest.fromObject(d.helloRequest, q + 1);
-                }
-                if (d.hello != null) {
-                    if (!$util.isObject(d.hello))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.hello: object expected");
-                    m.hello = $root.edgewarden.v1.Hello.fromObject(d.hello, q + 1);
-                }
-                if (d.sensorBatch != null) {
-                    if (!$util.isObject(d.sensorBatch))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.sensorBatch: object expected");
-                    m.sensorBatch = $root.edgewarden.v1.SensorBatch.fromObject(d.sensorBatch, q + 1);
-                }
-                if (d.command != null) {
-                    if (!$util.isObject(d.command))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.command: object expected");
-                    m.command = $root.edgewarden.v1.Command.fromObject(d.command, q + 1);
-                }
-                if (d.ack != null) {
-                    if (!$util.isObject(d.ack))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.ack: object expected");
-                    m.ack = $root.edgewarden.v1.Ack.fromObject(d.ack, q + 1);
-                }
-                if (d.nack != null) {
-                    if (!$util.isObject(d.nack))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.nack: object expected");
-                    m.nack = $root.edgewarden.v1.Nack.fromObject(d.nack, q + 1);
-                }
-                if (d.ping != null) {
-                    if (!$util.isObject(d.ping))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.ping: object expected");
-                    m.ping = $root.edgewarden.v1.Ping.fromObject(d.ping, q + 1);
-                }
-                if (d.pong != null) {
-                    if (!$util.isObject(d.pong))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.pong: object expected");
-                    m.pong = $root.edgewarden.v1.Pong.fromObject(d.pong, q + 1);
-                }
-                if (d.log != null) {
-                    if (!$util.isObject(d.log))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.log: object expected");
-                    m.log = $root.edgewarden.v1.Log.fromObject(d.log, q + 1);
-                }
-                if (d.result != null) {
-                    if (!$util.isObject(d.result))
-                        throw $TypeError(".edgewarden.v1.LinkMessage.result: object expected");
-                    m.result = $root.edgewarden.v1.Result.fromObject(d.result, q + 1);
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a LinkMessage message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {edgewarden.v1.LinkMessage} m LinkMessage
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            LinkMessage.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.seq = 0;
-                }
-                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq")) {
-                    d.seq = m.seq;
-                }
-                if (m.helloRequest != null && $Object.hasOwnProperty.call(m, "helloRequest")) {
-                    d.helloRequest = $root.edgewarden.v1.HelloRequest.toObject(m.helloRequest, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "helloRequest";
-                }
-                if (m.hello != null && $Object.hasOwnProperty.call(m, "hello")) {
-                    d.hello = $root.edgewarden.v1.Hello.toObject(m.hello, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "hello";
-                }
-                if (m.sensorBatch != null && $Object.hasOwnProperty.call(m, "sensorBatch")) {
-                    d.sensorBatch = $root.edgewarden.v1.SensorBatch.toObject(m.sensorBatch, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "sensorBatch";
-                }
-                if (m.command != null && $Object.hasOwnProperty.call(m, "command")) {
-                    d.command = $root.edgewarden.v1.Command.toObject(m.command, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "command";
-                }
-                if (m.ack != null && $Object.hasOwnProperty.call(m, "ack")) {
-                    d.ack = $root.edgewarden.v1.Ack.toObject(m.ack, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "ack";
-                }
-                if (m.nack != null && $Object.hasOwnProperty.call(m, "nack")) {
-                    d.nack = $root.edgewarden.v1.Nack.toObject(m.nack, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "nack";
-                }
-                if (m.ping != null && $Object.hasOwnProperty.call(m, "ping")) {
-                    d.ping = $root.edgewarden.v1.Ping.toObject(m.ping, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "ping";
-                }
-                if (m.pong != null && $Object.hasOwnProperty.call(m, "pong")) {
-                    d.pong = $root.edgewarden.v1.Pong.toObject(m.pong, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "pong";
-                }
-                if (m.log != null && $Object.hasOwnProperty.call(m, "log")) {
-                    d.log = $root.edgewarden.v1.Log.toObject(m.log, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "log";
-                }
-                if (m.result != null && $Object.hasOwnProperty.call(m, "result")) {
-                    d.result = $root.edgewarden.v1.Result.toObject(m.result, o, q + 1);
-                    if (o.oneofs)
-                        d.body = "result";
-                }
-                return d;
-            };
-
-            /**
-             * Converts this LinkMessage to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.LinkMessage
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            LinkMessage.prototype.toJSON = function() {
-                return LinkMessage.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for LinkMessage
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.LinkMessage
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            LinkMessage.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.LinkMessage";
-            };
-
             return LinkMessage;
         })();
 
         v1.HelloRequest = (function() {
 
-            /**
-             * Properties of a HelloRequest.
-             * @typedef {Object} edgewarden.v1.HelloRequest.$Properties
-             * @property {number|null} [protocolVersion] HelloRequest protocolVersion
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a HelloRequest.
-             * @memberof edgewarden.v1
-             * @interface IHelloRequest
-             * @augments edgewarden.v1.HelloRequest.$Properties
-             * @deprecated Use edgewarden.v1.HelloRequest.$Properties instead.
-             */
-
-            /**
-             * Shape of a HelloRequest.
-             * @typedef {edgewarden.v1.HelloRequest.$Properties} edgewarden.v1.HelloRequest.$Shape
-             */
-
-            /**
-             * Constructs a new HelloRequest.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a HelloRequest.
-             * @constructor
-             * @param {edgewarden.v1.HelloRequest.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const HelloRequest = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -8450,39 +2485,12 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * HelloRequest protocolVersion.
-             * @member {number} protocolVersion
-             * @memberof edgewarden.v1.HelloRequest
-             * @instance
-             */
             HelloRequest.prototype.protocolVersion = 0;
 
-            /**
-             * Creates a new HelloRequest instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {edgewarden.v1.HelloRequest.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.HelloRequest} HelloRequest instance
-             * @type {{
-             *   (properties: edgewarden.v1.HelloRequest.$Shape): edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape;
-             *   (properties?: edgewarden.v1.HelloRequest.$Properties): edgewarden.v1.HelloRequest;
-             * }}
-             */
             HelloRequest.create = function(properties) {
                 return new HelloRequest(properties);
             };
 
-            /**
-             * Encodes the specified HelloRequest message. Does not implicitly {@link edgewarden.v1.HelloRequest.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {edgewarden.v1.HelloRequest.$Properties} m HelloRequest message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             HelloRequest.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -8491,37 +2499,13 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion") && m.protocolVersion !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.protocolVersion);
+                    w.uint32(8).uint32(m.protocolVersion);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified HelloRequest message, length delimited. Does not implicitly {@link edgewarden.v1.HelloRequest.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {edgewarden.v1.HelloRequest.$Properties} message HelloRequest message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HelloRequest.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a HelloRequest message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape} HelloRequest
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             HelloRequest.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -8575,134 +2559,9 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a HelloRequest message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.HelloRequest & edgewarden.v1.HelloRequest.$Shape} HelloRequest
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HelloRequest.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a HelloRequest message.
-             * @function verify
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            HelloRequest.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion")) {
-                    if (!$util.isInteger(m.protocolVersion))
-                        return "protocolVersion: integer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a HelloRequest message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.HelloRequest} HelloRequest
-             */
-            HelloRequest.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.HelloRequest)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.HelloRequest: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.HelloRequest();
-                if (d.protocolVersion != null) {
-                    if ($Number(d.protocolVersion) !== 0) {
-                        m.protocolVersion = d.protocolVersion >>> 0;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a HelloRequest message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {edgewarden.v1.HelloRequest} m HelloRequest
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            HelloRequest.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.protocolVersion = 0;
-                }
-                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion")) {
-                    d.protocolVersion = m.protocolVersion;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this HelloRequest to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.HelloRequest
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            HelloRequest.prototype.toJSON = function() {
-                return HelloRequest.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for HelloRequest
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.HelloRequest
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            HelloRequest.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.HelloRequest";
-            };
-
             return HelloRequest;
         })();
 
-        /**
-         * SampleFormat enum.
-         * @name edgewarden.v1.SampleFormat
-         * @enum {number}
-         * @property {number} SAMPLE_FORMAT_UNSPECIFIED=0 SAMPLE_FORMAT_UNSPECIFIED value
-         * @property {number} INT16_LE=1 INT16_LE value
-         * @property {number} FLOAT32_LE=2 FLOAT32_LE value
-         * @property {number} UINT8=3 UINT8 value
-         * @property {number} INT32_LE=4 INT32_LE value
-         */
         v1.SampleFormat = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "SAMPLE_FORMAT_UNSPECIFIED"] = 0;
@@ -8713,15 +2572,6 @@ export const edgewarden = $root.edgewarden = (() => {
             return values;
         })();
 
-        /**
-         * ActuatorKind enum.
-         * @name edgewarden.v1.ActuatorKind
-         * @enum {number}
-         * @property {number} ACTUATOR_KIND_UNSPECIFIED=0 ACTUATOR_KIND_UNSPECIFIED value
-         * @property {number} LED=1 LED value
-         * @property {number} RELAY=2 RELAY value
-         * @property {number} PWM=3 PWM value
-         */
         v1.ActuatorKind = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "ACTUATOR_KIND_UNSPECIFIED"] = 0;
@@ -8733,38 +2583,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.SensorDescriptor = (function() {
 
-            /**
-             * Properties of a SensorDescriptor.
-             * @typedef {Object} edgewarden.v1.SensorDescriptor.$Properties
-             * @property {number|null} [id] SensorDescriptor id
-             * @property {string|null} [name] SensorDescriptor name
-             * @property {edgewarden.v1.SampleFormat|null} [format] SensorDescriptor format
-             * @property {number|null} [rateHz] SensorDescriptor rateHz
-             * @property {number|null} [channels] SensorDescriptor channels
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a SensorDescriptor.
-             * @memberof edgewarden.v1
-             * @interface ISensorDescriptor
-             * @augments edgewarden.v1.SensorDescriptor.$Properties
-             * @deprecated Use edgewarden.v1.SensorDescriptor.$Properties instead.
-             */
-
-            /**
-             * Shape of a SensorDescriptor.
-             * @typedef {edgewarden.v1.SensorDescriptor.$Properties} edgewarden.v1.SensorDescriptor.$Shape
-             */
-
-            /**
-             * Constructs a new SensorDescriptor.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a SensorDescriptor.
-             * @constructor
-             * @param {edgewarden.v1.SensorDescriptor.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const SensorDescriptor = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -8772,71 +2590,16 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * SensorDescriptor id.
-             * @member {number} id
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @instance
-             */
             SensorDescriptor.prototype.id = 0;
-
-            /**
-             * SensorDescriptor name.
-             * @member {string} name
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @instance
-             */
             SensorDescriptor.prototype.name = "";
-
-            /**
-             * SensorDescriptor format.
-             * @member {edgewarden.v1.SampleFormat} format
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @instance
-             */
             SensorDescriptor.prototype.format = 0;
-
-            /**
-             * SensorDescriptor rateHz.
-             * @member {number} rateHz
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @instance
-             */
             SensorDescriptor.prototype.rateHz = 0;
-
-            /**
-             * SensorDescriptor channels.
-             * @member {number} channels
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @instance
-             */
             SensorDescriptor.prototype.channels = 0;
 
-            /**
-             * Creates a new SensorDescriptor instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {edgewarden.v1.SensorDescriptor.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.SensorDescriptor} SensorDescriptor instance
-             * @type {{
-             *   (properties: edgewarden.v1.SensorDescriptor.$Shape): edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape;
-             *   (properties?: edgewarden.v1.SensorDescriptor.$Properties): edgewarden.v1.SensorDescriptor;
-             * }}
-             */
             SensorDescriptor.create = function(properties) {
                 return new SensorDescriptor(properties);
             };
 
-            /**
-             * Encodes the specified SensorDescriptor message. Does not implicitly {@link edgewarden.v1.SensorDescriptor.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {edgewarden.v1.SensorDescriptor.$Properties} m SensorDescriptor message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             SensorDescriptor.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -8845,45 +2608,21 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.id);
+                    w.uint32(8).uint32(m.id);
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                    w.uint32(18).string(m.name);
                 if (m.format != null && $Object.hasOwnProperty.call(m, "format") && m.format !== 0)
-                    w.uint32(/* id 3, wireType 0 =*/24).int32(m.format);
+                    w.uint32(24).int32(m.format);
                 if (m.rateHz != null && $Object.hasOwnProperty.call(m, "rateHz") && m.rateHz !== 0)
-                    w.uint32(/* id 4, wireType 0 =*/32).uint32(m.rateHz);
+                    w.uint32(32).uint32(m.rateHz);
                 if (m.channels != null && $Object.hasOwnProperty.call(m, "channels") && m.channels !== 0)
-                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.channels);
+                    w.uint32(40).uint32(m.channels);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified SensorDescriptor message, length delimited. Does not implicitly {@link edgewarden.v1.SensorDescriptor.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {edgewarden.v1.SensorDescriptor.$Properties} message SensorDescriptor message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            SensorDescriptor.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a SensorDescriptor message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape} SensorDescriptor
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             SensorDescriptor.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -8973,230 +2712,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a SensorDescriptor message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.SensorDescriptor & edgewarden.v1.SensorDescriptor.$Shape} SensorDescriptor
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            SensorDescriptor.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a SensorDescriptor message.
-             * @function verify
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            SensorDescriptor.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
-                    if (!$util.isInteger(m.id))
-                        return "id: integer expected";
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    if (!$util.isString(m.name))
-                        return "name: string expected";
-                }
-                if (m.format != null && $Object.hasOwnProperty.call(m, "format")) {
-                    if (typeof m.format !== "number" || (m.format | 0) !== m.format)
-                        return "format: enum value expected";
-                }
-                if (m.rateHz != null && $Object.hasOwnProperty.call(m, "rateHz")) {
-                    if (!$util.isInteger(m.rateHz))
-                        return "rateHz: integer expected";
-                }
-                if (m.channels != null && $Object.hasOwnProperty.call(m, "channels")) {
-                    if (!$util.isInteger(m.channels))
-                        return "channels: integer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a SensorDescriptor message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.SensorDescriptor} SensorDescriptor
-             */
-            SensorDescriptor.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.SensorDescriptor)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.SensorDescriptor: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.SensorDescriptor();
-                if (d.id != null) {
-                    if ($Number(d.id) !== 0) {
-                        m.id = d.id >>> 0;
-                    }
-                }
-                if (d.name != null) {
-                    if (typeof d.name !== "string" || d.name.length) {
-                        m.name = $String(d.name);
-                    }
-                }
-                if (d.format !== 0 && (typeof d.format !== "string" || $root.edgewarden.v1.SampleFormat[d.format] !== 0)) {
-                    switch (d.format) {
-                    case "SAMPLE_FORMAT_UNSPECIFIED":
-                    case 0:
-                        m.format = 0;
-                        break;
-                    case "INT16_LE":
-                    case 1:
-                        m.format = 1;
-                        break;
-                    case "FLOAT32_LE":
-                    case 2:
-                        m.format = 2;
-                        break;
-                    case "UINT8":
-                    case 3:
-                        m.format = 3;
-                        break;
-                    case "INT32_LE":
-                    case 4:
-                        m.format = 4;
-                        break;
-                    default:
-                        if (typeof d.format === "number" && (d.format | 0) === d.format)
-                            m.format = d.format;
-                    }
-                }
-                if (d.rateHz != null) {
-                    if ($Number(d.rateHz) !== 0) {
-                        m.rateHz = d.rateHz >>> 0;
-                    }
-                }
-                if (d.channels != null) {
-                    if ($Number(d.channels) !== 0) {
-                        m.channels = d.channels >>> 0;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a SensorDescriptor message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {edgewarden.v1.SensorDescriptor} m SensorDescriptor
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            SensorDescriptor.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.id = 0;
-                    d.name = "";
-                    d.format = o.enums === $String ? "SAMPLE_FORMAT_UNSPECIFIED" : 0;
-                    d.rateHz = 0;
-                    d.channels = 0;
-                }
-                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
-                    d.id = m.id;
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    d.name = m.name;
-                }
-                if (m.format != null && $Object.hasOwnProperty.call(m, "format")) {
-                    d.format = o.enums === $String ? $root.edgewarden.v1.SampleFormat[m.format] === $undefined ? m.format : $root.edgewarden.v1.SampleFormat[m.format] : m.format;
-                }
-                if (m.rateHz != null && $Object.hasOwnProperty.call(m, "rateHz")) {
-                    d.rateHz = m.rateHz;
-                }
-                if (m.channels != null && $Object.hasOwnProperty.call(m, "channels")) {
-                    d.channels = m.channels;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this SensorDescriptor to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            SensorDescriptor.prototype.toJSON = function() {
-                return SensorDescriptor.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for SensorDescriptor
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.SensorDescriptor
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            SensorDescriptor.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.SensorDescriptor";
-            };
-
             return SensorDescriptor;
         })();
 
         v1.ActuatorDescriptor = (function() {
 
-            /**
-             * Properties of an ActuatorDescriptor.
-             * @typedef {Object} edgewarden.v1.ActuatorDescriptor.$Properties
-             * @property {number|null} [id] ActuatorDescriptor id
-             * @property {string|null} [name] ActuatorDescriptor name
-             * @property {edgewarden.v1.ActuatorKind|null} [kind] ActuatorDescriptor kind
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an ActuatorDescriptor.
-             * @memberof edgewarden.v1
-             * @interface IActuatorDescriptor
-             * @augments edgewarden.v1.ActuatorDescriptor.$Properties
-             * @deprecated Use edgewarden.v1.ActuatorDescriptor.$Properties instead.
-             */
-
-            /**
-             * Shape of an ActuatorDescriptor.
-             * @typedef {edgewarden.v1.ActuatorDescriptor.$Properties} edgewarden.v1.ActuatorDescriptor.$Shape
-             */
-
-            /**
-             * Constructs a new ActuatorDescriptor.
-             * @memberof edgewarden.v1
-             * @classdesc Represents an ActuatorDescriptor.
-             * @constructor
-             * @param {edgewarden.v1.ActuatorDescriptor.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const ActuatorDescriptor = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -9204,55 +2724,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * ActuatorDescriptor id.
-             * @member {number} id
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @instance
-             */
             ActuatorDescriptor.prototype.id = 0;
-
-            /**
-             * ActuatorDescriptor name.
-             * @member {string} name
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @instance
-             */
             ActuatorDescriptor.prototype.name = "";
-
-            /**
-             * ActuatorDescriptor kind.
-             * @member {edgewarden.v1.ActuatorKind} kind
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @instance
-             */
             ActuatorDescriptor.prototype.kind = 0;
 
-            /**
-             * Creates a new ActuatorDescriptor instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {edgewarden.v1.ActuatorDescriptor.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.ActuatorDescriptor} ActuatorDescriptor instance
-             * @type {{
-             *   (properties: edgewarden.v1.ActuatorDescriptor.$Shape): edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape;
-             *   (properties?: edgewarden.v1.ActuatorDescriptor.$Properties): edgewarden.v1.ActuatorDescriptor;
-             * }}
-             */
             ActuatorDescriptor.create = function(properties) {
                 return new ActuatorDescriptor(properties);
             };
 
-            /**
-             * Encodes the specified ActuatorDescriptor message. Does not implicitly {@link edgewarden.v1.ActuatorDescriptor.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {edgewarden.v1.ActuatorDescriptor.$Properties} m ActuatorDescriptor message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             ActuatorDescriptor.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -9261,41 +2740,17 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.id);
+                    w.uint32(8).uint32(m.id);
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                    w.uint32(18).string(m.name);
                 if (m.kind != null && $Object.hasOwnProperty.call(m, "kind") && m.kind !== 0)
-                    w.uint32(/* id 3, wireType 0 =*/24).int32(m.kind);
+                    w.uint32(24).int32(m.kind);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified ActuatorDescriptor message, length delimited. Does not implicitly {@link edgewarden.v1.ActuatorDescriptor.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {edgewarden.v1.ActuatorDescriptor.$Properties} message ActuatorDescriptor message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ActuatorDescriptor.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes an ActuatorDescriptor message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape} ActuatorDescriptor
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             ActuatorDescriptor.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -9367,204 +2822,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes an ActuatorDescriptor message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.ActuatorDescriptor & edgewarden.v1.ActuatorDescriptor.$Shape} ActuatorDescriptor
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            ActuatorDescriptor.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies an ActuatorDescriptor message.
-             * @function verify
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            ActuatorDescriptor.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
-                    if (!$util.isInteger(m.id))
-                        return "id: integer expected";
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    if (!$util.isString(m.name))
-                        return "name: string expected";
-                }
-                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
-                    if (typeof m.kind !== "number" || (m.kind | 0) !== m.kind)
-                        return "kind: enum value expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates an ActuatorDescriptor message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.ActuatorDescriptor} ActuatorDescriptor
-             */
-            ActuatorDescriptor.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.ActuatorDescriptor)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.ActuatorDescriptor: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.ActuatorDescriptor();
-                if (d.id != null) {
-                    if ($Number(d.id) !== 0) {
-                        m.id = d.id >>> 0;
-                    }
-                }
-                if (d.name != null) {
-                    if (typeof d.name !== "string" || d.name.length) {
-                        m.name = $String(d.name);
-                    }
-                }
-                if (d.kind !== 0 && (typeof d.kind !== "string" || $root.edgewarden.v1.ActuatorKind[d.kind] !== 0)) {
-                    switch (d.kind) {
-                    case "ACTUATOR_KIND_UNSPECIFIED":
-                    case 0:
-                        m.kind = 0;
-                        break;
-                    case "LED":
-                    case 1:
-                        m.kind = 1;
-                        break;
-                    case "RELAY":
-                    case 2:
-                        m.kind = 2;
-                        break;
-                    case "PWM":
-                    case 3:
-                        m.kind = 3;
-                        break;
-                    default:
-                        if (typeof d.kind === "number" && (d.kind | 0) === d.kind)
-                            m.kind = d.kind;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from an ActuatorDescriptor message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {edgewarden.v1.ActuatorDescriptor} m ActuatorDescriptor
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            ActuatorDescriptor.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.id = 0;
-                    d.name = "";
-                    d.kind = o.enums === $String ? "ACTUATOR_KIND_UNSPECIFIED" : 0;
-                }
-                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
-                    d.id = m.id;
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    d.name = m.name;
-                }
-                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind")) {
-                    d.kind = o.enums === $String ? $root.edgewarden.v1.ActuatorKind[m.kind] === $undefined ? m.kind : $root.edgewarden.v1.ActuatorKind[m.kind] : m.kind;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this ActuatorDescriptor to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            ActuatorDescriptor.prototype.toJSON = function() {
-                return ActuatorDescriptor.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for ActuatorDescriptor
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.ActuatorDescriptor
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            ActuatorDescriptor.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.ActuatorDescriptor";
-            };
-
             return ActuatorDescriptor;
         })();
 
         v1.Hello = (function() {
 
-            /**
-             * Properties of a Hello.
-             * @typedef {Object} edgewarden.v1.Hello.$Properties
-             * @property {string|null} [firmwareName] Hello firmwareName
-             * @property {string|null} [firmwareVersion] Hello firmwareVersion
-             * @property {number|null} [protocolVersion] Hello protocolVersion
-             * @property {Uint8Array|null} [uniqueId] Hello uniqueId
-             * @property {Array.<edgewarden.v1.SensorDescriptor.$Properties>|null} [sensors] Hello sensors
-             * @property {Array.<edgewarden.v1.ActuatorDescriptor.$Properties>|null} [actuators] Hello actuators
-             * @property {number|null} [maxRxPayload] Hello maxRxPayload
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Hello.
-             * @memberof edgewarden.v1
-             * @interface IHello
-             * @augments edgewarden.v1.Hello.$Properties
-             * @deprecated Use edgewarden.v1.Hello.$Properties instead.
-             */
-
-            /**
-             * Shape of a Hello.
-             * @typedef {edgewarden.v1.Hello.$Properties} edgewarden.v1.Hello.$Shape
-             */
-
-            /**
-             * Constructs a new Hello.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Hello.
-             * @constructor
-             * @param {edgewarden.v1.Hello.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Hello = function (p) {
                 this.sensors = [];
                 this.actuators = [];
@@ -9574,87 +2836,18 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Hello firmwareName.
-             * @member {string} firmwareName
-             * @memberof edgewarden.v1.Hello
-             * @instance
-             */
             Hello.prototype.firmwareName = "";
-
-            /**
-             * Hello firmwareVersion.
-             * @member {string} firmwareVersion
-             * @memberof edgewarden.v1.Hello
-             * @instance
-             */
             Hello.prototype.firmwareVersion = "";
-
-            /**
-             * Hello protocolVersion.
-             * @member {number} protocolVersion
-             * @memberof edgewarden.v1.Hello
-             * @instance
-             */
             Hello.prototype.protocolVersion = 0;
-
-            /**
-             * Hello uniqueId.
-             * @member {Uint8Array} uniqueId
-             * @memberof edgewarden.v1.Hello
-             * @instance
-             */
             Hello.prototype.uniqueId = $util.newBuffer([]);
-
-            /**
-             * Hello sensors.
-             * @member {Array.<edgewarden.v1.SensorDescriptor.$Properties>} sensors
-             * @memberof edgewarden.v1.Hello
-             * @instance
-             */
             Hello.prototype.sensors = $util.emptyArray;
-
-            /**
-             * Hello actuators.
-             * @member {Array.<edgewarden.v1.ActuatorDescriptor.$Properties>} actuators
-             * @memberof edgewarden.v1.Hello
-             * @instance
-             */
             Hello.prototype.actuators = $util.emptyArray;
-
-            /**
-             * Hello maxRxPayload.
-             * @member {number} maxRxPayload
-             * @memberof edgewarden.v1.Hello
-             * @instance
-             */
             Hello.prototype.maxRxPayload = 0;
 
-            /**
-             * Creates a new Hello instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {edgewarden.v1.Hello.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Hello} Hello instance
-             * @type {{
-             *   (properties: edgewarden.v1.Hello.$Shape): edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape;
-             *   (properties?: edgewarden.v1.Hello.$Properties): edgewarden.v1.Hello;
-             * }}
-             */
             Hello.create = function(properties) {
                 return new Hello(properties);
             };
 
-            /**
-             * Encodes the specified Hello message. Does not implicitly {@link edgewarden.v1.Hello.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {edgewarden.v1.Hello.$Properties} m Hello message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Hello.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -9663,53 +2856,29 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.firmwareName != null && $Object.hasOwnProperty.call(m, "firmwareName") && m.firmwareName !== "")
-                    w.uint32(/* id 1, wireType 2 =*/10).string(m.firmwareName);
+                    w.uint32(10).string(m.firmwareName);
                 if (m.firmwareVersion != null && $Object.hasOwnProperty.call(m, "firmwareVersion") && m.firmwareVersion !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.firmwareVersion);
+                    w.uint32(18).string(m.firmwareVersion);
                 if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion") && m.protocolVersion !== 0)
-                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.protocolVersion);
+                    w.uint32(24).uint32(m.protocolVersion);
                 if (m.uniqueId != null && $Object.hasOwnProperty.call(m, "uniqueId") && m.uniqueId.length)
-                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.uniqueId);
+                    w.uint32(34).bytes(m.uniqueId);
                 if (m.sensors != null && m.sensors.length) {
                     for (var i = 0; i < m.sensors.length; ++i)
-                        $root.edgewarden.v1.SensorDescriptor.encode(m.sensors[i], w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.SensorDescriptor.encode(m.sensors[i], w.uint32(42).fork(), q + 1).ldelim();
                 }
                 if (m.actuators != null && m.actuators.length) {
                     for (var i = 0; i < m.actuators.length; ++i)
-                        $root.edgewarden.v1.ActuatorDescriptor.encode(m.actuators[i], w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.ActuatorDescriptor.encode(m.actuators[i], w.uint32(50).fork(), q + 1).ldelim();
                 }
                 if (m.maxRxPayload != null && $Object.hasOwnProperty.call(m, "maxRxPayload") && m.maxRxPayload !== 0)
-                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.maxRxPayload);
+                    w.uint32(56).uint32(m.maxRxPayload);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Hello message, length delimited. Does not implicitly {@link edgewarden.v1.Hello.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {edgewarden.v1.Hello.$Properties} message Hello message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Hello.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Hello message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape} Hello
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Hello.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -9815,276 +2984,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Hello message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Hello & edgewarden.v1.Hello.$Shape} Hello
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Hello.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Hello message.
-             * @function verify
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Hello.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.firmwareName != null && $Object.hasOwnProperty.call(m, "firmwareName")) {
-                    if (!$util.isString(m.firmwareName))
-                        return "firmwareName: string expected";
-                }
-                if (m.firmwareVersion != null && $Object.hasOwnProperty.call(m, "firmwareVersion")) {
-                    if (!$util.isString(m.firmwareVersion))
-                        return "firmwareVersion: string expected";
-                }
-                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion")) {
-                    if (!$util.isInteger(m.protocolVersion))
-                        return "protocolVersion: integer expected";
-                }
-                if (m.uniqueId != null && $Object.hasOwnProperty.call(m, "uniqueId")) {
-                    if (!(m.uniqueId && typeof m.uniqueId.length === "number" || $util.isString(m.uniqueId)))
-                        return "uniqueId: buffer expected";
-                }
-                if (m.sensors != null && $Object.hasOwnProperty.call(m, "sensors")) {
-                    if (!$Array.isArray(m.sensors))
-                        return "sensors: array expected";
-                    for (var i = 0; i < m.sensors.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.SensorDescriptor.verify(m.sensors[i], q + 1);
-                            if (e)
-                                return "sensors." + e;
-                        }
-                    }
-                }
-                if (m.actuators != null && $Object.hasOwnProperty.call(m, "actuators")) {
-                    if (!$Array.isArray(m.actuators))
-                        return "actuators: array expected";
-                    for (var i = 0; i < m.actuators.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.ActuatorDescriptor.verify(m.actuators[i], q + 1);
-                            if (e)
-                                return "actuators." + e;
-                        }
-                    }
-                }
-                if (m.maxRxPayload != null && $Object.hasOwnProperty.call(m, "maxRxPayload")) {
-                    if (!$util.isInteger(m.maxRxPayload))
-                        return "maxRxPayload: integer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Hello message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Hello} Hello
-             */
-            Hello.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Hello)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Hello: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Hello();
-                if (d.firmwareName != null) {
-                    if (typeof d.firmwareName !== "string" || d.firmwareName.length) {
-                        m.firmwareName = $String(d.firmwareName);
-                    }
-                }
-                if (d.firmwareVersion != null) {
-                    if (typeof d.firmwareVersion !== "string" || d.firmwareVersion.length) {
-                        m.firmwareVersion = $String(d.firmwareVersion);
-                    }
-                }
-                if (d.protocolVersion != null) {
-                    if ($Number(d.protocolVersion) !== 0) {
-                        m.protocolVersion = d.protocolVersion >>> 0;
-                    }
-                }
-                if (d.uniqueId != null) {
-                    if (d.uniqueId.length) {
-                        if (typeof d.uniqueId === "string")
-                            $util.base64.decode(d.uniqueId, m.uniqueId = $util.newBuffer($util.base64.length(d.uniqueId)), 0);
-                        else if (d.uniqueId.length >= 0)
-                            m.uniqueId = d.uniqueId;
-                    }
-                }
-                if (d.sensors) {
-                    if (!$Array.isArray(d.sensors))
-                        throw $TypeError(".edgewarden.v1.Hello.sensors: array expected");
-                    m.sensors = $Array(d.sensors.length);
-                    for (var i = 0; i < d.sensors.length; ++i) {
-                        if (!$util.isObject(d.sensors[i]))
-                            throw $TypeError(".edgewarden.v1.Hello.sensors: object expected");
-                        m.sensors[i] = $root.edgewarden.v1.SensorDescriptor.fromObject(d.sensors[i], q + 1);
-                    }
-                }
-                if (d.actuators) {
-                    if (!$Array.isArray(d.actuators))
-                        throw $TypeError(".edgewarden.v1.Hello.actuators: array expected");
-                    m.actuators = $Array(d.actuators.length);
-                    for (var i = 0; i < d.actuators.length; ++i) {
-                        if (!$util.isObject(d.actuators[i]))
-                            throw $TypeError(".edgewarden.v1.Hello.actuators: object expected");
-                        m.actuators[i] = $root.edgewarden.v1.ActuatorDescriptor.fromObject(d.actuators[i], q + 1);
-                    }
-                }
-                if (d.maxRxPayload != null) {
-                    if ($Number(d.maxRxPayload) !== 0) {
-                        m.maxRxPayload = d.maxRxPayload >>> 0;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Hello message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {edgewarden.v1.Hello} m Hello
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Hello.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.sensors = [];
-                    d.actuators = [];
-                }
-                if (o.defaults) {
-                    d.firmwareName = "";
-                    d.firmwareVersion = "";
-                    d.protocolVersion = 0;
-                    if (o.bytes === $String)
-                        d.uniqueId = "";
-                    else {
-                        d.uniqueId = [];
-                        if (o.bytes !== $Array)
-                            d.uniqueId = $util.newBuffer(d.uniqueId);
-                    }
-                    d.maxRxPayload = 0;
-                }
-                if (m.firmwareName != null && $Object.hasOwnProperty.call(m, "firmwareName")) {
-                    d.firmwareName = m.firmwareName;
-                }
-                if (m.firmwareVersion != null && $Object.hasOwnProperty.call(m, "firmwareVersion")) {
-                    d.firmwareVersion = m.firmwareVersion;
-                }
-                if (m.protocolVersion != null && $Object.hasOwnProperty.call(m, "protocolVersion")) {
-                    d.protocolVersion = m.protocolVersion;
-                }
-                if (m.uniqueId != null && $Object.hasOwnProperty.call(m, "uniqueId")) {
-                    d.uniqueId = o.bytes === $String ? $util.base64.encode(m.uniqueId, 0, m.uniqueId.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.uniqueId) : m.uniqueId;
-                }
-                if (m.sensors && m.sensors.length) {
-                    d.sensors = $Array(m.sensors.length);
-                    for (var j = 0; j < m.sensors.length; ++j) {
-                        d.sensors[j] = $root.edgewarden.v1.SensorDescriptor.toObject(m.sensors[j], o, q + 1);
-                    }
-                }
-                if (m.actuators && m.actuators.length) {
-                    d.actuators = $Array(m.actuators.length);
-                    for (var j = 0; j < m.actuators.length; ++j) {
-                        d.actuators[j] = $root.edgewarden.v1.ActuatorDescriptor.toObject(m.actuators[j], o, q + 1);
-                    }
-                }
-                if (m.maxRxPayload != null && $Object.hasOwnProperty.call(m, "maxRxPayload")) {
-                    d.maxRxPayload = m.maxRxPayload;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Hello to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Hello
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Hello.prototype.toJSON = function() {
-                return Hello.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Hello
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Hello
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Hello.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Hello";
-            };
-
             return Hello;
         })();
 
         v1.SensorBatch = (function() {
 
-            /**
-             * Properties of a SensorBatch.
-             * @typedef {Object} edgewarden.v1.SensorBatch.$Properties
-             * @property {number|null} [sensorId] SensorBatch sensorId
-             * @property {number|null} [firstSampleUs] SensorBatch firstSampleUs
-             * @property {number|null} [sampleCount] SensorBatch sampleCount
-             * @property {Uint8Array|null} [samples] SensorBatch samples
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a SensorBatch.
-             * @memberof edgewarden.v1
-             * @interface ISensorBatch
-             * @augments edgewarden.v1.SensorBatch.$Properties
-             * @deprecated Use edgewarden.v1.SensorBatch.$Properties instead.
-             */
-
-            /**
-             * Shape of a SensorBatch.
-             * @typedef {edgewarden.v1.SensorBatch.$Properties} edgewarden.v1.SensorBatch.$Shape
-             */
-
-            /**
-             * Constructs a new SensorBatch.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a SensorBatch.
-             * @constructor
-             * @param {edgewarden.v1.SensorBatch.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const SensorBatch = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -10092,63 +2996,15 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * SensorBatch sensorId.
-             * @member {number} sensorId
-             * @memberof edgewarden.v1.SensorBatch
-             * @instance
-             */
             SensorBatch.prototype.sensorId = 0;
-
-            /**
-             * SensorBatch firstSampleUs.
-             * @member {number} firstSampleUs
-             * @memberof edgewarden.v1.SensorBatch
-             * @instance
-             */
             SensorBatch.prototype.firstSampleUs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * SensorBatch sampleCount.
-             * @member {number} sampleCount
-             * @memberof edgewarden.v1.SensorBatch
-             * @instance
-             */
             SensorBatch.prototype.sampleCount = 0;
-
-            /**
-             * SensorBatch samples.
-             * @member {Uint8Array} samples
-             * @memberof edgewarden.v1.SensorBatch
-             * @instance
-             */
             SensorBatch.prototype.samples = $util.newBuffer([]);
 
-            /**
-             * Creates a new SensorBatch instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {edgewarden.v1.SensorBatch.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.SensorBatch} SensorBatch instance
-             * @type {{
-             *   (properties: edgewarden.v1.SensorBatch.$Shape): edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape;
-             *   (properties?: edgewarden.v1.SensorBatch.$Properties): edgewarden.v1.SensorBatch;
-             * }}
-             */
             SensorBatch.create = function(properties) {
                 return new SensorBatch(properties);
             };
 
-            /**
-             * Encodes the specified SensorBatch message. Does not implicitly {@link edgewarden.v1.SensorBatch.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {edgewarden.v1.SensorBatch.$Properties} m SensorBatch message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             SensorBatch.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -10157,43 +3013,19 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.sensorId != null && $Object.hasOwnProperty.call(m, "sensorId") && m.sensorId !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.sensorId);
+                    w.uint32(8).uint32(m.sensorId);
                 if (m.firstSampleUs != null && $Object.hasOwnProperty.call(m, "firstSampleUs") && (typeof m.firstSampleUs === "object" ? m.firstSampleUs.low || m.firstSampleUs.high : m.firstSampleUs !== 0))
-                    w.uint32(/* id 2, wireType 0 =*/16).uint64(m.firstSampleUs);
+                    w.uint32(16).uint64(m.firstSampleUs);
                 if (m.sampleCount != null && $Object.hasOwnProperty.call(m, "sampleCount") && m.sampleCount !== 0)
-                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.sampleCount);
+                    w.uint32(24).uint32(m.sampleCount);
                 if (m.samples != null && $Object.hasOwnProperty.call(m, "samples") && m.samples.length)
-                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.samples);
+                    w.uint32(34).bytes(m.samples);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified SensorBatch message, length delimited. Does not implicitly {@link edgewarden.v1.SensorBatch.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {edgewarden.v1.SensorBatch.$Properties} message SensorBatch message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            SensorBatch.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a SensorBatch message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape} SensorBatch
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             SensorBatch.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -10274,220 +3106,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a SensorBatch message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.SensorBatch & edgewarden.v1.SensorBatch.$Shape} SensorBatch
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            SensorBatch.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a SensorBatch message.
-             * @function verify
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            SensorBatch.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.sensorId != null && $Object.hasOwnProperty.call(m, "sensorId")) {
-                    if (!$util.isInteger(m.sensorId))
-                        return "sensorId: integer expected";
-                }
-                if (m.firstSampleUs != null && $Object.hasOwnProperty.call(m, "firstSampleUs")) {
-                    if (!$util.isInteger(m.firstSampleUs) && !(m.firstSampleUs && $util.isInteger(m.firstSampleUs.low) && $util.isInteger(m.firstSampleUs.high)))
-                        return "firstSampleUs: integer|Long expected";
-                }
-                if (m.sampleCount != null && $Object.hasOwnProperty.call(m, "sampleCount")) {
-                    if (!$util.isInteger(m.sampleCount))
-                        return "sampleCount: integer expected";
-                }
-                if (m.samples != null && $Object.hasOwnProperty.call(m, "samples")) {
-                    if (!(m.samples && typeof m.samples.length === "number" || $util.isString(m.samples)))
-                        return "samples: buffer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a SensorBatch message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.SensorBatch} SensorBatch
-             */
-            SensorBatch.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.SensorBatch)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.SensorBatch: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.SensorBatch();
-                if (d.sensorId != null) {
-                    if ($Number(d.sensorId) !== 0) {
-                        m.sensorId = d.sensorId >>> 0;
-                    }
-                }
-                if (d.firstSampleUs != null) {
-                    if (typeof d.firstSampleUs === "object" ? d.firstSampleUs.low || d.firstSampleUs.high : $Number(d.firstSampleUs) !== 0) {
-                        if ($util.Long)
-                            m.firstSampleUs = $util.Long.fromValue(d.firstSampleUs, true);
-                        else if (typeof d.firstSampleUs === "string")
-                            m.firstSampleUs = $parseInt(d.firstSampleUs, 10);
-                        else if (typeof d.firstSampleUs === "number")
-                            m.firstSampleUs = d.firstSampleUs;
-                        else if (typeof d.firstSampleUs === "object")
-                            m.firstSampleUs = new $util.LongBits(d.firstSampleUs.low >>> 0, d.firstSampleUs.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.sampleCount != null) {
-                    if ($Number(d.sampleCount) !== 0) {
-                        m.sampleCount = d.sampleCount >>> 0;
-                    }
-                }
-                if (d.samples != null) {
-                    if (d.samples.length) {
-                        if (typeof d.samples === "string")
-                            $util.base64.decode(d.samples, m.samples = $util.newBuffer($util.base64.length(d.samples)), 0);
-                        else if (d.samples.length >= 0)
-                            m.samples = d.samples;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a SensorBatch message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {edgewarden.v1.SensorBatch} m SensorBatch
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            SensorBatch.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.sensorId = 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.firstSampleUs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.firstSampleUs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    d.sampleCount = 0;
-                    if (o.bytes === $String)
-                        d.samples = "";
-                    else {
-                        d.samples = [];
-                        if (o.bytes !== $Array)
-                            d.samples = $util.newBuffer(d.samples);
-                    }
-                }
-                if (m.sensorId != null && $Object.hasOwnProperty.call(m, "sensorId")) {
-                    d.sensorId = m.sensorId;
-                }
-                if (m.firstSampleUs != null && $Object.hasOwnProperty.call(m, "firstSampleUs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.firstSampleUs = typeof m.firstSampleUs === "number" ? $BigInt(m.firstSampleUs) : $util.Long.fromBits(m.firstSampleUs.low >>> 0, m.firstSampleUs.high >>> 0, true).toBigInt();
-                    else if (typeof m.firstSampleUs === "number")
-                        d.firstSampleUs = o.longs === $String ? $String(m.firstSampleUs) : m.firstSampleUs;
-                    else
-                        d.firstSampleUs = o.longs === $String ? $util.Long.prototype.toString.call(m.firstSampleUs) : o.longs === $Number ? new $util.LongBits(m.firstSampleUs.low >>> 0, m.firstSampleUs.high >>> 0).toNumber(true) : m.firstSampleUs;
-                }
-                if (m.sampleCount != null && $Object.hasOwnProperty.call(m, "sampleCount")) {
-                    d.sampleCount = m.sampleCount;
-                }
-                if (m.samples != null && $Object.hasOwnProperty.call(m, "samples")) {
-                    d.samples = o.bytes === $String ? $util.base64.encode(m.samples, 0, m.samples.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.samples) : m.samples;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this SensorBatch to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.SensorBatch
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            SensorBatch.prototype.toJSON = function() {
-                return SensorBatch.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for SensorBatch
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.SensorBatch
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            SensorBatch.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.SensorBatch";
-            };
-
             return SensorBatch;
         })();
 
         v1.Command = (function() {
 
-            /**
-             * Properties of a Command.
-             * @typedef {Object} edgewarden.v1.Command.$Properties
-             * @property {number|null} [actuatorId] Command actuatorId
-             * @property {number|null} [value] Command value
-             * @property {number|null} [durationMs] Command durationMs
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Command.
-             * @memberof edgewarden.v1
-             * @interface ICommand
-             * @augments edgewarden.v1.Command.$Properties
-             * @deprecated Use edgewarden.v1.Command.$Properties instead.
-             */
-
-            /**
-             * Shape of a Command.
-             * @typedef {edgewarden.v1.Command.$Properties} edgewarden.v1.Command.$Shape
-             */
-
-            /**
-             * Constructs a new Command.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Command.
-             * @constructor
-             * @param {edgewarden.v1.Command.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Command = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -10495,55 +3118,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Command actuatorId.
-             * @member {number} actuatorId
-             * @memberof edgewarden.v1.Command
-             * @instance
-             */
             Command.prototype.actuatorId = 0;
-
-            /**
-             * Command value.
-             * @member {number} value
-             * @memberof edgewarden.v1.Command
-             * @instance
-             */
             Command.prototype.value = 0;
-
-            /**
-             * Command durationMs.
-             * @member {number} durationMs
-             * @memberof edgewarden.v1.Command
-             * @instance
-             */
             Command.prototype.durationMs = 0;
 
-            /**
-             * Creates a new Command instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {edgewarden.v1.Command.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Command} Command instance
-             * @type {{
-             *   (properties: edgewarden.v1.Command.$Shape): edgewarden.v1.Command & edgewarden.v1.Command.$Shape;
-             *   (properties?: edgewarden.v1.Command.$Properties): edgewarden.v1.Command;
-             * }}
-             */
             Command.create = function(properties) {
                 return new Command(properties);
             };
 
-            /**
-             * Encodes the specified Command message. Does not implicitly {@link edgewarden.v1.Command.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {edgewarden.v1.Command.$Properties} m Command message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Command.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -10552,41 +3134,17 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.actuatorId != null && $Object.hasOwnProperty.call(m, "actuatorId") && m.actuatorId !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.actuatorId);
+                    w.uint32(8).uint32(m.actuatorId);
                 if (m.value != null && $Object.hasOwnProperty.call(m, "value") && m.value !== 0)
-                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.value);
+                    w.uint32(16).int32(m.value);
                 if (m.durationMs != null && $Object.hasOwnProperty.call(m, "durationMs") && m.durationMs !== 0)
-                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.durationMs);
+                    w.uint32(24).uint32(m.durationMs);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Command message, length delimited. Does not implicitly {@link edgewarden.v1.Command.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {edgewarden.v1.Command.$Properties} message Command message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Command.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Command message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Command & edgewarden.v1.Command.$Shape} Command
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Command.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -10658,180 +3216,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Command message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Command & edgewarden.v1.Command.$Shape} Command
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Command.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Command message.
-             * @function verify
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Command.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.actuatorId != null && $Object.hasOwnProperty.call(m, "actuatorId")) {
-                    if (!$util.isInteger(m.actuatorId))
-                        return "actuatorId: integer expected";
-                }
-                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
-                    if (!$util.isInteger(m.value))
-                        return "value: integer expected";
-                }
-                if (m.durationMs != null && $Object.hasOwnProperty.call(m, "durationMs")) {
-                    if (!$util.isInteger(m.durationMs))
-                        return "durationMs: integer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Command message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Command} Command
-             */
-            Command.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Command)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Command: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Command();
-                if (d.actuatorId != null) {
-                    if ($Number(d.actuatorId) !== 0) {
-                        m.actuatorId = d.actuatorId >>> 0;
-                    }
-                }
-                if (d.value != null) {
-                    if ($Number(d.value) !== 0) {
-                        m.value = d.value | 0;
-                    }
-                }
-                if (d.durationMs != null) {
-                    if ($Number(d.durationMs) !== 0) {
-                        m.durationMs = d.durationMs >>> 0;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Command message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {edgewarden.v1.Command} m Command
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Command.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.actuatorId = 0;
-                    d.value = 0;
-                    d.durationMs = 0;
-                }
-                if (m.actuatorId != null && $Object.hasOwnProperty.call(m, "actuatorId")) {
-                    d.actuatorId = m.actuatorId;
-                }
-                if (m.value != null && $Object.hasOwnProperty.call(m, "value")) {
-                    d.value = m.value;
-                }
-                if (m.durationMs != null && $Object.hasOwnProperty.call(m, "durationMs")) {
-                    d.durationMs = m.durationMs;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Command to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Command
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Command.prototype.toJSON = function() {
-                return Command.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Command
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Command
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Command.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Command";
-            };
-
             return Command;
         })();
 
         v1.Ack = (function() {
 
-            /**
-             * Properties of an Ack.
-             * @typedef {Object} edgewarden.v1.Ack.$Properties
-             * @property {number|null} [ackSeq] Ack ackSeq
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an Ack.
-             * @memberof edgewarden.v1
-             * @interface IAck
-             * @augments edgewarden.v1.Ack.$Properties
-             * @deprecated Use edgewarden.v1.Ack.$Properties instead.
-             */
-
-            /**
-             * Shape of an Ack.
-             * @typedef {edgewarden.v1.Ack.$Properties} edgewarden.v1.Ack.$Shape
-             */
-
-            /**
-             * Constructs a new Ack.
-             * @memberof edgewarden.v1
-             * @classdesc Represents an Ack.
-             * @constructor
-             * @param {edgewarden.v1.Ack.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Ack = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -10839,39 +3228,12 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Ack ackSeq.
-             * @member {number} ackSeq
-             * @memberof edgewarden.v1.Ack
-             * @instance
-             */
             Ack.prototype.ackSeq = 0;
 
-            /**
-             * Creates a new Ack instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {edgewarden.v1.Ack.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Ack} Ack instance
-             * @type {{
-             *   (properties: edgewarden.v1.Ack.$Shape): edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape;
-             *   (properties?: edgewarden.v1.Ack.$Properties): edgewarden.v1.Ack;
-             * }}
-             */
             Ack.create = function(properties) {
                 return new Ack(properties);
             };
 
-            /**
-             * Encodes the specified Ack message. Does not implicitly {@link edgewarden.v1.Ack.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {edgewarden.v1.Ack.$Properties} m Ack message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Ack.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -10880,37 +3242,13 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq") && m.ackSeq !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.ackSeq);
+                    w.uint32(8).uint32(m.ackSeq);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Ack message, length delimited. Does not implicitly {@link edgewarden.v1.Ack.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {edgewarden.v1.Ack.$Properties} message Ack message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Ack.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes an Ack message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape} Ack
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Ack.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -10964,135 +3302,9 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes an Ack message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Ack & edgewarden.v1.Ack.$Shape} Ack
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Ack.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies an Ack message.
-             * @function verify
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Ack.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq")) {
-                    if (!$util.isInteger(m.ackSeq))
-                        return "ackSeq: integer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates an Ack message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Ack} Ack
-             */
-            Ack.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Ack)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Ack: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Ack();
-                if (d.ackSeq != null) {
-                    if ($Number(d.ackSeq) !== 0) {
-                        m.ackSeq = d.ackSeq >>> 0;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from an Ack message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {edgewarden.v1.Ack} m Ack
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Ack.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.ackSeq = 0;
-                }
-                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq")) {
-                    d.ackSeq = m.ackSeq;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Ack to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Ack
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Ack.prototype.toJSON = function() {
-                return Ack.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Ack
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Ack
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Ack.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Ack";
-            };
-
             return Ack;
         })();
 
-        /**
-         * NackReason enum.
-         * @name edgewarden.v1.NackReason
-         * @enum {number}
-         * @property {number} NACK_REASON_UNSPECIFIED=0 NACK_REASON_UNSPECIFIED value
-         * @property {number} UNKNOWN_ACTUATOR=1 UNKNOWN_ACTUATOR value
-         * @property {number} BAD_VALUE=2 BAD_VALUE value
-         * @property {number} BUSY=3 BUSY value
-         * @property {number} UNSUPPORTED=4 UNSUPPORTED value
-         * @property {number} MALFORMED=5 MALFORMED value
-         */
         v1.NackReason = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
             values[valuesById[0] = "NACK_REASON_UNSPECIFIED"] = 0;
@@ -11106,36 +3318,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.Nack = (function() {
 
-            /**
-             * Properties of a Nack.
-             * @typedef {Object} edgewarden.v1.Nack.$Properties
-             * @property {number|null} [ackSeq] Nack ackSeq
-             * @property {edgewarden.v1.NackReason|null} [reason] Nack reason
-             * @property {string|null} [detail] Nack detail
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Nack.
-             * @memberof edgewarden.v1
-             * @interface INack
-             * @augments edgewarden.v1.Nack.$Properties
-             * @deprecated Use edgewarden.v1.Nack.$Properties instead.
-             */
-
-            /**
-             * Shape of a Nack.
-             * @typedef {edgewarden.v1.Nack.$Properties} edgewarden.v1.Nack.$Shape
-             */
-
-            /**
-             * Constructs a new Nack.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Nack.
-             * @constructor
-             * @param {edgewarden.v1.Nack.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Nack = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -11143,55 +3325,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Nack ackSeq.
-             * @member {number} ackSeq
-             * @memberof edgewarden.v1.Nack
-             * @instance
-             */
             Nack.prototype.ackSeq = 0;
-
-            /**
-             * Nack reason.
-             * @member {edgewarden.v1.NackReason} reason
-             * @memberof edgewarden.v1.Nack
-             * @instance
-             */
             Nack.prototype.reason = 0;
-
-            /**
-             * Nack detail.
-             * @member {string} detail
-             * @memberof edgewarden.v1.Nack
-             * @instance
-             */
             Nack.prototype.detail = "";
 
-            /**
-             * Creates a new Nack instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {edgewarden.v1.Nack.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Nack} Nack instance
-             * @type {{
-             *   (properties: edgewarden.v1.Nack.$Shape): edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape;
-             *   (properties?: edgewarden.v1.Nack.$Properties): edgewarden.v1.Nack;
-             * }}
-             */
             Nack.create = function(properties) {
                 return new Nack(properties);
             };
 
-            /**
-             * Encodes the specified Nack message. Does not implicitly {@link edgewarden.v1.Nack.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {edgewarden.v1.Nack.$Properties} m Nack message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Nack.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -11200,41 +3341,17 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq") && m.ackSeq !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.ackSeq);
+                    w.uint32(8).uint32(m.ackSeq);
                 if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== 0)
-                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.reason);
+                    w.uint32(16).int32(m.reason);
                 if (m.detail != null && $Object.hasOwnProperty.call(m, "detail") && m.detail !== "")
-                    w.uint32(/* id 3, wireType 2 =*/26).string(m.detail);
+                    w.uint32(26).string(m.detail);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Nack message, length delimited. Does not implicitly {@link edgewarden.v1.Nack.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {edgewarden.v1.Nack.$Properties} message Nack message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Nack.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Nack message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape} Nack
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Nack.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -11306,206 +3423,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Nack message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Nack & edgewarden.v1.Nack.$Shape} Nack
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Nack.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Nack message.
-             * @function verify
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Nack.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq")) {
-                    if (!$util.isInteger(m.ackSeq))
-                        return "ackSeq: integer expected";
-                }
-                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
-                    if (typeof m.reason !== "number" || (m.reason | 0) !== m.reason)
-                        return "reason: enum value expected";
-                }
-                if (m.detail != null && $Object.hasOwnProperty.call(m, "detail")) {
-                    if (!$util.isString(m.detail))
-                        return "detail: string expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Nack message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Nack} Nack
-             */
-            Nack.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Nack)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Nack: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Nack();
-                if (d.ackSeq != null) {
-                    if ($Number(d.ackSeq) !== 0) {
-                        m.ackSeq = d.ackSeq >>> 0;
-                    }
-                }
-                if (d.reason !== 0 && (typeof d.reason !== "string" || $root.edgewarden.v1.NackReason[d.reason] !== 0)) {
-                    switch (d.reason) {
-                    case "NACK_REASON_UNSPECIFIED":
-                    case 0:
-                        m.reason = 0;
-                        break;
-                    case "UNKNOWN_ACTUATOR":
-                    case 1:
-                        m.reason = 1;
-                        break;
-                    case "BAD_VALUE":
-                    case 2:
-                        m.reason = 2;
-                        break;
-                    case "BUSY":
-                    case 3:
-                        m.reason = 3;
-                        break;
-                    case "UNSUPPORTED":
-                    case 4:
-                        m.reason = 4;
-                        break;
-                    case "MALFORMED":
-                    case 5:
-                        m.reason = 5;
-                        break;
-                    default:
-                        if (typeof d.reason === "number" && (d.reason | 0) === d.reason)
-                            m.reason = d.reason;
-                    }
-                }
-                if (d.detail != null) {
-                    if (typeof d.detail !== "string" || d.detail.length) {
-                        m.detail = $String(d.detail);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Nack message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {edgewarden.v1.Nack} m Nack
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Nack.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.ackSeq = 0;
-                    d.reason = o.enums === $String ? "NACK_REASON_UNSPECIFIED" : 0;
-                    d.detail = "";
-                }
-                if (m.ackSeq != null && $Object.hasOwnProperty.call(m, "ackSeq")) {
-                    d.ackSeq = m.ackSeq;
-                }
-                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason")) {
-                    d.reason = o.enums === $String ? $root.edgewarden.v1.NackReason[m.reason] === $undefined ? m.reason : $root.edgewarden.v1.NackReason[m.reason] : m.reason;
-                }
-                if (m.detail != null && $Object.hasOwnProperty.call(m, "detail")) {
-                    d.detail = m.detail;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Nack to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Nack
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Nack.prototype.toJSON = function() {
-                return Nack.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Nack
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Nack
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Nack.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Nack";
-            };
-
             return Nack;
         })();
 
         v1.Ping = (function() {
 
-            /**
-             * Properties of a Ping.
-             * @typedef {Object} edgewarden.v1.Ping.$Properties
-             * @property {number|null} [timeUs] Ping timeUs
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Ping.
-             * @memberof edgewarden.v1
-             * @interface IPing
-             * @augments edgewarden.v1.Ping.$Properties
-             * @deprecated Use edgewarden.v1.Ping.$Properties instead.
-             */
-
-            /**
-             * Shape of a Ping.
-             * @typedef {edgewarden.v1.Ping.$Properties} edgewarden.v1.Ping.$Shape
-             */
-
-            /**
-             * Constructs a new Ping.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Ping.
-             * @constructor
-             * @param {edgewarden.v1.Ping.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Ping = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -11513,39 +3435,12 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Ping timeUs.
-             * @member {number} timeUs
-             * @memberof edgewarden.v1.Ping
-             * @instance
-             */
             Ping.prototype.timeUs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-            /**
-             * Creates a new Ping instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {edgewarden.v1.Ping.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Ping} Ping instance
-             * @type {{
-             *   (properties: edgewarden.v1.Ping.$Shape): edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape;
-             *   (properties?: edgewarden.v1.Ping.$Properties): edgewarden.v1.Ping;
-             * }}
-             */
             Ping.create = function(properties) {
                 return new Ping(properties);
             };
 
-            /**
-             * Encodes the specified Ping message. Does not implicitly {@link edgewarden.v1.Ping.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {edgewarden.v1.Ping.$Properties} m Ping message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Ping.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -11554,37 +3449,13 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs") && (typeof m.timeUs === "object" ? m.timeUs.low || m.timeUs.high : m.timeUs !== 0))
-                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.timeUs);
+                    w.uint32(8).uint64(m.timeUs);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Ping message, length delimited. Does not implicitly {@link edgewarden.v1.Ping.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {edgewarden.v1.Ping.$Properties} message Ping message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Ping.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Ping message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape} Ping
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Ping.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -11638,170 +3509,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Ping message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Ping & edgewarden.v1.Ping.$Shape} Ping
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Ping.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Ping message.
-             * @function verify
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Ping.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs")) {
-                    if (!$util.isInteger(m.timeUs) && !(m.timeUs && $util.isInteger(m.timeUs.low) && $util.isInteger(m.timeUs.high)))
-                        return "timeUs: integer|Long expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Ping message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Ping} Ping
-             */
-            Ping.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Ping)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Ping: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Ping();
-                if (d.timeUs != null) {
-                    if (typeof d.timeUs === "object" ? d.timeUs.low || d.timeUs.high : $Number(d.timeUs) !== 0) {
-                        if ($util.Long)
-                            m.timeUs = $util.Long.fromValue(d.timeUs, true);
-                        else if (typeof d.timeUs === "string")
-                            m.timeUs = $parseInt(d.timeUs, 10);
-                        else if (typeof d.timeUs === "number")
-                            m.timeUs = d.timeUs;
-                        else if (typeof d.timeUs === "object")
-                            m.timeUs = new $util.LongBits(d.timeUs.low >>> 0, d.timeUs.high >>> 0).toNumber(true);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Ping message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {edgewarden.v1.Ping} m Ping
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Ping.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.timeUs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.timeUs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                }
-                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.timeUs = typeof m.timeUs === "number" ? $BigInt(m.timeUs) : $util.Long.fromBits(m.timeUs.low >>> 0, m.timeUs.high >>> 0, true).toBigInt();
-                    else if (typeof m.timeUs === "number")
-                        d.timeUs = o.longs === $String ? $String(m.timeUs) : m.timeUs;
-                    else
-                        d.timeUs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUs) : o.longs === $Number ? new $util.LongBits(m.timeUs.low >>> 0, m.timeUs.high >>> 0).toNumber(true) : m.timeUs;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Ping to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Ping
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Ping.prototype.toJSON = function() {
-                return Ping.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Ping
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Ping
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Ping.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Ping";
-            };
-
             return Ping;
         })();
 
         v1.Pong = (function() {
 
-            /**
-             * Properties of a Pong.
-             * @typedef {Object} edgewarden.v1.Pong.$Properties
-             * @property {number|null} [timeUs] Pong timeUs
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Pong.
-             * @memberof edgewarden.v1
-             * @interface IPong
-             * @augments edgewarden.v1.Pong.$Properties
-             * @deprecated Use edgewarden.v1.Pong.$Properties instead.
-             */
-
-            /**
-             * Shape of a Pong.
-             * @typedef {edgewarden.v1.Pong.$Properties} edgewarden.v1.Pong.$Shape
-             */
-
-            /**
-             * Constructs a new Pong.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Pong.
-             * @constructor
-             * @param {edgewarden.v1.Pong.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Pong = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -11809,39 +3521,12 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Pong timeUs.
-             * @member {number} timeUs
-             * @memberof edgewarden.v1.Pong
-             * @instance
-             */
             Pong.prototype.timeUs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
-            /**
-             * Creates a new Pong instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {edgewarden.v1.Pong.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Pong} Pong instance
-             * @type {{
-             *   (properties: edgewarden.v1.Pong.$Shape): edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape;
-             *   (properties?: edgewarden.v1.Pong.$Properties): edgewarden.v1.Pong;
-             * }}
-             */
             Pong.create = function(properties) {
                 return new Pong(properties);
             };
 
-            /**
-             * Encodes the specified Pong message. Does not implicitly {@link edgewarden.v1.Pong.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {edgewarden.v1.Pong.$Properties} m Pong message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Pong.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -11850,37 +3535,13 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs") && (typeof m.timeUs === "object" ? m.timeUs.low || m.timeUs.high : m.timeUs !== 0))
-                    w.uint32(/* id 1, wireType 0 =*/8).uint64(m.timeUs);
+                    w.uint32(8).uint64(m.timeUs);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Pong message, length delimited. Does not implicitly {@link edgewarden.v1.Pong.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {edgewarden.v1.Pong.$Properties} message Pong message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Pong.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Pong message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape} Pong
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Pong.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -11934,171 +3595,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Pong message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Pong & edgewarden.v1.Pong.$Shape} Pong
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Pong.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Pong message.
-             * @function verify
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Pong.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs")) {
-                    if (!$util.isInteger(m.timeUs) && !(m.timeUs && $util.isInteger(m.timeUs.low) && $util.isInteger(m.timeUs.high)))
-                        return "timeUs: integer|Long expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Pong message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Pong} Pong
-             */
-            Pong.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Pong)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Pong: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Pong();
-                if (d.timeUs != null) {
-                    if (typeof d.timeUs === "object" ? d.timeUs.low || d.timeUs.high : $Number(d.timeUs) !== 0) {
-                        if ($util.Long)
-                            m.timeUs = $util.Long.fromValue(d.timeUs, true);
-                        else if (typeof d.timeUs === "string")
-                            m.timeUs = $parseInt(d.timeUs, 10);
-                        else if (typeof d.timeUs === "number")
-                            m.timeUs = d.timeUs;
-                        else if (typeof d.timeUs === "object")
-                            m.timeUs = new $util.LongBits(d.timeUs.low >>> 0, d.timeUs.high >>> 0).toNumber(true);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Pong message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {edgewarden.v1.Pong} m Pong
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Pong.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.timeUs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.timeUs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                }
-                if (m.timeUs != null && $Object.hasOwnProperty.call(m, "timeUs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.timeUs = typeof m.timeUs === "number" ? $BigInt(m.timeUs) : $util.Long.fromBits(m.timeUs.low >>> 0, m.timeUs.high >>> 0, true).toBigInt();
-                    else if (typeof m.timeUs === "number")
-                        d.timeUs = o.longs === $String ? $String(m.timeUs) : m.timeUs;
-                    else
-                        d.timeUs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUs) : o.longs === $Number ? new $util.LongBits(m.timeUs.low >>> 0, m.timeUs.high >>> 0).toNumber(true) : m.timeUs;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Pong to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Pong
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Pong.prototype.toJSON = function() {
-                return Pong.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Pong
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Pong
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Pong.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Pong";
-            };
-
             return Pong;
         })();
 
         v1.Log = (function() {
 
-            /**
-             * Properties of a Log.
-             * @typedef {Object} edgewarden.v1.Log.$Properties
-             * @property {number|null} [level] Log level
-             * @property {string|null} [text] Log text
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Log.
-             * @memberof edgewarden.v1
-             * @interface ILog
-             * @augments edgewarden.v1.Log.$Properties
-             * @deprecated Use edgewarden.v1.Log.$Properties instead.
-             */
-
-            /**
-             * Shape of a Log.
-             * @typedef {edgewarden.v1.Log.$Properties} edgewarden.v1.Log.$Shape
-             */
-
-            /**
-             * Constructs a new Log.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Log.
-             * @constructor
-             * @param {edgewarden.v1.Log.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Log = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -12106,47 +3607,13 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Log level.
-             * @member {number} level
-             * @memberof edgewarden.v1.Log
-             * @instance
-             */
             Log.prototype.level = 0;
-
-            /**
-             * Log text.
-             * @member {string} text
-             * @memberof edgewarden.v1.Log
-             * @instance
-             */
             Log.prototype.text = "";
 
-            /**
-             * Creates a new Log instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {edgewarden.v1.Log.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Log} Log instance
-             * @type {{
-             *   (properties: edgewarden.v1.Log.$Shape): edgewarden.v1.Log & edgewarden.v1.Log.$Shape;
-             *   (properties?: edgewarden.v1.Log.$Properties): edgewarden.v1.Log;
-             * }}
-             */
             Log.create = function(properties) {
                 return new Log(properties);
             };
 
-            /**
-             * Encodes the specified Log message. Does not implicitly {@link edgewarden.v1.Log.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {edgewarden.v1.Log.$Properties} m Log message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Log.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -12155,39 +3622,15 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.level != null && $Object.hasOwnProperty.call(m, "level") && m.level !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.level);
+                    w.uint32(8).uint32(m.level);
                 if (m.text != null && $Object.hasOwnProperty.call(m, "text") && m.text !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.text);
+                    w.uint32(18).string(m.text);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Log message, length delimited. Does not implicitly {@link edgewarden.v1.Log.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {edgewarden.v1.Log.$Properties} message Log message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Log.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Log message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Log & edgewarden.v1.Log.$Shape} Log
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Log.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -12250,170 +3693,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Log message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Log & edgewarden.v1.Log.$Shape} Log
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Log.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Log message.
-             * @function verify
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Log.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.level != null && $Object.hasOwnProperty.call(m, "level")) {
-                    if (!$util.isInteger(m.level))
-                        return "level: integer expected";
-                }
-                if (m.text != null && $Object.hasOwnProperty.call(m, "text")) {
-                    if (!$util.isString(m.text))
-                        return "text: string expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Log message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Log} Log
-             */
-            Log.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Log)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Log: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Log();
-                if (d.level != null) {
-                    if ($Number(d.level) !== 0) {
-                        m.level = d.level >>> 0;
-                    }
-                }
-                if (d.text != null) {
-                    if (typeof d.text !== "string" || d.text.length) {
-                        m.text = $String(d.text);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Log message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {edgewarden.v1.Log} m Log
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Log.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.level = 0;
-                    d.text = "";
-                }
-                if (m.level != null && $Object.hasOwnProperty.call(m, "level")) {
-                    d.level = m.level;
-                }
-                if (m.text != null && $Object.hasOwnProperty.call(m, "text")) {
-                    d.text = m.text;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Log to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Log
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Log.prototype.toJSON = function() {
-                return Log.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Log
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Log
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Log.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Log";
-            };
-
             return Log;
         })();
 
         v1.Result = (function() {
 
-            /**
-             * Properties of a Result.
-             * @typedef {Object} edgewarden.v1.Result.$Properties
-             * @property {string|null} [modelName] Result modelName
-             * @property {number|null} [label] Result label
-             * @property {number|null} [score] Result score
-             * @property {Uint8Array|null} [recordDigest] Result recordDigest
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Result.
-             * @memberof edgewarden.v1
-             * @interface IResult
-             * @augments edgewarden.v1.Result.$Properties
-             * @deprecated Use edgewarden.v1.Result.$Properties instead.
-             */
-
-            /**
-             * Shape of a Result.
-             * @typedef {edgewarden.v1.Result.$Properties} edgewarden.v1.Result.$Shape
-             */
-
-            /**
-             * Constructs a new Result.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Result.
-             * @constructor
-             * @param {edgewarden.v1.Result.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Result = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -12421,63 +3705,15 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Result modelName.
-             * @member {string} modelName
-             * @memberof edgewarden.v1.Result
-             * @instance
-             */
             Result.prototype.modelName = "";
-
-            /**
-             * Result label.
-             * @member {number} label
-             * @memberof edgewarden.v1.Result
-             * @instance
-             */
             Result.prototype.label = 0;
-
-            /**
-             * Result score.
-             * @member {number} score
-             * @memberof edgewarden.v1.Result
-             * @instance
-             */
             Result.prototype.score = 0;
-
-            /**
-             * Result recordDigest.
-             * @member {Uint8Array} recordDigest
-             * @memberof edgewarden.v1.Result
-             * @instance
-             */
             Result.prototype.recordDigest = $util.newBuffer([]);
 
-            /**
-             * Creates a new Result instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {edgewarden.v1.Result.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Result} Result instance
-             * @type {{
-             *   (properties: edgewarden.v1.Result.$Shape): edgewarden.v1.Result & edgewarden.v1.Result.$Shape;
-             *   (properties?: edgewarden.v1.Result.$Properties): edgewarden.v1.Result;
-             * }}
-             */
             Result.create = function(properties) {
                 return new Result(properties);
             };
 
-            /**
-             * Encodes the specified Result message. Does not implicitly {@link edgewarden.v1.Result.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {edgewarden.v1.Result.$Properties} m Result message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Result.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -12486,43 +3722,19 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName") && m.modelName !== "")
-                    w.uint32(/* id 1, wireType 2 =*/10).string(m.modelName);
+                    w.uint32(10).string(m.modelName);
                 if (m.label != null && $Object.hasOwnProperty.call(m, "label") && m.label !== 0)
-                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.label);
+                    w.uint32(16).uint32(m.label);
                 if (m.score != null && $Object.hasOwnProperty.call(m, "score") && !$Object.is(m.score, 0))
-                    w.uint32(/* id 3, wireType 5 =*/29).float(m.score);
+                    w.uint32(29).float(m.score);
                 if (m.recordDigest != null && $Object.hasOwnProperty.call(m, "recordDigest") && m.recordDigest.length)
-                    w.uint32(/* id 4, wireType 2 =*/34).bytes(m.recordDigest);
+                    w.uint32(34).bytes(m.recordDigest);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Result message, length delimited. Does not implicitly {@link edgewarden.v1.Result.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {edgewarden.v1.Result.$Properties} message Result message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Result.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Result message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Result & edgewarden.v1.Result.$Shape} Result
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Result.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -12603,210 +3815,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Result message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Result & edgewarden.v1.Result.$Shape} Result
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Result.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Result message.
-             * @function verify
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Result.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName")) {
-                    if (!$util.isString(m.modelName))
-                        return "modelName: string expected";
-                }
-                if (m.label != null && $Object.hasOwnProperty.call(m, "label")) {
-                    if (!$util.isInteger(m.label))
-                        return "label: integer expected";
-                }
-                if (m.score != null && $Object.hasOwnProperty.call(m, "score")) {
-                    if (typeof m.score !== "number")
-                        return "score: number expected";
-                }
-                if (m.recordDigest != null && $Object.hasOwnProperty.call(m, "recordDigest")) {
-                    if (!(m.recordDigest && typeof m.recordDigest.length === "number" || $util.isString(m.recordDigest)))
-                        return "recordDigest: buffer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Result message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Result} Result
-             */
-            Result.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Result)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Result: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Result();
-                if (d.modelName != null) {
-                    if (typeof d.modelName !== "string" || d.modelName.length) {
-                        m.modelName = $String(d.modelName);
-                    }
-                }
-                if (d.label != null) {
-                    if ($Number(d.label) !== 0) {
-                        m.label = d.label >>> 0;
-                    }
-                }
-                if (d.score != null) {
-                    if (!$Object.is($Number(d.score), 0)) {
-                        m.score = $Number(d.score);
-                    }
-                }
-                if (d.recordDigest != null) {
-                    if (d.recordDigest.length) {
-                        if (typeof d.recordDigest === "string")
-                            $util.base64.decode(d.recordDigest, m.recordDigest = $util.newBuffer($util.base64.length(d.recordDigest)), 0);
-                        else if (d.recordDigest.length >= 0)
-                            m.recordDigest = d.recordDigest;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Result message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {edgewarden.v1.Result} m Result
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Result.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.modelName = "";
-                    d.label = 0;
-                    d.score = 0;
-                    if (o.bytes === $String)
-                        d.recordDigest = "";
-                    else {
-                        d.recordDigest = [];
-                        if (o.bytes !== $Array)
-                            d.recordDigest = $util.newBuffer(d.recordDigest);
-                    }
-                }
-                if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName")) {
-                    d.modelName = m.modelName;
-                }
-                if (m.label != null && $Object.hasOwnProperty.call(m, "label")) {
-                    d.label = m.label;
-                }
-                if (m.score != null && $Object.hasOwnProperty.call(m, "score")) {
-                    d.score = o.json && !$isFinite(m.score) ? $String(m.score) : m.score;
-                }
-                if (m.recordDigest != null && $Object.hasOwnProperty.call(m, "recordDigest")) {
-                    d.recordDigest = o.bytes === $String ? $util.base64.encode(m.recordDigest, 0, m.recordDigest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.recordDigest) : m.recordDigest;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Result to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Result
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Result.prototype.toJSON = function() {
-                return Result.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Result
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Result
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Result.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Result";
-            };
-
             return Result;
         })();
 
         v1.Policy = (function() {
 
-            /**
-             * Properties of a Policy.
-             * @typedef {Object} edgewarden.v1.Policy.$Properties
-             * @property {string|null} [apiVersion] Policy apiVersion
-             * @property {string|null} [authority] Policy authority
-             * @property {number|null} [version] Policy version
-             * @property {number|null} [expiresUnixMs] Policy expiresUnixMs
-             * @property {edgewarden.v1.ModelsSection.$Properties|null} [models] Policy models
-             * @property {Array.<edgewarden.v1.OutputRule.$Properties>|null} [outputs] Policy outputs
-             * @property {edgewarden.v1.ProvenanceSection.$Properties|null} [provenance] Policy provenance
-             * @property {edgewarden.v1.AuditSection.$Properties|null} [audit] Policy audit
-             * @property {edgewarden.v1.TelemetrySection.$Properties|null} [telemetry] Policy telemetry
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Policy.
-             * @memberof edgewarden.v1
-             * @interface IPolicy
-             * @augments edgewarden.v1.Policy.$Properties
-             * @deprecated Use edgewarden.v1.Policy.$Properties instead.
-             */
-
-            /**
-             * Shape of a Policy.
-             * @typedef {edgewarden.v1.Policy.$Properties} edgewarden.v1.Policy.$Shape
-             */
-
-            /**
-             * Constructs a new Policy.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Policy.
-             * @constructor
-             * @param {edgewarden.v1.Policy.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Policy = function (p) {
                 this.outputs = [];
                 if (p)
@@ -12815,103 +3828,20 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Policy apiVersion.
-             * @member {string} apiVersion
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.apiVersion = "";
-
-            /**
-             * Policy authority.
-             * @member {string} authority
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.authority = "";
-
-            /**
-             * Policy version.
-             * @member {number} version
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.version = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Policy expiresUnixMs.
-             * @member {number} expiresUnixMs
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.expiresUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-            /**
-             * Policy models.
-             * @member {edgewarden.v1.ModelsSection.$Properties|null|undefined} models
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.models = null;
-
-            /**
-             * Policy outputs.
-             * @member {Array.<edgewarden.v1.OutputRule.$Properties>} outputs
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.outputs = $util.emptyArray;
-
-            /**
-             * Policy provenance.
-             * @member {edgewarden.v1.ProvenanceSection.$Properties|null|undefined} provenance
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.provenance = null;
-
-            /**
-             * Policy audit.
-             * @member {edgewarden.v1.AuditSection.$Properties|null|undefined} audit
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.audit = null;
-
-            /**
-             * Policy telemetry.
-             * @member {edgewarden.v1.TelemetrySection.$Properties|null|undefined} telemetry
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             */
             Policy.prototype.telemetry = null;
 
-            /**
-             * Creates a new Policy instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {edgewarden.v1.Policy.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Policy} Policy instance
-             * @type {{
-             *   (properties: edgewarden.v1.Policy.$Shape): edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape;
-             *   (properties?: edgewarden.v1.Policy.$Properties): edgewarden.v1.Policy;
-             * }}
-             */
             Policy.create = function(properties) {
                 return new Policy(properties);
             };
 
-            /**
-             * Encodes the specified Policy message. Does not implicitly {@link edgewarden.v1.Policy.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {edgewarden.v1.Policy.$Properties} m Policy message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Policy.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -12920,55 +3850,31 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.apiVersion != null && $Object.hasOwnProperty.call(m, "apiVersion") && m.apiVersion !== "")
-                    w.uint32(/* id 1, wireType 2 =*/10).string(m.apiVersion);
+                    w.uint32(10).string(m.apiVersion);
                 if (m.authority != null && $Object.hasOwnProperty.call(m, "authority") && m.authority !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.authority);
+                    w.uint32(18).string(m.authority);
                 if (m.version != null && $Object.hasOwnProperty.call(m, "version") && (typeof m.version === "object" ? m.version.low || m.version.high : m.version !== 0))
-                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.version);
+                    w.uint32(24).uint64(m.version);
                 if (m.expiresUnixMs != null && $Object.hasOwnProperty.call(m, "expiresUnixMs") && (typeof m.expiresUnixMs === "object" ? m.expiresUnixMs.low || m.expiresUnixMs.high : m.expiresUnixMs !== 0))
-                    w.uint32(/* id 4, wireType 0 =*/32).int64(m.expiresUnixMs);
+                    w.uint32(32).int64(m.expiresUnixMs);
                 if (m.models != null && $Object.hasOwnProperty.call(m, "models"))
-                    $root.edgewarden.v1.ModelsSection.encode(m.models, w.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.ModelsSection.encode(m.models, w.uint32(42).fork(), q + 1).ldelim();
                 if (m.outputs != null && m.outputs.length) {
                     for (var i = 0; i < m.outputs.length; ++i)
-                        $root.edgewarden.v1.OutputRule.encode(m.outputs[i], w.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.OutputRule.encode(m.outputs[i], w.uint32(50).fork(), q + 1).ldelim();
                 }
                 if (m.provenance != null && $Object.hasOwnProperty.call(m, "provenance"))
-                    $root.edgewarden.v1.ProvenanceSection.encode(m.provenance, w.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.ProvenanceSection.encode(m.provenance, w.uint32(58).fork(), q + 1).ldelim();
                 if (m.audit != null && $Object.hasOwnProperty.call(m, "audit"))
-                    $root.edgewarden.v1.AuditSection.encode(m.audit, w.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.AuditSection.encode(m.audit, w.uint32(66).fork(), q + 1).ldelim();
                 if (m.telemetry != null && $Object.hasOwnProperty.call(m, "telemetry"))
-                    $root.edgewarden.v1.TelemetrySection.encode(m.telemetry, w.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.TelemetrySection.encode(m.telemetry, w.uint32(74).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Policy message, length delimited. Does not implicitly {@link edgewarden.v1.Policy.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {edgewarden.v1.Policy.$Properties} message Policy message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Policy.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Policy message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape} Policy
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Policy.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -13081,321 +3987,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a Policy message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Policy & edgewarden.v1.Policy.$Shape} Policy
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Policy.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Policy message.
-             * @function verify
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Policy.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.apiVersion != null && $Object.hasOwnProperty.call(m, "apiVersion")) {
-                    if (!$util.isString(m.apiVersion))
-                        return "apiVersion: string expected";
-                }
-                if (m.authority != null && $Object.hasOwnProperty.call(m, "authority")) {
-                    if (!$util.isString(m.authority))
-                        return "authority: string expected";
-                }
-                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
-                    if (!$util.isInteger(m.version) && !(m.version && $util.isInteger(m.version.low) && $util.isInteger(m.version.high)))
-                        return "version: integer|Long expected";
-                }
-                if (m.expiresUnixMs != null && $Object.hasOwnProperty.call(m, "expiresUnixMs")) {
-                    if (!$util.isInteger(m.expiresUnixMs) && !(m.expiresUnixMs && $util.isInteger(m.expiresUnixMs.low) && $util.isInteger(m.expiresUnixMs.high)))
-                        return "expiresUnixMs: integer|Long expected";
-                }
-                if (m.models != null && $Object.hasOwnProperty.call(m, "models")) {
-                    {
-                        var e = $root.edgewarden.v1.ModelsSection.verify(m.models, q + 1);
-                        if (e)
-                            return "models." + e;
-                    }
-                }
-                if (m.outputs != null && $Object.hasOwnProperty.call(m, "outputs")) {
-                    if (!$Array.isArray(m.outputs))
-                        return "outputs: array expected";
-                    for (var i = 0; i < m.outputs.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.OutputRule.verify(m.outputs[i], q + 1);
-                            if (e)
-                                return "outputs." + e;
-                        }
-                    }
-                }
-                if (m.provenance != null && $Object.hasOwnProperty.call(m, "provenance")) {
-                    {
-                        var e = $root.edgewarden.v1.ProvenanceSection.verify(m.provenance, q + 1);
-                        if (e)
-                            return "provenance." + e;
-                    }
-                }
-                if (m.audit != null && $Object.hasOwnProperty.call(m, "audit")) {
-                    {
-                        var e = $root.edgewarden.v1.AuditSection.verify(m.audit, q + 1);
-                        if (e)
-                            return "audit." + e;
-                    }
-                }
-                if (m.telemetry != null && $Object.hasOwnProperty.call(m, "telemetry")) {
-                    {
-                        var e = $root.edgewarden.v1.TelemetrySection.verify(m.telemetry, q + 1);
-                        if (e)
-                            return "telemetry." + e;
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Policy message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Policy} Policy
-             */
-            Policy.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Policy)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Policy: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Policy();
-                if (d.apiVersion != null) {
-                    if (typeof d.apiVersion !== "string" || d.apiVersion.length) {
-                        m.apiVersion = $String(d.apiVersion);
-                    }
-                }
-                if (d.authority != null) {
-                    if (typeof d.authority !== "string" || d.authority.length) {
-                        m.authority = $String(d.authority);
-                    }
-                }
-                if (d.version != null) {
-                    if (typeof d.version === "object" ? d.version.low || d.version.high : $Number(d.version) !== 0) {
-                        if ($util.Long)
-                            m.version = $util.Long.fromValue(d.version, true);
-                        else if (typeof d.version === "string")
-                            m.version = $parseInt(d.version, 10);
-                        else if (typeof d.version === "number")
-                            m.version = d.version;
-                        else if (typeof d.version === "object")
-                            m.version = new $util.LongBits(d.version.low >>> 0, d.version.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.expiresUnixMs != null) {
-                    if (typeof d.expiresUnixMs === "object" ? d.expiresUnixMs.low || d.expiresUnixMs.high : $Number(d.expiresUnixMs) !== 0) {
-                        if ($util.Long)
-                            m.expiresUnixMs = $util.Long.fromValue(d.expiresUnixMs, false);
-                        else if (typeof d.expiresUnixMs === "string")
-                            m.expiresUnixMs = $parseInt(d.expiresUnixMs, 10);
-                        else if (typeof d.expiresUnixMs === "number")
-                            m.expiresUnixMs = d.expiresUnixMs;
-                        else if (typeof d.expiresUnixMs === "object")
-                            m.expiresUnixMs = new $util.LongBits(d.expiresUnixMs.low >>> 0, d.expiresUnixMs.high >>> 0).toNumber();
-                    }
-                }
-                if (d.models != null) {
-                    if (!$util.isObject(d.models))
-                        throw $TypeError(".edgewarden.v1.Policy.models: object expected");
-                    m.models = $root.edgewarden.v1.ModelsSection.fromObject(d.models, q + 1);
-                }
-                if (d.outputs) {
-                    if (!$Array.isArray(d.outputs))
-                        throw $TypeError(".edgewarden.v1.Policy.outputs: array expected");
-                    m.outputs = $Array(d.outputs.length);
-                    for (var i = 0; i < d.outputs.length; ++i) {
-                        if (!$util.isObject(d.outputs[i]))
-                            throw $TypeError(".edgewarden.v1.Policy.outputs: object expected");
-                        m.outputs[i] = $root.edgewarden.v1.OutputRule.fromObject(d.outputs[i], q + 1);
-                    }
-                }
-                if (d.provenance != null) {
-                    if (!$util.isObject(d.provenance))
-                        throw $TypeError(".edgewarden.v1.Policy.provenance: object expected");
-                    m.provenance = $root.edgewarden.v1.ProvenanceSection.fromObject(d.provenance, q + 1);
-                }
-                if (d.audit != null) {
-                    if (!$util.isObject(d.audit))
-                        throw $TypeError(".edgewarden.v1.Policy.audit: object expected");
-                    m.audit = $root.edgewarden.v1.AuditSection.fromObject(d.audit, q + 1);
-                }
-                if (d.telemetry != null) {
-                    if (!$util.isObject(d.telemetry))
-                        throw $TypeError(".edgewarden.v1.Policy.telemetry: object expected");
-                    m.telemetry = $root.edgewarden.v1.TelemetrySection.fromObject(d.telemetry, q + 1);
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Policy message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {edgewarden.v1.Policy} m Policy
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Policy.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.outputs = [];
-                }
-                if (o.defaults) {
-                    d.apiVersion = "";
-                    d.authority = "";
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.version = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.version = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, false);
-                        d.expiresUnixMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.expiresUnixMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    d.models = null;
-                    d.provenance = null;
-                    d.audit = null;
-                    d.telemetry = null;
-                }
-                if (m.apiVersion != null && $Object.hasOwnProperty.call(m, "apiVersion")) {
-                    d.apiVersion = m.apiVersion;
-                }
-                if (m.authority != null && $Object.hasOwnProperty.call(m, "authority")) {
-                    d.authority = m.authority;
-                }
-                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.version = typeof m.version === "number" ? $BigInt(m.version) : $util.Long.fromBits(m.version.low >>> 0, m.version.high >>> 0, true).toBigInt();
-                    else if (typeof m.version === "number")
-                        d.version = o.longs === $String ? $String(m.version) : m.version;
-                    else
-                        d.version = o.longs === $String ? $util.Long.prototype.toString.call(m.version) : o.longs === $Number ? new $util.LongBits(m.version.low >>> 0, m.version.high >>> 0).toNumber(true) : m.version;
-                }
-                if (m.expiresUnixMs != null && $Object.hasOwnProperty.call(m, "expiresUnixMs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.expiresUnixMs = typeof m.expiresUnixMs === "number" ? $BigInt(m.expiresUnixMs) : $util.Long.fromBits(m.expiresUnixMs.low >>> 0, m.expiresUnixMs.high >>> 0, false).toBigInt();
-                    else if (typeof m.expiresUnixMs === "number")
-                        d.expiresUnixMs = o.longs === $String ? $String(m.expiresUnixMs) : m.expiresUnixMs;
-                    else
-                        d.expiresUnixMs = o.longs === $String ? $util.Long.prototype.toString.call(m.expiresUnixMs) : o.longs === $Number ? new $util.LongBits(m.expiresUnixMs.low >>> 0, m.expiresUnixMs.high >>> 0).toNumber() : m.expiresUnixMs;
-                }
-                if (m.models != null && $Object.hasOwnProperty.call(m, "models")) {
-                    d.models = $root.edgewarden.v1.ModelsSection.toObject(m.models, o, q + 1);
-                }
-                if (m.outputs && m.outputs.length) {
-                    d.outputs = $Array(m.outputs.length);
-                    for (var j = 0; j < m.outputs.length; ++j) {
-                        d.outputs[j] = $root.edgewarden.v1.OutputRule.toObject(m.outputs[j], o, q + 1);
-                    }
-                }
-                if (m.provenance != null && $Object.hasOwnProperty.call(m, "provenance")) {
-                    d.provenance = $root.edgewarden.v1.ProvenanceSection.toObject(m.provenance, o, q + 1);
-                }
-                if (m.audit != null && $Object.hasOwnProperty.call(m, "audit")) {
-                    d.audit = $root.edgewarden.v1.AuditSection.toObject(m.audit, o, q + 1);
-                }
-                if (m.telemetry != null && $Object.hasOwnProperty.call(m, "telemetry")) {
-                    d.telemetry = $root.edgewarden.v1.TelemetrySection.toObject(m.telemetry, o, q + 1);
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Policy to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Policy
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Policy.prototype.toJSON = function() {
-                return Policy.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Policy
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Policy
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Policy.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Policy";
-            };
-
             return Policy;
         })();
 
         v1.ModelsSection = (function() {
 
-            /**
-             * Properties of a ModelsSection.
-             * @typedef {Object} edgewarden.v1.ModelsSection.$Properties
-             * @property {edgewarden.v1.ModelsSection.Unlisted|null} [unlisted] ModelsSection unlisted
-             * @property {Array.<edgewarden.v1.AllowedModel.$Properties>|null} [allow] ModelsSection allow
-             * @property {Array.<edgewarden.v1.ModelPublisher.$Properties>|null} [publishers] ModelsSection publishers
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a ModelsSection.
-             * @memberof edgewarden.v1
-             * @interface IModelsSection
-             * @augments edgewarden.v1.ModelsSection.$Properties
-             * @deprecated Use edgewarden.v1.ModelsSection.$Properties instead.
-             */
-
-            /**
-             * Shape of a ModelsSection.
-             * @typedef {edgewarden.v1.ModelsSection.$Properties} edgewarden.v1.ModelsSection.$Shape
-             */
-
-            /**
-             * Constructs a new ModelsSection.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a ModelsSection.
-             * @constructor
-             * @param {edgewarden.v1.ModelsSection.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const ModelsSection = function (p) {
                 this.allow = [];
                 this.publishers = [];
@@ -13405,55 +4001,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * ModelsSection unlisted.
-             * @member {edgewarden.v1.ModelsSection.Unlisted} unlisted
-             * @memberof edgewarden.v1.ModelsSection
-             * @instance
-             */
             ModelsSection.prototype.unlisted = 0;
-
-            /**
-             * ModelsSection allow.
-             * @member {Array.<edgewarden.v1.AllowedModel.$Properties>} allow
-             * @memberof edgewarden.v1.ModelsSection
-             * @instance
-             */
             ModelsSection.prototype.allow = $util.emptyArray;
-
-            /**
-             * ModelsSection publishers.
-             * @member {Array.<edgewarden.v1.ModelPublisher.$Properties>} publishers
-             * @memberof edgewarden.v1.ModelsSection
-             * @instance
-             */
             ModelsSection.prototype.publishers = $util.emptyArray;
 
-            /**
-             * Creates a new ModelsSection instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {edgewarden.v1.ModelsSection.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.ModelsSection} ModelsSection instance
-             * @type {{
-             *   (properties: edgewarden.v1.ModelsSection.$Shape): edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape;
-             *   (properties?: edgewarden.v1.ModelsSection.$Properties): edgewarden.v1.ModelsSection;
-             * }}
-             */
             ModelsSection.create = function(properties) {
                 return new ModelsSection(properties);
             };
 
-            /**
-             * Encodes the specified ModelsSection message. Does not implicitly {@link edgewarden.v1.ModelsSection.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {edgewarden.v1.ModelsSection.$Properties} m ModelsSection message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             ModelsSection.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -13462,14 +4017,14 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.unlisted != null && $Object.hasOwnProperty.call(m, "unlisted") && m.unlisted !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.unlisted);
+                    w.uint32(8).int32(m.unlisted);
                 if (m.allow != null && m.allow.length) {
                     for (var i = 0; i < m.allow.length; ++i)
-                        $root.edgewarden.v1.AllowedModel.encode(m.allow[i], w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.AllowedModel.encode(m.allow[i], w.uint32(18).fork(), q + 1).ldelim();
                 }
                 if (m.publishers != null && m.publishers.length) {
                     for (var i = 0; i < m.publishers.length; ++i)
-                        $root.edgewarden.v1.ModelPublisher.encode(m.publishers[i], w.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.ModelPublisher.encode(m.publishers[i], w.uint32(26).fork(), q + 1).ldelim();
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -13477,30 +4032,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified ModelsSection message, length delimited. Does not implicitly {@link edgewarden.v1.ModelsSection.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {edgewarden.v1.ModelsSection.$Properties} message ModelsSection message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ModelsSection.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a ModelsSection message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape} ModelsSection
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             ModelsSection.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -13570,201 +4101,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a ModelsSection message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.ModelsSection & edgewarden.v1.ModelsSection.$Shape} ModelsSection
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            ModelsSection.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a ModelsSection message.
-             * @function verify
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            ModelsSection.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.unlisted != null && $Object.hasOwnProperty.call(m, "unlisted")) {
-                    if (typeof m.unlisted !== "number" || (m.unlisted | 0) !== m.unlisted)
-                        return "unlisted: enum value expected";
-                }
-                if (m.allow != null && $Object.hasOwnProperty.call(m, "allow")) {
-                    if (!$Array.isArray(m.allow))
-                        return "allow: array expected";
-                    for (var i = 0; i < m.allow.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.AllowedModel.verify(m.allow[i], q + 1);
-                            if (e)
-                                return "allow." + e;
-                        }
-                    }
-                }
-                if (m.publishers != null && $Object.hasOwnProperty.call(m, "publishers")) {
-                    if (!$Array.isArray(m.publishers))
-                        return "publishers: array expected";
-                    for (var i = 0; i < m.publishers.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.ModelPublisher.verify(m.publishers[i], q + 1);
-                            if (e)
-                                return "publishers." + e;
-                        }
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a ModelsSection message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.ModelsSection} ModelsSection
-             */
-            ModelsSection.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.ModelsSection)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.ModelsSection: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.ModelsSection();
-                if (d.unlisted !== 0 && (typeof d.unlisted !== "string" || $root.edgewarden.v1.ModelsSection.Unlisted[d.unlisted] !== 0)) {
-                    switch (d.unlisted) {
-                    case "UNLISTED_UNSPECIFIED":
-                    case 0:
-                        m.unlisted = 0;
-                        break;
-                    case "REFUSE":
-                    case 1:
-                        m.unlisted = 1;
-                        break;
-                    case "FLAG":
-                    case 2:
-                        m.unlisted = 2;
-                        break;
-                    default:
-                        if (typeof d.unlisted === "number" && (d.unlisted | 0) === d.unlisted)
-                            m.unlisted = d.unlisted;
-                    }
-                }
-                if (d.allow) {
-                    if (!$Array.isArray(d.allow))
-                        throw $TypeError(".edgewarden.v1.ModelsSection.allow: array expected");
-                    m.allow = $Array(d.allow.length);
-                    for (var i = 0; i < d.allow.length; ++i) {
-                        if (!$util.isObject(d.allow[i]))
-                            throw $TypeError(".edgewarden.v1.ModelsSection.allow: object expected");
-                        m.allow[i] = $root.edgewarden.v1.AllowedModel.fromObject(d.allow[i], q + 1);
-                    }
-                }
-                if (d.publishers) {
-                    if (!$Array.isArray(d.publishers))
-                        throw $TypeError(".edgewarden.v1.ModelsSection.publishers: array expected");
-                    m.publishers = $Array(d.publishers.length);
-                    for (var i = 0; i < d.publishers.length; ++i) {
-                        if (!$util.isObject(d.publishers[i]))
-                            throw $TypeError(".edgewarden.v1.ModelsSection.publishers: object expected");
-                        m.publishers[i] = $root.edgewarden.v1.ModelPublisher.fromObject(d.publishers[i], q + 1);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a ModelsSection message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {edgewarden.v1.ModelsSection} m ModelsSection
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            ModelsSection.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.allow = [];
-                    d.publishers = [];
-                }
-                if (o.defaults) {
-                    d.unlisted = o.enums === $String ? "UNLISTED_UNSPECIFIED" : 0;
-                }
-                if (m.unlisted != null && $Object.hasOwnProperty.call(m, "unlisted")) {
-                    d.unlisted = o.enums === $String ? $root.edgewarden.v1.ModelsSection.Unlisted[m.unlisted] === $undefined ? m.unlisted : $root.edgewarden.v1.ModelsSection.Unlisted[m.unlisted] : m.unlisted;
-                }
-                if (m.allow && m.allow.length) {
-                    d.allow = $Array(m.allow.length);
-                    for (var j = 0; j < m.allow.length; ++j) {
-                        d.allow[j] = $root.edgewarden.v1.AllowedModel.toObject(m.allow[j], o, q + 1);
-                    }
-                }
-                if (m.publishers && m.publishers.length) {
-                    d.publishers = $Array(m.publishers.length);
-                    for (var j = 0; j < m.publishers.length; ++j) {
-                        d.publishers[j] = $root.edgewarden.v1.ModelPublisher.toObject(m.publishers[j], o, q + 1);
-                    }
-                }
-                return d;
-            };
-
-            /**
-             * Converts this ModelsSection to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.ModelsSection
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            ModelsSection.prototype.toJSON = function() {
-                return ModelsSection.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for ModelsSection
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.ModelsSection
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            ModelsSection.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.ModelsSection";
-            };
-
-            /**
-             * Unlisted enum.
-             * @name edgewarden.v1.ModelsSection.Unlisted
-             * @enum {number}
-             * @property {number} UNLISTED_UNSPECIFIED=0 UNLISTED_UNSPECIFIED value
-             * @property {number} REFUSE=1 REFUSE value
-             * @property {number} FLAG=2 FLAG value
-             */
             ModelsSection.Unlisted = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
                 values[valuesById[0] = "UNLISTED_UNSPECIFIED"] = 0;
@@ -13778,36 +4114,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.AllowedModel = (function() {
 
-            /**
-             * Properties of an AllowedModel.
-             * @typedef {Object} edgewarden.v1.AllowedModel.$Properties
-             * @property {string|null} [name] AllowedModel name
-             * @property {Uint8Array|null} [digest] AllowedModel digest
-             * @property {string|null} [license] AllowedModel license
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an AllowedModel.
-             * @memberof edgewarden.v1
-             * @interface IAllowedModel
-             * @augments edgewarden.v1.AllowedModel.$Properties
-             * @deprecated Use edgewarden.v1.AllowedModel.$Properties instead.
-             */
-
-            /**
-             * Shape of an AllowedModel.
-             * @typedef {edgewarden.v1.AllowedModel.$Properties} edgewarden.v1.AllowedModel.$Shape
-             */
-
-            /**
-             * Constructs a new AllowedModel.
-             * @memberof edgewarden.v1
-             * @classdesc Represents an AllowedModel.
-             * @constructor
-             * @param {edgewarden.v1.AllowedModel.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const AllowedModel = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -13815,55 +4121,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * AllowedModel name.
-             * @member {string} name
-             * @memberof edgewarden.v1.AllowedModel
-             * @instance
-             */
             AllowedModel.prototype.name = "";
-
-            /**
-             * AllowedModel digest.
-             * @member {Uint8Array} digest
-             * @memberof edgewarden.v1.AllowedModel
-             * @instance
-             */
             AllowedModel.prototype.digest = $util.newBuffer([]);
-
-            /**
-             * AllowedModel license.
-             * @member {string} license
-             * @memberof edgewarden.v1.AllowedModel
-             * @instance
-             */
             AllowedModel.prototype.license = "";
 
-            /**
-             * Creates a new AllowedModel instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {edgewarden.v1.AllowedModel.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.AllowedModel} AllowedModel instance
-             * @type {{
-             *   (properties: edgewarden.v1.AllowedModel.$Shape): edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape;
-             *   (properties?: edgewarden.v1.AllowedModel.$Properties): edgewarden.v1.AllowedModel;
-             * }}
-             */
             AllowedModel.create = function(properties) {
                 return new AllowedModel(properties);
             };
 
-            /**
-             * Encodes the specified AllowedModel message. Does not implicitly {@link edgewarden.v1.AllowedModel.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {edgewarden.v1.AllowedModel.$Properties} m AllowedModel message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             AllowedModel.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -13872,41 +4137,17 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
-                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                    w.uint32(10).string(m.name);
                 if (m.digest != null && $Object.hasOwnProperty.call(m, "digest") && m.digest.length)
-                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.digest);
+                    w.uint32(18).bytes(m.digest);
                 if (m.license != null && $Object.hasOwnProperty.call(m, "license") && m.license !== "")
-                    w.uint32(/* id 3, wireType 2 =*/26).string(m.license);
+                    w.uint32(26).string(m.license);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified AllowedModel message, length delimited. Does not implicitly {@link edgewarden.v1.AllowedModel.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {edgewarden.v1.AllowedModel.$Properties} message AllowedModel message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            AllowedModel.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes an AllowedModel message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape} AllowedModel
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             AllowedModel.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -13978,190 +4219,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes an AllowedModel message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.AllowedModel & edgewarden.v1.AllowedModel.$Shape} AllowedModel
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            AllowedModel.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies an AllowedModel message.
-             * @function verify
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            AllowedModel.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    if (!$util.isString(m.name))
-                        return "name: string expected";
-                }
-                if (m.digest != null && $Object.hasOwnProperty.call(m, "digest")) {
-                    if (!(m.digest && typeof m.digest.length === "number" || $util.isString(m.digest)))
-                        return "digest: buffer expected";
-                }
-                if (m.license != null && $Object.hasOwnProperty.call(m, "license")) {
-                    if (!$util.isString(m.license))
-                        return "license: string expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates an AllowedModel message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.AllowedModel} AllowedModel
-             */
-            AllowedModel.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.AllowedModel)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.AllowedModel: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.AllowedModel();
-                if (d.name != null) {
-                    if (typeof d.name !== "string" || d.name.length) {
-                        m.name = $String(d.name);
-                    }
-                }
-                if (d.digest != null) {
-                    if (d.digest.length) {
-                        if (typeof d.digest === "string")
-                            $util.base64.decode(d.digest, m.digest = $util.newBuffer($util.base64.length(d.digest)), 0);
-                        else if (d.digest.length >= 0)
-                            m.digest = d.digest;
-                    }
-                }
-                if (d.license != null) {
-                    if (typeof d.license !== "string" || d.license.length) {
-                        m.license = $String(d.license);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from an AllowedModel message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {edgewarden.v1.AllowedModel} m AllowedModel
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            AllowedModel.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.name = "";
-                    if (o.bytes === $String)
-                        d.digest = "";
-                    else {
-                        d.digest = [];
-                        if (o.bytes !== $Array)
-                            d.digest = $util.newBuffer(d.digest);
-                    }
-                    d.license = "";
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    d.name = m.name;
-                }
-                if (m.digest != null && $Object.hasOwnProperty.call(m, "digest")) {
-                    d.digest = o.bytes === $String ? $util.base64.encode(m.digest, 0, m.digest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.digest) : m.digest;
-                }
-                if (m.license != null && $Object.hasOwnProperty.call(m, "license")) {
-                    d.license = m.license;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this AllowedModel to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.AllowedModel
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            AllowedModel.prototype.toJSON = function() {
-                return AllowedModel.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for AllowedModel
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.AllowedModel
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            AllowedModel.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.AllowedModel";
-            };
-
             return AllowedModel;
         })();
 
         v1.ModelPublisher = (function() {
 
-            /**
-             * Properties of a ModelPublisher.
-             * @typedef {Object} edgewarden.v1.ModelPublisher.$Properties
-             * @property {string|null} [name] ModelPublisher name
-             * @property {Uint8Array|null} [publicKey] ModelPublisher publicKey
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a ModelPublisher.
-             * @memberof edgewarden.v1
-             * @interface IModelPublisher
-             * @augments edgewarden.v1.ModelPublisher.$Properties
-             * @deprecated Use edgewarden.v1.ModelPublisher.$Properties instead.
-             */
-
-            /**
-             * Shape of a ModelPublisher.
-             * @typedef {edgewarden.v1.ModelPublisher.$Properties} edgewarden.v1.ModelPublisher.$Shape
-             */
-
-            /**
-             * Constructs a new ModelPublisher.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a ModelPublisher.
-             * @constructor
-             * @param {edgewarden.v1.ModelPublisher.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const ModelPublisher = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -14169,47 +4231,13 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * ModelPublisher name.
-             * @member {string} name
-             * @memberof edgewarden.v1.ModelPublisher
-             * @instance
-             */
             ModelPublisher.prototype.name = "";
-
-            /**
-             * ModelPublisher publicKey.
-             * @member {Uint8Array} publicKey
-             * @memberof edgewarden.v1.ModelPublisher
-             * @instance
-             */
             ModelPublisher.prototype.publicKey = $util.newBuffer([]);
 
-            /**
-             * Creates a new ModelPublisher instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {edgewarden.v1.ModelPublisher.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.ModelPublisher} ModelPublisher instance
-             * @type {{
-             *   (properties: edgewarden.v1.ModelPublisher.$Shape): edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape;
-             *   (properties?: edgewarden.v1.ModelPublisher.$Properties): edgewarden.v1.ModelPublisher;
-             * }}
-             */
             ModelPublisher.create = function(properties) {
                 return new ModelPublisher(properties);
             };
 
-            /**
-             * Encodes the specified ModelPublisher message. Does not implicitly {@link edgewarden.v1.ModelPublisher.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {edgewarden.v1.ModelPublisher.$Properties} m ModelPublisher message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             ModelPublisher.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -14218,39 +4246,15 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
-                    w.uint32(/* id 1, wireType 2 =*/10).string(m.name);
+                    w.uint32(10).string(m.name);
                 if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey") && m.publicKey.length)
-                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.publicKey);
+                    w.uint32(18).bytes(m.publicKey);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified ModelPublisher message, length delimited. Does not implicitly {@link edgewarden.v1.ModelPublisher.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {edgewarden.v1.ModelPublisher.$Properties} message ModelPublisher message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ModelPublisher.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a ModelPublisher message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape} ModelPublisher
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             ModelPublisher.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -14313,177 +4317,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a ModelPublisher message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.ModelPublisher & edgewarden.v1.ModelPublisher.$Shape} ModelPublisher
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            ModelPublisher.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a ModelPublisher message.
-             * @function verify
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            ModelPublisher.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    if (!$util.isString(m.name))
-                        return "name: string expected";
-                }
-                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey")) {
-                    if (!(m.publicKey && typeof m.publicKey.length === "number" || $util.isString(m.publicKey)))
-                        return "publicKey: buffer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a ModelPublisher message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.ModelPublisher} ModelPublisher
-             */
-            ModelPublisher.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.ModelPublisher)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.ModelPublisher: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.ModelPublisher();
-                if (d.name != null) {
-                    if (typeof d.name !== "string" || d.name.length) {
-                        m.name = $String(d.name);
-                    }
-                }
-                if (d.publicKey != null) {
-                    if (d.publicKey.length) {
-                        if (typeof d.publicKey === "string")
-                            $util.base64.decode(d.publicKey, m.publicKey = $util.newBuffer($util.base64.length(d.publicKey)), 0);
-                        else if (d.publicKey.length >= 0)
-                            m.publicKey = d.publicKey;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a ModelPublisher message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {edgewarden.v1.ModelPublisher} m ModelPublisher
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            ModelPublisher.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.name = "";
-                    if (o.bytes === $String)
-                        d.publicKey = "";
-                    else {
-                        d.publicKey = [];
-                        if (o.bytes !== $Array)
-                            d.publicKey = $util.newBuffer(d.publicKey);
-                    }
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    d.name = m.name;
-                }
-                if (m.publicKey != null && $Object.hasOwnProperty.call(m, "publicKey")) {
-                    d.publicKey = o.bytes === $String ? $util.base64.encode(m.publicKey, 0, m.publicKey.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.publicKey) : m.publicKey;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this ModelPublisher to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.ModelPublisher
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            ModelPublisher.prototype.toJSON = function() {
-                return ModelPublisher.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for ModelPublisher
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.ModelPublisher
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            ModelPublisher.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.ModelPublisher";
-            };
-
             return ModelPublisher;
         })();
 
         v1.LabelEntry = (function() {
 
-            /**
-             * Properties of a LabelEntry.
-             * @typedef {Object} edgewarden.v1.LabelEntry.$Properties
-             * @property {number|null} [index] LabelEntry index
-             * @property {string|null} [name] LabelEntry name
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a LabelEntry.
-             * @memberof edgewarden.v1
-             * @interface ILabelEntry
-             * @augments edgewarden.v1.LabelEntry.$Properties
-             * @deprecated Use edgewarden.v1.LabelEntry.$Properties instead.
-             */
-
-            /**
-             * Shape of a LabelEntry.
-             * @typedef {edgewarden.v1.LabelEntry.$Properties} edgewarden.v1.LabelEntry.$Shape
-             */
-
-            /**
-             * Constructs a new LabelEntry.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a LabelEntry.
-             * @constructor
-             * @param {edgewarden.v1.LabelEntry.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const LabelEntry = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -14491,47 +4329,13 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * LabelEntry index.
-             * @member {number} index
-             * @memberof edgewarden.v1.LabelEntry
-             * @instance
-             */
             LabelEntry.prototype.index = 0;
-
-            /**
-             * LabelEntry name.
-             * @member {string} name
-             * @memberof edgewarden.v1.LabelEntry
-             * @instance
-             */
             LabelEntry.prototype.name = "";
 
-            /**
-             * Creates a new LabelEntry instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {edgewarden.v1.LabelEntry.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.LabelEntry} LabelEntry instance
-             * @type {{
-             *   (properties: edgewarden.v1.LabelEntry.$Shape): edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape;
-             *   (properties?: edgewarden.v1.LabelEntry.$Properties): edgewarden.v1.LabelEntry;
-             * }}
-             */
             LabelEntry.create = function(properties) {
                 return new LabelEntry(properties);
             };
 
-            /**
-             * Encodes the specified LabelEntry message. Does not implicitly {@link edgewarden.v1.LabelEntry.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {edgewarden.v1.LabelEntry.$Properties} m LabelEntry message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             LabelEntry.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -14540,39 +4344,15 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.index != null && $Object.hasOwnProperty.call(m, "index") && m.index !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.index);
+                    w.uint32(8).uint32(m.index);
                 if (m.name != null && $Object.hasOwnProperty.call(m, "name") && m.name !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.name);
+                    w.uint32(18).string(m.name);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified LabelEntry message, length delimited. Does not implicitly {@link edgewarden.v1.LabelEntry.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {edgewarden.v1.LabelEntry.$Properties} message LabelEntry message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            LabelEntry.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a LabelEntry message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape} LabelEntry
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             LabelEntry.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -14635,176 +4415,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a LabelEntry message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.LabelEntry & edgewarden.v1.LabelEntry.$Shape} LabelEntry
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            LabelEntry.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a LabelEntry message.
-             * @function verify
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            LabelEntry.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.index != null && $Object.hasOwnProperty.call(m, "index")) {
-                    if (!$util.isInteger(m.index))
-                        return "index: integer expected";
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    if (!$util.isString(m.name))
-                        return "name: string expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a LabelEntry message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.LabelEntry} LabelEntry
-             */
-            LabelEntry.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.LabelEntry)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.LabelEntry: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.LabelEntry();
-                if (d.index != null) {
-                    if ($Number(d.index) !== 0) {
-                        m.index = d.index >>> 0;
-                    }
-                }
-                if (d.name != null) {
-                    if (typeof d.name !== "string" || d.name.length) {
-                        m.name = $String(d.name);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a LabelEntry message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {edgewarden.v1.LabelEntry} m LabelEntry
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            LabelEntry.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.index = 0;
-                    d.name = "";
-                }
-                if (m.index != null && $Object.hasOwnProperty.call(m, "index")) {
-                    d.index = m.index;
-                }
-                if (m.name != null && $Object.hasOwnProperty.call(m, "name")) {
-                    d.name = m.name;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this LabelEntry to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.LabelEntry
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            LabelEntry.prototype.toJSON = function() {
-                return LabelEntry.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for LabelEntry
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.LabelEntry
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            LabelEntry.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.LabelEntry";
-            };
-
             return LabelEntry;
         })();
 
         v1.OutputRule = (function() {
 
-            /**
-             * Properties of an OutputRule.
-             * @typedef {Object} edgewarden.v1.OutputRule.$Properties
-             * @property {string|null} [id] OutputRule id
-             * @property {string|null} [model] OutputRule model
-             * @property {string|null} [output] OutputRule output
-             * @property {Array.<edgewarden.v1.LabelEntry.$Properties>|null} [labels] OutputRule labels
-             * @property {Array.<number>|null} [blockedClasses] OutputRule blockedClasses
-             * @property {number|null} [minConfidence] OutputRule minConfidence
-             * @property {number|null} [ratePerMinute] OutputRule ratePerMinute
-             * @property {number|null} [burst] OutputRule burst
-             * @property {boolean|null} [redact] OutputRule redact
-             * @property {boolean|null} [kill] OutputRule kill
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an OutputRule.
-             * @memberof edgewarden.v1
-             * @interface IOutputRule
-             * @augments edgewarden.v1.OutputRule.$Properties
-             * @deprecated Use edgewarden.v1.OutputRule.$Properties instead.
-             */
-
-            /**
-             * Shape of an OutputRule.
-             * @typedef {edgewarden.v1.OutputRule.$Properties} edgewarden.v1.OutputRule.$Shape
-             */
-
-            /**
-             * Constructs a new OutputRule.
-             * @memberof edgewarden.v1
-             * @classdesc Represents an OutputRule.
-             * @constructor
-             * @param {edgewarden.v1.OutputRule.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const OutputRule = function (p) {
                 this.labels = [];
                 this.blockedClasses = [];
@@ -14814,87 +4429,17 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * OutputRule id.
-             * @member {string} id
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.id = "";
-
-            /**
-             * OutputRule model.
-             * @member {string} model
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.model = "";
-
-            /**
-             * OutputRule output.
-             * @member {string} output
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.output = "";
-
-            /**
-             * OutputRule labels.
-             * @member {Array.<edgewarden.v1.LabelEntry.$Properties>} labels
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.labels = $util.emptyArray;
-
-            /**
-             * OutputRule blockedClasses.
-             * @member {Array.<number>} blockedClasses
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.blockedClasses = $util.emptyArray;
-
-            /**
-             * OutputRule minConfidence.
-             * @member {number|null|undefined} minConfidence
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.minConfidence = null;
-
-            /**
-             * OutputRule ratePerMinute.
-             * @member {number|null|undefined} ratePerMinute
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.ratePerMinute = null;
-
-            /**
-             * OutputRule burst.
-             * @member {number|null|undefined} burst
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.burst = null;
-
-            /**
-             * OutputRule redact.
-             * @member {boolean} redact
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.redact = false;
-
-            /**
-             * OutputRule kill.
-             * @member {boolean} kill
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             */
             OutputRule.prototype.kill = false;
 
-            // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             // Virtual OneOf for proto3 optional field
@@ -14915,31 +4460,10 @@ export const edgewarden = $root.edgewarden = (() => {
                 set: $util.oneOfSetter($oneOfFields)
             });
 
-            /**
-             * Creates a new OutputRule instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {edgewarden.v1.OutputRule.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.OutputRule} OutputRule instance
-             * @type {{
-             *   (properties: edgewarden.v1.OutputRule.$Shape): edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape;
-             *   (properties?: edgewarden.v1.OutputRule.$Properties): edgewarden.v1.OutputRule;
-             * }}
-             */
             OutputRule.create = function(properties) {
                 return new OutputRule(properties);
             };
 
-            /**
-             * Encodes the specified OutputRule message. Does not implicitly {@link edgewarden.v1.OutputRule.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {edgewarden.v1.OutputRule.$Properties} m OutputRule message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             OutputRule.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -14948,58 +4472,34 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.id != null && $Object.hasOwnProperty.call(m, "id") && m.id !== "")
-                    w.uint32(/* id 1, wireType 2 =*/10).string(m.id);
+                    w.uint32(10).string(m.id);
                 if (m.model != null && $Object.hasOwnProperty.call(m, "model") && m.model !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.model);
+                    w.uint32(18).string(m.model);
                 if (m.output != null && $Object.hasOwnProperty.call(m, "output") && m.output !== "")
-                    w.uint32(/* id 3, wireType 2 =*/26).string(m.output);
+                    w.uint32(26).string(m.output);
                 if (m.labels != null && m.labels.length) {
                     for (var i = 0; i < m.labels.length; ++i)
-                        $root.edgewarden.v1.LabelEntry.encode(m.labels[i], w.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.LabelEntry.encode(m.labels[i], w.uint32(34).fork(), q + 1).ldelim();
                 }
                 if (m.blockedClasses != null && m.blockedClasses.length) {
-                    w.uint32(/* id 5, wireType 2 =*/42).uint32s(m.blockedClasses);
+                    w.uint32(42).uint32s(m.blockedClasses);
                 }
                 if (m.minConfidence != null && $Object.hasOwnProperty.call(m, "minConfidence"))
-                    w.uint32(/* id 6, wireType 1 =*/49).double(m.minConfidence);
+                    w.uint32(49).double(m.minConfidence);
                 if (m.ratePerMinute != null && $Object.hasOwnProperty.call(m, "ratePerMinute"))
-                    w.uint32(/* id 7, wireType 0 =*/56).uint32(m.ratePerMinute);
+                    w.uint32(56).uint32(m.ratePerMinute);
                 if (m.burst != null && $Object.hasOwnProperty.call(m, "burst"))
-                    w.uint32(/* id 8, wireType 0 =*/64).uint32(m.burst);
+                    w.uint32(64).uint32(m.burst);
                 if (m.redact != null && $Object.hasOwnProperty.call(m, "redact") && m.redact !== false)
-                    w.uint32(/* id 9, wireType 0 =*/72).bool(m.redact);
+                    w.uint32(72).bool(m.redact);
                 if (m.kill != null && $Object.hasOwnProperty.call(m, "kill") && m.kill !== false)
-                    w.uint32(/* id 10, wireType 0 =*/80).bool(m.kill);
+                    w.uint32(80).bool(m.kill);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified OutputRule message, length delimited. Does not implicitly {@link edgewarden.v1.OutputRule.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {edgewarden.v1.OutputRule.$Properties} message OutputRule message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            OutputRule.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes an OutputRule message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape} OutputRule
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             OutputRule.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -15132,296 +4632,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes an OutputRule message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.OutputRule & edgewarden.v1.OutputRule.$Shape} OutputRule
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            OutputRule.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies an OutputRule message.
-             * @function verify
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            OutputRule.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                var p = {};
-                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
-                    if (!$util.isString(m.id))
-                        return "id: string expected";
-                }
-                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
-                    if (!$util.isString(m.model))
-                        return "model: string expected";
-                }
-                if (m.output != null && $Object.hasOwnProperty.call(m, "output")) {
-                    if (!$util.isString(m.output))
-                        return "output: string expected";
-                }
-                if (m.labels != null && $Object.hasOwnProperty.call(m, "labels")) {
-                    if (!$Array.isArray(m.labels))
-                        return "labels: array expected";
-                    for (var i = 0; i < m.labels.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.LabelEntry.verify(m.labels[i], q + 1);
-                            if (e)
-                                return "labels." + e;
-                        }
-                    }
-                }
-                if (m.blockedClasses != null && $Object.hasOwnProperty.call(m, "blockedClasses")) {
-                    if (!$Array.isArray(m.blockedClasses))
-                        return "blockedClasses: array expected";
-                    for (var i = 0; i < m.blockedClasses.length; ++i) {
-                        if (!$util.isInteger(m.blockedClasses[i]))
-                            return "blockedClasses: integer[] expected";
-                    }
-                }
-                if (m.minConfidence != null && $Object.hasOwnProperty.call(m, "minConfidence")) {
-                    p._minConfidence = 1;
-                    if (typeof m.minConfidence !== "number")
-                        return "minConfidence: number expected";
-                }
-                if (m.ratePerMinute != null && $Object.hasOwnProperty.call(m, "ratePerMinute")) {
-                    p._ratePerMinute = 1;
-                    if (!$util.isInteger(m.ratePerMinute))
-                        return "ratePerMinute: integer expected";
-                }
-                if (m.burst != null && $Object.hasOwnProperty.call(m, "burst")) {
-                    p._burst = 1;
-                    if (!$util.isInteger(m.burst))
-                        return "burst: integer expected";
-                }
-                if (m.redact != null && $Object.hasOwnProperty.call(m, "redact")) {
-                    if (typeof m.redact !== "boolean")
-                        return "redact: boolean expected";
-                }
-                if (m.kill != null && $Object.hasOwnProperty.call(m, "kill")) {
-                    if (typeof m.kill !== "boolean")
-                        return "kill: boolean expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates an OutputRule message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.OutputRule} OutputRule
-             */
-            OutputRule.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.OutputRule)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.OutputRule: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.OutputRule();
-                if (d.id != null) {
-                    if (typeof d.id !== "string" || d.id.length) {
-                        m.id = $String(d.id);
-                    }
-                }
-                if (d.model != null) {
-                    if (typeof d.model !== "string" || d.model.length) {
-                        m.model = $String(d.model);
-                    }
-                }
-                if (d.output != null) {
-                    if (typeof d.output !== "string" || d.output.length) {
-                        m.output = $String(d.output);
-                    }
-                }
-                if (d.labels) {
-                    if (!$Array.isArray(d.labels))
-                        throw $TypeError(".edgewarden.v1.OutputRule.labels: array expected");
-                    m.labels = $Array(d.labels.length);
-                    for (var i = 0; i < d.labels.length; ++i) {
-                        if (!$util.isObject(d.labels[i]))
-                            throw $TypeError(".edgewarden.v1.OutputRule.labels: object expected");
-                        m.labels[i] = $root.edgewarden.v1.LabelEntry.fromObject(d.labels[i], q + 1);
-                    }
-                }
-                if (d.blockedClasses) {
-                    if (!$Array.isArray(d.blockedClasses))
-                        throw $TypeError(".edgewarden.v1.OutputRule.blockedClasses: array expected");
-                    m.blockedClasses = $Array(d.blockedClasses.length);
-                    for (var i = 0; i < d.blockedClasses.length; ++i) {
-                        m.blockedClasses[i] = d.blockedClasses[i] >>> 0;
-                    }
-                }
-                if (d.minConfidence != null) {
-                    m.minConfidence = $Number(d.minConfidence);
-                }
-                if (d.ratePerMinute != null) {
-                    m.ratePerMinute = d.ratePerMinute >>> 0;
-                }
-                if (d.burst != null) {
-                    m.burst = d.burst >>> 0;
-                }
-                if (d.redact != null) {
-                    if (d.redact) {
-                        m.redact = $Boolean(d.redact);
-                    }
-                }
-                if (d.kill != null) {
-                    if (d.kill) {
-                        m.kill = $Boolean(d.kill);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from an OutputRule message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {edgewarden.v1.OutputRule} m OutputRule
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            OutputRule.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.labels = [];
-                    d.blockedClasses = [];
-                }
-                if (o.defaults) {
-                    d.id = "";
-                    d.model = "";
-                    d.output = "";
-                    d.redact = false;
-                    d.kill = false;
-                }
-                if (m.id != null && $Object.hasOwnProperty.call(m, "id")) {
-                    d.id = m.id;
-                }
-                if (m.model != null && $Object.hasOwnProperty.call(m, "model")) {
-                    d.model = m.model;
-                }
-                if (m.output != null && $Object.hasOwnProperty.call(m, "output")) {
-                    d.output = m.output;
-                }
-                if (m.labels && m.labels.length) {
-                    d.labels = $Array(m.labels.length);
-                    for (var j = 0; j < m.labels.length; ++j) {
-                        d.labels[j] = $root.edgewarden.v1.LabelEntry.toObject(m.labels[j], o, q + 1);
-                    }
-                }
-                if (m.blockedClasses && m.blockedClasses.length) {
-                    d.blockedClasses = $Array(m.blockedClasses.length);
-                    for (var j = 0; j < m.blockedClasses.length; ++j) {
-                        d.blockedClasses[j] = m.blockedClasses[j];
-                    }
-                }
-                if (m.minConfidence != null && $Object.hasOwnProperty.call(m, "minConfidence")) {
-                    d.minConfidence = o.json && !$isFinite(m.minConfidence) ? $String(m.minConfidence) : m.minConfidence;
-                }
-                if (m.ratePerMinute != null && $Object.hasOwnProperty.call(m, "ratePerMinute")) {
-                    d.ratePerMinute = m.ratePerMinute;
-                }
-                if (m.burst != null && $Object.hasOwnProperty.call(m, "burst")) {
-                    d.burst = m.burst;
-                }
-                if (m.redact != null && $Object.hasOwnProperty.call(m, "redact")) {
-                    d.redact = m.redact;
-                }
-                if (m.kill != null && $Object.hasOwnProperty.call(m, "kill")) {
-                    d.kill = m.kill;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this OutputRule to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.OutputRule
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            OutputRule.prototype.toJSON = function() {
-                return OutputRule.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for OutputRule
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.OutputRule
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            OutputRule.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.OutputRule";
-            };
-
             return OutputRule;
         })();
 
         v1.ProvenanceSection = (function() {
 
-            /**
-             * Properties of a ProvenanceSection.
-             * @typedef {Object} edgewarden.v1.ProvenanceSection.$Properties
-             * @property {edgewarden.v1.ProvenanceSection.Mode|null} [mode] ProvenanceSection mode
-             * @property {number|null} [checkpointEvery] ProvenanceSection checkpointEvery
-             * @property {number|null} [checkpointMs] ProvenanceSection checkpointMs
-             * @property {boolean|null} [salted] ProvenanceSection salted
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a ProvenanceSection.
-             * @memberof edgewarden.v1
-             * @interface IProvenanceSection
-             * @augments edgewarden.v1.ProvenanceSection.$Properties
-             * @deprecated Use edgewarden.v1.ProvenanceSection.$Properties instead.
-             */
-
-            /**
-             * Shape of a ProvenanceSection.
-             * @typedef {edgewarden.v1.ProvenanceSection.$Properties} edgewarden.v1.ProvenanceSection.$Shape
-             */
-
-            /**
-             * Constructs a new ProvenanceSection.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a ProvenanceSection.
-             * @constructor
-             * @param {edgewarden.v1.ProvenanceSection.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const ProvenanceSection = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -15429,39 +4644,11 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * ProvenanceSection mode.
-             * @member {edgewarden.v1.ProvenanceSection.Mode} mode
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @instance
-             */
             ProvenanceSection.prototype.mode = 0;
-
-            /**
-             * ProvenanceSection checkpointEvery.
-             * @member {number|null|undefined} checkpointEvery
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @instance
-             */
             ProvenanceSection.prototype.checkpointEvery = null;
-
-            /**
-             * ProvenanceSection checkpointMs.
-             * @member {number|null|undefined} checkpointMs
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @instance
-             */
             ProvenanceSection.prototype.checkpointMs = null;
-
-            /**
-             * ProvenanceSection salted.
-             * @member {boolean|null|undefined} salted
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @instance
-             */
             ProvenanceSection.prototype.salted = null;
 
-            // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             // Virtual OneOf for proto3 optional field
@@ -15482,31 +4669,10 @@ export const edgewarden = $root.edgewarden = (() => {
                 set: $util.oneOfSetter($oneOfFields)
             });
 
-            /**
-             * Creates a new ProvenanceSection instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {edgewarden.v1.ProvenanceSection.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.ProvenanceSection} ProvenanceSection instance
-             * @type {{
-             *   (properties: edgewarden.v1.ProvenanceSection.$Shape): edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape;
-             *   (properties?: edgewarden.v1.ProvenanceSection.$Properties): edgewarden.v1.ProvenanceSection;
-             * }}
-             */
             ProvenanceSection.create = function(properties) {
                 return new ProvenanceSection(properties);
             };
 
-            /**
-             * Encodes the specified ProvenanceSection message. Does not implicitly {@link edgewarden.v1.ProvenanceSection.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {edgewarden.v1.ProvenanceSection.$Properties} m ProvenanceSection message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             ProvenanceSection.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -15515,43 +4681,19 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.mode != null && $Object.hasOwnProperty.call(m, "mode") && m.mode !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.mode);
+                    w.uint32(8).int32(m.mode);
                 if (m.checkpointEvery != null && $Object.hasOwnProperty.call(m, "checkpointEvery"))
-                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.checkpointEvery);
+                    w.uint32(16).uint32(m.checkpointEvery);
                 if (m.checkpointMs != null && $Object.hasOwnProperty.call(m, "checkpointMs"))
-                    w.uint32(/* id 3, wireType 0 =*/24).uint32(m.checkpointMs);
+                    w.uint32(24).uint32(m.checkpointMs);
                 if (m.salted != null && $Object.hasOwnProperty.call(m, "salted"))
-                    w.uint32(/* id 4, wireType 0 =*/32).bool(m.salted);
+                    w.uint32(32).bool(m.salted);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified ProvenanceSection message, length delimited. Does not implicitly {@link edgewarden.v1.ProvenanceSection.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {edgewarden.v1.ProvenanceSection.$Properties} message ProvenanceSection message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ProvenanceSection.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a ProvenanceSection message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape} ProvenanceSection
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             ProvenanceSection.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -15626,177 +4768,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a ProvenanceSection message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.ProvenanceSection & edgewarden.v1.ProvenanceSection.$Shape} ProvenanceSection
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            ProvenanceSection.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a ProvenanceSection message.
-             * @function verify
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            ProvenanceSection.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                var p = {};
-                if (m.mode != null && $Object.hasOwnProperty.call(m, "mode")) {
-                    if (typeof m.mode !== "number" || (m.mode | 0) !== m.mode)
-                        return "mode: enum value expected";
-                }
-                if (m.checkpointEvery != null && $Object.hasOwnProperty.call(m, "checkpointEvery")) {
-                    p._checkpointEvery = 1;
-                    if (!$util.isInteger(m.checkpointEvery))
-                        return "checkpointEvery: integer expected";
-                }
-                if (m.checkpointMs != null && $Object.hasOwnProperty.call(m, "checkpointMs")) {
-                    p._checkpointMs = 1;
-                    if (!$util.isInteger(m.checkpointMs))
-                        return "checkpointMs: integer expected";
-                }
-                if (m.salted != null && $Object.hasOwnProperty.call(m, "salted")) {
-                    p._salted = 1;
-                    if (typeof m.salted !== "boolean")
-                        return "salted: boolean expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a ProvenanceSection message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.ProvenanceSection} ProvenanceSection
-             */
-            ProvenanceSection.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.ProvenanceSection)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.ProvenanceSection: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.ProvenanceSection();
-                if (d.mode !== 0 && (typeof d.mode !== "string" || $root.edgewarden.v1.ProvenanceSection.Mode[d.mode] !== 0)) {
-                    switch (d.mode) {
-                    case "MODE_UNSPECIFIED":
-                    case 0:
-                        m.mode = 0;
-                        break;
-                    case "BATCHED":
-                    case 1:
-                        m.mode = 1;
-                        break;
-                    case "PER_OUTPUT":
-                    case 2:
-                        m.mode = 2;
-                        break;
-                    default:
-                        if (typeof d.mode === "number" && (d.mode | 0) === d.mode)
-                            m.mode = d.mode;
-                    }
-                }
-                if (d.checkpointEvery != null) {
-                    m.checkpointEvery = d.checkpointEvery >>> 0;
-                }
-                if (d.checkpointMs != null) {
-                    m.checkpointMs = d.checkpointMs >>> 0;
-                }
-                if (d.salted != null) {
-                    m.salted = $Boolean(d.salted);
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a ProvenanceSection message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {edgewarden.v1.ProvenanceSection} m ProvenanceSection
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            ProvenanceSection.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.mode = o.enums === $String ? "MODE_UNSPECIFIED" : 0;
-                }
-                if (m.mode != null && $Object.hasOwnProperty.call(m, "mode")) {
-                    d.mode = o.enums === $String ? $root.edgewarden.v1.ProvenanceSection.Mode[m.mode] === $undefined ? m.mode : $root.edgewarden.v1.ProvenanceSection.Mode[m.mode] : m.mode;
-                }
-                if (m.checkpointEvery != null && $Object.hasOwnProperty.call(m, "checkpointEvery")) {
-                    d.checkpointEvery = m.checkpointEvery;
-                }
-                if (m.checkpointMs != null && $Object.hasOwnProperty.call(m, "checkpointMs")) {
-                    d.checkpointMs = m.checkpointMs;
-                }
-                if (m.salted != null && $Object.hasOwnProperty.call(m, "salted")) {
-                    d.salted = m.salted;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this ProvenanceSection to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            ProvenanceSection.prototype.toJSON = function() {
-                return ProvenanceSection.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for ProvenanceSection
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.ProvenanceSection
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            ProvenanceSection.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.ProvenanceSection";
-            };
-
-            /**
-             * Mode enum.
-             * @name edgewarden.v1.ProvenanceSection.Mode
-             * @enum {number}
-             * @property {number} MODE_UNSPECIFIED=0 MODE_UNSPECIFIED value
-             * @property {number} BATCHED=1 BATCHED value
-             * @property {number} PER_OUTPUT=2 PER_OUTPUT value
-             */
             ProvenanceSection.Mode = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
                 values[valuesById[0] = "MODE_UNSPECIFIED"] = 0;
@@ -15810,35 +4781,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.AuditSection = (function() {
 
-            /**
-             * Properties of an AuditSection.
-             * @typedef {Object} edgewarden.v1.AuditSection.$Properties
-             * @property {edgewarden.v1.AuditSection.Durability|null} [durability] AuditSection durability
-             * @property {number|null} [retainDays] AuditSection retainDays
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of an AuditSection.
-             * @memberof edgewarden.v1
-             * @interface IAuditSection
-             * @augments edgewarden.v1.AuditSection.$Properties
-             * @deprecated Use edgewarden.v1.AuditSection.$Properties instead.
-             */
-
-            /**
-             * Shape of an AuditSection.
-             * @typedef {edgewarden.v1.AuditSection.$Properties} edgewarden.v1.AuditSection.$Shape
-             */
-
-            /**
-             * Constructs a new AuditSection.
-             * @memberof edgewarden.v1
-             * @classdesc Represents an AuditSection.
-             * @constructor
-             * @param {edgewarden.v1.AuditSection.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const AuditSection = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -15846,23 +4788,9 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * AuditSection durability.
-             * @member {edgewarden.v1.AuditSection.Durability} durability
-             * @memberof edgewarden.v1.AuditSection
-             * @instance
-             */
             AuditSection.prototype.durability = 0;
-
-            /**
-             * AuditSection retainDays.
-             * @member {number|null|undefined} retainDays
-             * @memberof edgewarden.v1.AuditSection
-             * @instance
-             */
             AuditSection.prototype.retainDays = null;
 
-            // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             // Virtual OneOf for proto3 optional field
@@ -15871,31 +4799,10 @@ export const edgewarden = $root.edgewarden = (() => {
                 set: $util.oneOfSetter($oneOfFields)
             });
 
-            /**
-             * Creates a new AuditSection instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {edgewarden.v1.AuditSection.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.AuditSection} AuditSection instance
-             * @type {{
-             *   (properties: edgewarden.v1.AuditSection.$Shape): edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape;
-             *   (properties?: edgewarden.v1.AuditSection.$Properties): edgewarden.v1.AuditSection;
-             * }}
-             */
             AuditSection.create = function(properties) {
                 return new AuditSection(properties);
             };
 
-            /**
-             * Encodes the specified AuditSection message. Does not implicitly {@link edgewarden.v1.AuditSection.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {edgewarden.v1.AuditSection.$Properties} m AuditSection message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             AuditSection.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -15904,39 +4811,15 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.durability != null && $Object.hasOwnProperty.call(m, "durability") && m.durability !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.durability);
+                    w.uint32(8).int32(m.durability);
                 if (m.retainDays != null && $Object.hasOwnProperty.call(m, "retainDays"))
-                    w.uint32(/* id 2, wireType 0 =*/16).uint32(m.retainDays);
+                    w.uint32(16).uint32(m.retainDays);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified AuditSection message, length delimited. Does not implicitly {@link edgewarden.v1.AuditSection.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {edgewarden.v1.AuditSection.$Properties} message AuditSection message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            AuditSection.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes an AuditSection message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape} AuditSection
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             AuditSection.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -15997,160 +4880,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes an AuditSection message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.AuditSection & edgewarden.v1.AuditSection.$Shape} AuditSection
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            AuditSection.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies an AuditSection message.
-             * @function verify
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            AuditSection.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                var p = {};
-                if (m.durability != null && $Object.hasOwnProperty.call(m, "durability")) {
-                    if (typeof m.durability !== "number" || (m.durability | 0) !== m.durability)
-                        return "durability: enum value expected";
-                }
-                if (m.retainDays != null && $Object.hasOwnProperty.call(m, "retainDays")) {
-                    p._retainDays = 1;
-                    if (!$util.isInteger(m.retainDays))
-                        return "retainDays: integer expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates an AuditSection message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.AuditSection} AuditSection
-             */
-            AuditSection.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.AuditSection)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.AuditSection: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.AuditSection();
-                if (d.durability !== 0 && (typeof d.durability !== "string" || $root.edgewarden.v1.AuditSection.Durability[d.durability] !== 0)) {
-                    switch (d.durability) {
-                    case "DURABILITY_UNSPECIFIED":
-                    case 0:
-                        m.durability = 0;
-                        break;
-                    case "NONE":
-                    case 1:
-                        m.durability = 1;
-                        break;
-                    case "GROUP":
-                    case 2:
-                        m.durability = 2;
-                        break;
-                    case "ALWAYS":
-                    case 3:
-                        m.durability = 3;
-                        break;
-                    default:
-                        if (typeof d.durability === "number" && (d.durability | 0) === d.durability)
-                            m.durability = d.durability;
-                    }
-                }
-                if (d.retainDays != null) {
-                    m.retainDays = d.retainDays >>> 0;
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from an AuditSection message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {edgewarden.v1.AuditSection} m AuditSection
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            AuditSection.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.durability = o.enums === $String ? "DURABILITY_UNSPECIFIED" : 0;
-                }
-                if (m.durability != null && $Object.hasOwnProperty.call(m, "durability")) {
-                    d.durability = o.enums === $String ? $root.edgewarden.v1.AuditSection.Durability[m.durability] === $undefined ? m.durability : $root.edgewarden.v1.AuditSection.Durability[m.durability] : m.durability;
-                }
-                if (m.retainDays != null && $Object.hasOwnProperty.call(m, "retainDays")) {
-                    d.retainDays = m.retainDays;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this AuditSection to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.AuditSection
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            AuditSection.prototype.toJSON = function() {
-                return AuditSection.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for AuditSection
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.AuditSection
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            AuditSection.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.AuditSection";
-            };
-
-            /**
-             * Durability enum.
-             * @name edgewarden.v1.AuditSection.Durability
-             * @enum {number}
-             * @property {number} DURABILITY_UNSPECIFIED=0 DURABILITY_UNSPECIFIED value
-             * @property {number} NONE=1 NONE value
-             * @property {number} GROUP=2 GROUP value
-             * @property {number} ALWAYS=3 ALWAYS value
-             */
             AuditSection.Durability = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
                 values[valuesById[0] = "DURABILITY_UNSPECIFIED"] = 0;
@@ -16165,35 +4894,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.TelemetryBroker = (function() {
 
-            /**
-             * Properties of a TelemetryBroker.
-             * @typedef {Object} edgewarden.v1.TelemetryBroker.$Properties
-             * @property {string|null} [url] TelemetryBroker url
-             * @property {edgewarden.v1.TelemetryBroker.Share|null} [share] TelemetryBroker share
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a TelemetryBroker.
-             * @memberof edgewarden.v1
-             * @interface ITelemetryBroker
-             * @augments edgewarden.v1.TelemetryBroker.$Properties
-             * @deprecated Use edgewarden.v1.TelemetryBroker.$Properties instead.
-             */
-
-            /**
-             * Shape of a TelemetryBroker.
-             * @typedef {edgewarden.v1.TelemetryBroker.$Properties} edgewarden.v1.TelemetryBroker.$Shape
-             */
-
-            /**
-             * Constructs a new TelemetryBroker.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a TelemetryBroker.
-             * @constructor
-             * @param {edgewarden.v1.TelemetryBroker.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const TelemetryBroker = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -16201,47 +4901,13 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * TelemetryBroker url.
-             * @member {string} url
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @instance
-             */
             TelemetryBroker.prototype.url = "";
-
-            /**
-             * TelemetryBroker share.
-             * @member {edgewarden.v1.TelemetryBroker.Share} share
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @instance
-             */
             TelemetryBroker.prototype.share = 0;
 
-            /**
-             * Creates a new TelemetryBroker instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {edgewarden.v1.TelemetryBroker.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.TelemetryBroker} TelemetryBroker instance
-             * @type {{
-             *   (properties: edgewarden.v1.TelemetryBroker.$Shape): edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape;
-             *   (properties?: edgewarden.v1.TelemetryBroker.$Properties): edgewarden.v1.TelemetryBroker;
-             * }}
-             */
             TelemetryBroker.create = function(properties) {
                 return new TelemetryBroker(properties);
             };
 
-            /**
-             * Encodes the specified TelemetryBroker message. Does not implicitly {@link edgewarden.v1.TelemetryBroker.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {edgewarden.v1.TelemetryBroker.$Properties} m TelemetryBroker message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             TelemetryBroker.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -16250,39 +4916,15 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.url != null && $Object.hasOwnProperty.call(m, "url") && m.url !== "")
-                    w.uint32(/* id 1, wireType 2 =*/10).string(m.url);
+                    w.uint32(10).string(m.url);
                 if (m.share != null && $Object.hasOwnProperty.call(m, "share") && m.share !== 0)
-                    w.uint32(/* id 2, wireType 0 =*/16).int32(m.share);
+                    w.uint32(16).int32(m.share);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified TelemetryBroker message, length delimited. Does not implicitly {@link edgewarden.v1.TelemetryBroker.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {edgewarden.v1.TelemetryBroker.$Properties} message TelemetryBroker message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            TelemetryBroker.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a TelemetryBroker message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape} TelemetryBroker
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             TelemetryBroker.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -16345,161 +4987,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a TelemetryBroker message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.TelemetryBroker & edgewarden.v1.TelemetryBroker.$Shape} TelemetryBroker
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            TelemetryBroker.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a TelemetryBroker message.
-             * @function verify
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            TelemetryBroker.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.url != null && $Object.hasOwnProperty.call(m, "url")) {
-                    if (!$util.isString(m.url))
-                        return "url: string expected";
-                }
-                if (m.share != null && $Object.hasOwnProperty.call(m, "share")) {
-                    if (typeof m.share !== "number" || (m.share | 0) !== m.share)
-                        return "share: enum value expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a TelemetryBroker message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.TelemetryBroker} TelemetryBroker
-             */
-            TelemetryBroker.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.TelemetryBroker)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.TelemetryBroker: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.TelemetryBroker();
-                if (d.url != null) {
-                    if (typeof d.url !== "string" || d.url.length) {
-                        m.url = $String(d.url);
-                    }
-                }
-                if (d.share !== 0 && (typeof d.share !== "string" || $root.edgewarden.v1.TelemetryBroker.Share[d.share] !== 0)) {
-                    switch (d.share) {
-                    case "SHARE_UNSPECIFIED":
-                    case 0:
-                        m.share = 0;
-                        break;
-                    case "NONE":
-                    case 1:
-                        m.share = 1;
-                        break;
-                    case "SUMMARY":
-                    case 2:
-                        m.share = 2;
-                        break;
-                    case "FULL":
-                    case 3:
-                        m.share = 3;
-                        break;
-                    default:
-                        if (typeof d.share === "number" && (d.share | 0) === d.share)
-                            m.share = d.share;
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a TelemetryBroker message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {edgewarden.v1.TelemetryBroker} m TelemetryBroker
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            TelemetryBroker.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.url = "";
-                    d.share = o.enums === $String ? "SHARE_UNSPECIFIED" : 0;
-                }
-                if (m.url != null && $Object.hasOwnProperty.call(m, "url")) {
-                    d.url = m.url;
-                }
-                if (m.share != null && $Object.hasOwnProperty.call(m, "share")) {
-                    d.share = o.enums === $String ? $root.edgewarden.v1.TelemetryBroker.Share[m.share] === $undefined ? m.share : $root.edgewarden.v1.TelemetryBroker.Share[m.share] : m.share;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this TelemetryBroker to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            TelemetryBroker.prototype.toJSON = function() {
-                return TelemetryBroker.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for TelemetryBroker
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.TelemetryBroker
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            TelemetryBroker.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.TelemetryBroker";
-            };
-
-            /**
-             * Share enum.
-             * @name edgewarden.v1.TelemetryBroker.Share
-             * @enum {number}
-             * @property {number} SHARE_UNSPECIFIED=0 SHARE_UNSPECIFIED value
-             * @property {number} NONE=1 NONE value
-             * @property {number} SUMMARY=2 SUMMARY value
-             * @property {number} FULL=3 FULL value
-             */
             TelemetryBroker.Share = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
                 values[valuesById[0] = "SHARE_UNSPECIFIED"] = 0;
@@ -16514,35 +5001,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.TelemetrySection = (function() {
 
-            /**
-             * Properties of a TelemetrySection.
-             * @typedef {Object} edgewarden.v1.TelemetrySection.$Properties
-             * @property {number|null} [heartbeatSeconds] TelemetrySection heartbeatSeconds
-             * @property {Array.<edgewarden.v1.TelemetryBroker.$Properties>|null} [brokers] TelemetrySection brokers
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a TelemetrySection.
-             * @memberof edgewarden.v1
-             * @interface ITelemetrySection
-             * @augments edgewarden.v1.TelemetrySection.$Properties
-             * @deprecated Use edgewarden.v1.TelemetrySection.$Properties instead.
-             */
-
-            /**
-             * Shape of a TelemetrySection.
-             * @typedef {edgewarden.v1.TelemetrySection.$Properties} edgewarden.v1.TelemetrySection.$Shape
-             */
-
-            /**
-             * Constructs a new TelemetrySection.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a TelemetrySection.
-             * @constructor
-             * @param {edgewarden.v1.TelemetrySection.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const TelemetrySection = function (p) {
                 this.brokers = [];
                 if (p)
@@ -16551,23 +5009,9 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * TelemetrySection heartbeatSeconds.
-             * @member {number|null|undefined} heartbeatSeconds
-             * @memberof edgewarden.v1.TelemetrySection
-             * @instance
-             */
             TelemetrySection.prototype.heartbeatSeconds = null;
-
-            /**
-             * TelemetrySection brokers.
-             * @member {Array.<edgewarden.v1.TelemetryBroker.$Properties>} brokers
-             * @memberof edgewarden.v1.TelemetrySection
-             * @instance
-             */
             TelemetrySection.prototype.brokers = $util.emptyArray;
 
-            // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             // Virtual OneOf for proto3 optional field
@@ -16576,31 +5020,10 @@ export const edgewarden = $root.edgewarden = (() => {
                 set: $util.oneOfSetter($oneOfFields)
             });
 
-            /**
-             * Creates a new TelemetrySection instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {edgewarden.v1.TelemetrySection.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.TelemetrySection} TelemetrySection instance
-             * @type {{
-             *   (properties: edgewarden.v1.TelemetrySection.$Shape): edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape;
-             *   (properties?: edgewarden.v1.TelemetrySection.$Properties): edgewarden.v1.TelemetrySection;
-             * }}
-             */
             TelemetrySection.create = function(properties) {
                 return new TelemetrySection(properties);
             };
 
-            /**
-             * Encodes the specified TelemetrySection message. Does not implicitly {@link edgewarden.v1.TelemetrySection.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {edgewarden.v1.TelemetrySection.$Properties} m TelemetrySection message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             TelemetrySection.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -16609,10 +5032,10 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.heartbeatSeconds != null && $Object.hasOwnProperty.call(m, "heartbeatSeconds"))
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.heartbeatSeconds);
+                    w.uint32(8).uint32(m.heartbeatSeconds);
                 if (m.brokers != null && m.brokers.length) {
                     for (var i = 0; i < m.brokers.length; ++i)
-                        $root.edgewarden.v1.TelemetryBroker.encode(m.brokers[i], w.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                        $root.edgewarden.v1.TelemetryBroker.encode(m.brokers[i], w.uint32(18).fork(), q + 1).ldelim();
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -16620,30 +5043,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return w;
             };
 
-            /**
-             * Encodes the specified TelemetrySection message, length delimited. Does not implicitly {@link edgewarden.v1.TelemetrySection.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {edgewarden.v1.TelemetrySection.$Properties} message TelemetrySection message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            TelemetrySection.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a TelemetrySection message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape} TelemetrySection
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             TelemetrySection.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -16703,183 +5102,11 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a TelemetrySection message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.TelemetrySection & edgewarden.v1.TelemetrySection.$Shape} TelemetrySection
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            TelemetrySection.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a TelemetrySection message.
-             * @function verify
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            TelemetrySection.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                var p = {};
-                if (m.heartbeatSeconds != null && $Object.hasOwnProperty.call(m, "heartbeatSeconds")) {
-                    p._heartbeatSeconds = 1;
-                    if (!$util.isInteger(m.heartbeatSeconds))
-                        return "heartbeatSeconds: integer expected";
-                }
-                if (m.brokers != null && $Object.hasOwnProperty.call(m, "brokers")) {
-                    if (!$Array.isArray(m.brokers))
-                        return "brokers: array expected";
-                    for (var i = 0; i < m.brokers.length; ++i) {
-                        {
-                            var e = $root.edgewarden.v1.TelemetryBroker.verify(m.brokers[i], q + 1);
-                            if (e)
-                                return "brokers." + e;
-                        }
-                    }
-                }
-                return null;
-            };
-
-            /**
-             * Creates a TelemetrySection message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.TelemetrySection} TelemetrySection
-             */
-            TelemetrySection.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.TelemetrySection)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.TelemetrySection: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.TelemetrySection();
-                if (d.heartbeatSeconds != null) {
-                    m.heartbeatSeconds = d.heartbeatSeconds >>> 0;
-                }
-                if (d.brokers) {
-                    if (!$Array.isArray(d.brokers))
-                        throw $TypeError(".edgewarden.v1.TelemetrySection.brokers: array expected");
-                    m.brokers = $Array(d.brokers.length);
-                    for (var i = 0; i < d.brokers.length; ++i) {
-                        if (!$util.isObject(d.brokers[i]))
-                            throw $TypeError(".edgewarden.v1.TelemetrySection.brokers: object expected");
-                        m.brokers[i] = $root.edgewarden.v1.TelemetryBroker.fromObject(d.brokers[i], q + 1);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a TelemetrySection message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {edgewarden.v1.TelemetrySection} m TelemetrySection
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            TelemetrySection.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.arrays || o.defaults) {
-                    d.brokers = [];
-                }
-                if (m.heartbeatSeconds != null && $Object.hasOwnProperty.call(m, "heartbeatSeconds")) {
-                    d.heartbeatSeconds = m.heartbeatSeconds;
-                }
-                if (m.brokers && m.brokers.length) {
-                    d.brokers = $Array(m.brokers.length);
-                    for (var j = 0; j < m.brokers.length; ++j) {
-                        d.brokers[j] = $root.edgewarden.v1.TelemetryBroker.toObject(m.brokers[j], o, q + 1);
-                    }
-                }
-                return d;
-            };
-
-            /**
-             * Converts this TelemetrySection to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.TelemetrySection
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            TelemetrySection.prototype.toJSON = function() {
-                return TelemetrySection.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for TelemetrySection
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.TelemetrySection
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            TelemetrySection.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.TelemetrySection";
-            };
-
             return TelemetrySection;
         })();
 
         v1.PolicyDecision = (function() {
 
-            /**
-             * Properties of a PolicyDecision.
-             * @typedef {Object} edgewarden.v1.PolicyDecision.$Properties
-             * @property {edgewarden.v1.PolicyDecision.Outcome|null} [outcome] PolicyDecision outcome
-             * @property {string|null} [ruleId] PolicyDecision ruleId
-             * @property {string|null} [authority] PolicyDecision authority
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a PolicyDecision.
-             * @memberof edgewarden.v1
-             * @interface IPolicyDecision
-             * @augments edgewarden.v1.PolicyDecision.$Properties
-             * @deprecated Use edgewarden.v1.PolicyDecision.$Properties instead.
-             */
-
-            /**
-             * Shape of a PolicyDecision.
-             * @typedef {edgewarden.v1.PolicyDecision.$Properties} edgewarden.v1.PolicyDecision.$Shape
-             */
-
-            /**
-             * Constructs a new PolicyDecision.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a PolicyDecision.
-             * @constructor
-             * @param {edgewarden.v1.PolicyDecision.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const PolicyDecision = function (p) {
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
@@ -16887,55 +5114,14 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * PolicyDecision outcome.
-             * @member {edgewarden.v1.PolicyDecision.Outcome} outcome
-             * @memberof edgewarden.v1.PolicyDecision
-             * @instance
-             */
             PolicyDecision.prototype.outcome = 0;
-
-            /**
-             * PolicyDecision ruleId.
-             * @member {string} ruleId
-             * @memberof edgewarden.v1.PolicyDecision
-             * @instance
-             */
             PolicyDecision.prototype.ruleId = "";
-
-            /**
-             * PolicyDecision authority.
-             * @member {string} authority
-             * @memberof edgewarden.v1.PolicyDecision
-             * @instance
-             */
             PolicyDecision.prototype.authority = "";
 
-            /**
-             * Creates a new PolicyDecision instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {edgewarden.v1.PolicyDecision.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.PolicyDecision} PolicyDecision instance
-             * @type {{
-             *   (properties: edgewarden.v1.PolicyDecision.$Shape): edgewarden.v1.PolicyDecision & edgewarden.v1.PolicyDecision.$Shape;
-             *   (properties?: edgewarden.v1.PolicyDecision.$Properties): edgewarden.v1.PolicyDecision;
-             * }}
-             */
             PolicyDecision.create = function(properties) {
                 return new PolicyDecision(properties);
             };
 
-            /**
-             * Encodes the specified PolicyDecision message. Does not implicitly {@link edgewarden.v1.PolicyDecision.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {edgewarden.v1.PolicyDecision.$Properties} m PolicyDecision message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             PolicyDecision.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -16944,41 +5130,17 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.outcome != null && $Object.hasOwnProperty.call(m, "outcome") && m.outcome !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).int32(m.outcome);
+                    w.uint32(8).int32(m.outcome);
                 if (m.ruleId != null && $Object.hasOwnProperty.call(m, "ruleId") && m.ruleId !== "")
-                    w.uint32(/* id 2, wireType 2 =*/18).string(m.ruleId);
+                    w.uint32(18).string(m.ruleId);
                 if (m.authority != null && $Object.hasOwnProperty.call(m, "authority") && m.authority !== "")
-                    w.uint32(/* id 3, wireType 2 =*/26).string(m.authority);
+                    w.uint32(26).string(m.authority);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified PolicyDecision message, length delimited. Does not implicitly {@link edgewarden.v1.PolicyDecision.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {edgewarden.v1.PolicyDecision.$Properties} message PolicyDecision message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            PolicyDecision.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a PolicyDecision message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.PolicyDecision & edgewarden.v1.PolicyDecision.$Shape} PolicyDecision
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             PolicyDecision.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -17050,174 +5212,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 return m;
             };
 
-            /**
-             * Decodes a PolicyDecision message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.PolicyDecision & edgewarden.v1.PolicyDecision.$Shape} PolicyDecision
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            PolicyDecision.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a PolicyDecision message.
-             * @function verify
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            PolicyDecision.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.outcome != null && $Object.hasOwnProperty.call(m, "outcome")) {
-                    if (typeof m.outcome !== "number" || (m.outcome | 0) !== m.outcome)
-                        return "outcome: enum value expected";
-                }
-                if (m.ruleId != null && $Object.hasOwnProperty.call(m, "ruleId")) {
-                    if (!$util.isString(m.ruleId))
-                        return "ruleId: string expected";
-                }
-                if (m.authority != null && $Object.hasOwnProperty.call(m, "authority")) {
-                    if (!$util.isString(m.authority))
-                        return "authority: string expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a PolicyDecision message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.PolicyDecision} PolicyDecision
-             */
-            PolicyDecision.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.PolicyDecision)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.PolicyDecision: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.PolicyDecision();
-                if (d.outcome !== 0 && (typeof d.outcome !== "string" || $root.edgewarden.v1.PolicyDecision.Outcome[d.outcome] !== 0)) {
-                    switch (d.outcome) {
-                    case "OUTCOME_UNSPECIFIED":
-                    case 0:
-                        m.outcome = 0;
-                        break;
-                    case "ALLOWED":
-                    case 1:
-                        m.outcome = 1;
-                        break;
-                    case "BLOCKED":
-                    case 2:
-                        m.outcome = 2;
-                        break;
-                    case "REDACTED":
-                    case 3:
-                        m.outcome = 3;
-                        break;
-                    default:
-                        if (typeof d.outcome === "number" && (d.outcome | 0) === d.outcome)
-                            m.outcome = d.outcome;
-                    }
-                }
-                if (d.ruleId != null) {
-                    if (typeof d.ruleId !== "string" || d.ruleId.length) {
-                        m.ruleId = $String(d.ruleId);
-                    }
-                }
-                if (d.authority != null) {
-                    if (typeof d.authority !== "string" || d.authority.length) {
-                        m.authority = $String(d.authority);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a PolicyDecision message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {edgewarden.v1.PolicyDecision} m PolicyDecision
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            PolicyDecision.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.defaults) {
-                    d.outcome = o.enums === $String ? "OUTCOME_UNSPECIFIED" : 0;
-                    d.ruleId = "";
-                    d.authority = "";
-                }
-                if (m.outcome != null && $Object.hasOwnProperty.call(m, "outcome")) {
-                    d.outcome = o.enums === $String ? $root.edgewarden.v1.PolicyDecision.Outcome[m.outcome] === $undefined ? m.outcome : $root.edgewarden.v1.PolicyDecision.Outcome[m.outcome] : m.outcome;
-                }
-                if (m.ruleId != null && $Object.hasOwnProperty.call(m, "ruleId")) {
-                    d.ruleId = m.ruleId;
-                }
-                if (m.authority != null && $Object.hasOwnProperty.call(m, "authority")) {
-                    d.authority = m.authority;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this PolicyDecision to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.PolicyDecision
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            PolicyDecision.prototype.toJSON = function() {
-                return PolicyDecision.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for PolicyDecision
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.PolicyDecision
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            PolicyDecision.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.PolicyDecision";
-            };
-
-            /**
-             * Outcome enum.
-             * @name edgewarden.v1.PolicyDecision.Outcome
-             * @enum {number}
-             * @property {number} OUTCOME_UNSPECIFIED=0 OUTCOME_UNSPECIFIED value
-             * @property {number} ALLOWED=1 ALLOWED value
-             * @property {number} BLOCKED=2 BLOCKED value
-             * @property {number} REDACTED=3 REDACTED value
-             */
             PolicyDecision.Outcome = (function() {
                 const valuesById = $Object.create(null), values = $Object.create(valuesById);
                 values[valuesById[0] = "OUTCOME_UNSPECIFIED"] = 0;
@@ -17232,52 +5226,6 @@ export const edgewarden = $root.edgewarden = (() => {
 
         v1.Record = (function() {
 
-            /**
-             * Properties of a Record.
-             * @typedef {Object} edgewarden.v1.Record.$Properties
-             * @property {number|null} [version] Record version
-             * @property {Uint8Array|null} [deviceKeyid] Record deviceKeyid
-             * @property {number|null} [index] Record index
-             * @property {number|null} [timeUnixMs] Record timeUnixMs
-             * @property {Uint8Array|null} [bootId] Record bootId
-             * @property {number|null} [monotonicNs] Record monotonicNs
-             * @property {boolean|null} [clockSynced] Record clockSynced
-             * @property {Uint8Array|null} [modelDigest] Record modelDigest
-             * @property {string|null} [modelName] Record modelName
-             * @property {Uint8Array|null} [policyDigest] Record policyDigest
-             * @property {edgewarden.v1.PolicyDecision.$Properties|null} [decision] Record decision
-             * @property {Uint8Array|null} [inputDigest] Record inputDigest
-             * @property {Uint8Array|null} [outputDigest] Record outputDigest
-             * @property {string|null} [executionProvider] Record executionProvider
-             * @property {string|null} [runtimeVersion] Record runtimeVersion
-             * @property {string|null} [sdkVersion] Record sdkVersion
-             * @property {Uint8Array|null} [prevLeafHash] Record prevLeafHash
-             * @property {Object.<string,string>|null} [labels] Record labels
-             * @property {boolean|null} [salted] Record salted
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a Record.
-             * @memberof edgewarden.v1
-             * @interface IRecord
-             * @augments edgewarden.v1.Record.$Properties
-             * @deprecated Use edgewarden.v1.Record.$Properties instead.
-             */
-
-            /**
-             * Shape of a Record.
-             * @typedef {edgewarden.v1.Record.$Properties} edgewarden.v1.Record.$Shape
-             */
-
-            /**
-             * Constructs a new Record.
-             * @memberof edgewarden.v1
-             * @classdesc Represents a Record.
-             * @constructor
-             * @param {edgewarden.v1.Record.$Properties=} [p] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
             const Record = function (p) {
                 this.labels = {};
                 if (p)
@@ -17286,183 +5234,30 @@ export const edgewarden = $root.edgewarden = (() => {
                             this[ks[i]] = p[ks[i]];
             };
 
-            /**
-             * Record version.
-             * @member {number} version
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.version = 0;
-
-            /**
-             * Record deviceKeyid.
-             * @member {Uint8Array} deviceKeyid
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.deviceKeyid = $util.newBuffer([]);
-
-            /**
-             * Record index.
-             * @member {number} index
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.index = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Record timeUnixMs.
-             * @member {number} timeUnixMs
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.timeUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-
-            /**
-             * Record bootId.
-             * @member {Uint8Array} bootId
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.bootId = $util.newBuffer([]);
-
-            /**
-             * Record monotonicNs.
-             * @member {number} monotonicNs
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.monotonicNs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Record clockSynced.
-             * @member {boolean} clockSynced
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.clockSynced = false;
-
-            /**
-             * Record modelDigest.
-             * @member {Uint8Array} modelDigest
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.modelDigest = $util.newBuffer([]);
-
-            /**
-             * Record modelName.
-             * @member {string} modelName
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.modelName = "";
-
-            /**
-             * Record policyDigest.
-             * @member {Uint8Array} policyDigest
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.policyDigest = $util.newBuffer([]);
-
-            /**
-             * Record decision.
-             * @member {edgewarden.v1.PolicyDecision.$Properties|null|undefined} decision
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.decision = null;
-
-            /**
-             * Record inputDigest.
-             * @member {Uint8Array} inputDigest
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.inputDigest = $util.newBuffer([]);
-
-            /**
-             * Record outputDigest.
-             * @member {Uint8Array} outputDigest
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.outputDigest = $util.newBuffer([]);
-
-            /**
-             * Record executionProvider.
-             * @member {string} executionProvider
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.executionProvider = "";
-
-            /**
-             * Record runtimeVersion.
-             * @member {string} runtimeVersion
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.runtimeVersion = "";
-
-            /**
-             * Record sdkVersion.
-             * @member {string} sdkVersion
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.sdkVersion = "";
-
-            /**
-             * Record prevLeafHash.
-             * @member {Uint8Array} prevLeafHash
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.prevLeafHash = $util.newBuffer([]);
-
-            /**
-             * Record labels.
-             * @member {Object.<string,string>} labels
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.labels = $util.emptyObject;
-
-            /**
-             * Record salted.
-             * @member {boolean} salted
-             * @memberof edgewarden.v1.Record
-             * @instance
-             */
             Record.prototype.salted = false;
 
-            /**
-             * Creates a new Record instance using the specified properties.
-             * @function create
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {edgewarden.v1.Record.$Properties=} [properties] Properties to set
-             * @returns {edgewarden.v1.Record} Record instance
-             * @type {{
-             *   (properties: edgewarden.v1.Record.$Shape): edgewarden.v1.Record & edgewarden.v1.Record.$Shape;
-             *   (properties?: edgewarden.v1.Record.$Properties): edgewarden.v1.Record;
-             * }}
-             */
             Record.create = function(properties) {
                 return new Record(properties);
             };
 
-            /**
-             * Encodes the specified Record message. Does not implicitly {@link edgewarden.v1.Record.verify|verify} messages.
-             * @function encode
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {edgewarden.v1.Record.$Properties} m Record message or plain object to encode
-             * @param {$protobuf.Writer} [w] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
             Record.encode = function (m, w, q) {
                 if (!w)
                     w = $Writer.create();
@@ -17471,76 +5266,52 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (q > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== 0)
-                    w.uint32(/* id 1, wireType 0 =*/8).uint32(m.version);
+                    w.uint32(8).uint32(m.version);
                 if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid") && m.deviceKeyid.length)
-                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.deviceKeyid);
+                    w.uint32(18).bytes(m.deviceKeyid);
                 if (m.index != null && $Object.hasOwnProperty.call(m, "index") && (typeof m.index === "object" ? m.index.low || m.index.high : m.index !== 0))
-                    w.uint32(/* id 3, wireType 0 =*/24).uint64(m.index);
+                    w.uint32(24).uint64(m.index);
                 if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs") && (typeof m.timeUnixMs === "object" ? m.timeUnixMs.low || m.timeUnixMs.high : m.timeUnixMs !== 0))
-                    w.uint32(/* id 4, wireType 0 =*/32).int64(m.timeUnixMs);
+                    w.uint32(32).int64(m.timeUnixMs);
                 if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId") && m.bootId.length)
-                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.bootId);
+                    w.uint32(42).bytes(m.bootId);
                 if (m.monotonicNs != null && $Object.hasOwnProperty.call(m, "monotonicNs") && (typeof m.monotonicNs === "object" ? m.monotonicNs.low || m.monotonicNs.high : m.monotonicNs !== 0))
-                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.monotonicNs);
+                    w.uint32(48).uint64(m.monotonicNs);
                 if (m.clockSynced != null && $Object.hasOwnProperty.call(m, "clockSynced") && m.clockSynced !== false)
-                    w.uint32(/* id 7, wireType 0 =*/56).bool(m.clockSynced);
+                    w.uint32(56).bool(m.clockSynced);
                 if (m.modelDigest != null && $Object.hasOwnProperty.call(m, "modelDigest") && m.modelDigest.length)
-                    w.uint32(/* id 8, wireType 2 =*/66).bytes(m.modelDigest);
+                    w.uint32(66).bytes(m.modelDigest);
                 if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName") && m.modelName !== "")
-                    w.uint32(/* id 9, wireType 2 =*/74).string(m.modelName);
+                    w.uint32(74).string(m.modelName);
                 if (m.policyDigest != null && $Object.hasOwnProperty.call(m, "policyDigest") && m.policyDigest.length)
-                    w.uint32(/* id 10, wireType 2 =*/82).bytes(m.policyDigest);
+                    w.uint32(82).bytes(m.policyDigest);
                 if (m.decision != null && $Object.hasOwnProperty.call(m, "decision"))
-                    $root.edgewarden.v1.PolicyDecision.encode(m.decision, w.uint32(/* id 11, wireType 2 =*/90).fork(), q + 1).ldelim();
+                    $root.edgewarden.v1.PolicyDecision.encode(m.decision, w.uint32(90).fork(), q + 1).ldelim();
                 if (m.inputDigest != null && $Object.hasOwnProperty.call(m, "inputDigest") && m.inputDigest.length)
-                    w.uint32(/* id 12, wireType 2 =*/98).bytes(m.inputDigest);
+                    w.uint32(98).bytes(m.inputDigest);
                 if (m.outputDigest != null && $Object.hasOwnProperty.call(m, "outputDigest") && m.outputDigest.length)
-                    w.uint32(/* id 13, wireType 2 =*/106).bytes(m.outputDigest);
+                    w.uint32(106).bytes(m.outputDigest);
                 if (m.executionProvider != null && $Object.hasOwnProperty.call(m, "executionProvider") && m.executionProvider !== "")
-                    w.uint32(/* id 14, wireType 2 =*/114).string(m.executionProvider);
+                    w.uint32(114).string(m.executionProvider);
                 if (m.runtimeVersion != null && $Object.hasOwnProperty.call(m, "runtimeVersion") && m.runtimeVersion !== "")
-                    w.uint32(/* id 15, wireType 2 =*/122).string(m.runtimeVersion);
+                    w.uint32(122).string(m.runtimeVersion);
                 if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion") && m.sdkVersion !== "")
-                    w.uint32(/* id 16, wireType 2 =*/130).string(m.sdkVersion);
+                    w.uint32(130).string(m.sdkVersion);
                 if (m.prevLeafHash != null && $Object.hasOwnProperty.call(m, "prevLeafHash") && m.prevLeafHash.length)
-                    w.uint32(/* id 17, wireType 2 =*/138).bytes(m.prevLeafHash);
+                    w.uint32(138).bytes(m.prevLeafHash);
                 if (m.labels != null && $Object.hasOwnProperty.call(m, "labels")) {
                     for (var ks = $Object.keys(m.labels), i = 0; i < ks.length; ++i) {
-                        w.uint32(/* id 18, wireType 2 =*/146).fork().uint32(/* id 1, wireType 2 =*/10).string(ks[i]).uint32(/* id 2, wireType 2 =*/18).string(m.labels[ks[i]]).ldelim();
+                        w.uint32(146).fork().uint32(10).string(ks[i]).uint32(18).string(m.labels[ks[i]]).ldelim();
                     }
                 }
                 if (m.salted != null && $Object.hasOwnProperty.call(m, "salted") && m.salted !== false)
-                    w.uint32(/* id 19, wireType 0 =*/152).bool(m.salted);
+                    w.uint32(152).bool(m.salted);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
                 return w;
             };
 
-            /**
-             * Encodes the specified Record message, length delimited. Does not implicitly {@link edgewarden.v1.Record.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {edgewarden.v1.Record.$Properties} message Record message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            Record.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a Record message from the specified reader or buffer.
-             * @function decode
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
-             * @param {number} [l] Message length if known beforehand
-             * @returns {edgewarden.v1.Record & edgewarden.v1.Record.$Shape} Record
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
             Record.decode = function (r, l, z, q, g) {
                 if (!(r instanceof $Reader))
                     r = $Reader.create(r);
@@ -17778,487 +5549,6 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (z !== $undefined)
                     throw $Error("missing end group");
                 return m;
-            };
-
-            /**
-             * Decodes a Record message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {edgewarden.v1.Record & edgewarden.v1.Record.$Shape} Record
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            Record.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a Record message.
-             * @function verify
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {Object.<string,*>} m Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            Record.verify = function (m, q) {
-                if (typeof m !== "object" || m === null)
-                    return "object expected";
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
-                    if (!$util.isInteger(m.version))
-                        return "version: integer expected";
-                }
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid")) {
-                    if (!(m.deviceKeyid && typeof m.deviceKeyid.length === "number" || $util.isString(m.deviceKeyid)))
-                        return "deviceKeyid: buffer expected";
-                }
-                if (m.index != null && $Object.hasOwnProperty.call(m, "index")) {
-                    if (!$util.isInteger(m.index) && !(m.index && $util.isInteger(m.index.low) && $util.isInteger(m.index.high)))
-                        return "index: integer|Long expected";
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (!$util.isInteger(m.timeUnixMs) && !(m.timeUnixMs && $util.isInteger(m.timeUnixMs.low) && $util.isInteger(m.timeUnixMs.high)))
-                        return "timeUnixMs: integer|Long expected";
-                }
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId")) {
-                    if (!(m.bootId && typeof m.bootId.length === "number" || $util.isString(m.bootId)))
-                        return "bootId: buffer expected";
-                }
-                if (m.monotonicNs != null && $Object.hasOwnProperty.call(m, "monotonicNs")) {
-                    if (!$util.isInteger(m.monotonicNs) && !(m.monotonicNs && $util.isInteger(m.monotonicNs.low) && $util.isInteger(m.monotonicNs.high)))
-                        return "monotonicNs: integer|Long expected";
-                }
-                if (m.clockSynced != null && $Object.hasOwnProperty.call(m, "clockSynced")) {
-                    if (typeof m.clockSynced !== "boolean")
-                        return "clockSynced: boolean expected";
-                }
-                if (m.modelDigest != null && $Object.hasOwnProperty.call(m, "modelDigest")) {
-                    if (!(m.modelDigest && typeof m.modelDigest.length === "number" || $util.isString(m.modelDigest)))
-                        return "modelDigest: buffer expected";
-                }
-                if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName")) {
-                    if (!$util.isString(m.modelName))
-                        return "modelName: string expected";
-                }
-                if (m.policyDigest != null && $Object.hasOwnProperty.call(m, "policyDigest")) {
-                    if (!(m.policyDigest && typeof m.policyDigest.length === "number" || $util.isString(m.policyDigest)))
-                        return "policyDigest: buffer expected";
-                }
-                if (m.decision != null && $Object.hasOwnProperty.call(m, "decision")) {
-                    {
-                        var e = $root.edgewarden.v1.PolicyDecision.verify(m.decision, q + 1);
-                        if (e)
-                            return "decision." + e;
-                    }
-                }
-                if (m.inputDigest != null && $Object.hasOwnProperty.call(m, "inputDigest")) {
-                    if (!(m.inputDigest && typeof m.inputDigest.length === "number" || $util.isString(m.inputDigest)))
-                        return "inputDigest: buffer expected";
-                }
-                if (m.outputDigest != null && $Object.hasOwnProperty.call(m, "outputDigest")) {
-                    if (!(m.outputDigest && typeof m.outputDigest.length === "number" || $util.isString(m.outputDigest)))
-                        return "outputDigest: buffer expected";
-                }
-                if (m.executionProvider != null && $Object.hasOwnProperty.call(m, "executionProvider")) {
-                    if (!$util.isString(m.executionProvider))
-                        return "executionProvider: string expected";
-                }
-                if (m.runtimeVersion != null && $Object.hasOwnProperty.call(m, "runtimeVersion")) {
-                    if (!$util.isString(m.runtimeVersion))
-                        return "runtimeVersion: string expected";
-                }
-                if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion")) {
-                    if (!$util.isString(m.sdkVersion))
-                        return "sdkVersion: string expected";
-                }
-                if (m.prevLeafHash != null && $Object.hasOwnProperty.call(m, "prevLeafHash")) {
-                    if (!(m.prevLeafHash && typeof m.prevLeafHash.length === "number" || $util.isString(m.prevLeafHash)))
-                        return "prevLeafHash: buffer expected";
-                }
-                if (m.labels != null && $Object.hasOwnProperty.call(m, "labels")) {
-                    if (!$util.isObject(m.labels))
-                        return "labels: object expected";
-                    var k = $Object.keys(m.labels);
-                    for (var i = 0; i < k.length; ++i) {
-                        if (!$util.isString(m.labels[k[i]]))
-                            return "labels: string{k:string} expected";
-                    }
-                }
-                if (m.salted != null && $Object.hasOwnProperty.call(m, "salted")) {
-                    if (typeof m.salted !== "boolean")
-                        return "salted: boolean expected";
-                }
-                return null;
-            };
-
-            /**
-             * Creates a Record message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {Object.<string,*>} d Plain object
-             * @returns {edgewarden.v1.Record} Record
-             */
-            Record.fromObject = function (d, q) {
-                if (d instanceof $root.edgewarden.v1.Record)
-                    return d;
-                if (!$util.isObject(d))
-                    throw $TypeError(".edgewarden.v1.Record: object expected");
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var m = new $root.edgewarden.v1.Record();
-                if (d.version != null) {
-                    if ($Number(d.version) !== 0) {
-                        m.version = d.version >>> 0;
-                    }
-                }
-                if (d.deviceKeyid != null) {
-                    if (d.deviceKeyid.length) {
-                        if (typeof d.deviceKeyid === "string")
-                            $util.base64.decode(d.deviceKeyid, m.deviceKeyid = $util.newBuffer($util.base64.length(d.deviceKeyid)), 0);
-                        else if (d.deviceKeyid.length >= 0)
-                            m.deviceKeyid = d.deviceKeyid;
-                    }
-                }
-                if (d.index != null) {
-                    if (typeof d.index === "object" ? d.index.low || d.index.high : $Number(d.index) !== 0) {
-                        if ($util.Long)
-                            m.index = $util.Long.fromValue(d.index, true);
-                        else if (typeof d.index === "string")
-                            m.index = $parseInt(d.index, 10);
-                        else if (typeof d.index === "number")
-                            m.index = d.index;
-                        else if (typeof d.index === "object")
-                            m.index = new $util.LongBits(d.index.low >>> 0, d.index.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.timeUnixMs != null) {
-                    if (typeof d.timeUnixMs === "object" ? d.timeUnixMs.low || d.timeUnixMs.high : $Number(d.timeUnixMs) !== 0) {
-                        if ($util.Long)
-                            m.timeUnixMs = $util.Long.fromValue(d.timeUnixMs, false);
-                        else if (typeof d.timeUnixMs === "string")
-                            m.timeUnixMs = $parseInt(d.timeUnixMs, 10);
-                        else if (typeof d.timeUnixMs === "number")
-                            m.timeUnixMs = d.timeUnixMs;
-                        else if (typeof d.timeUnixMs === "object")
-                            m.timeUnixMs = new $util.LongBits(d.timeUnixMs.low >>> 0, d.timeUnixMs.high >>> 0).toNumber();
-                    }
-                }
-                if (d.bootId != null) {
-                    if (d.bootId.length) {
-                        if (typeof d.bootId === "string")
-                            $util.base64.decode(d.bootId, m.bootId = $util.newBuffer($util.base64.length(d.bootId)), 0);
-                        else if (d.bootId.length >= 0)
-                            m.bootId = d.bootId;
-                    }
-                }
-                if (d.monotonicNs != null) {
-                    if (typeof d.monotonicNs === "object" ? d.monotonicNs.low || d.monotonicNs.high : $Number(d.monotonicNs) !== 0) {
-                        if ($util.Long)
-                            m.monotonicNs = $util.Long.fromValue(d.monotonicNs, true);
-                        else if (typeof d.monotonicNs === "string")
-                            m.monotonicNs = $parseInt(d.monotonicNs, 10);
-                        else if (typeof d.monotonicNs === "number")
-                            m.monotonicNs = d.monotonicNs;
-                        else if (typeof d.monotonicNs === "object")
-                            m.monotonicNs = new $util.LongBits(d.monotonicNs.low >>> 0, d.monotonicNs.high >>> 0).toNumber(true);
-                    }
-                }
-                if (d.clockSynced != null) {
-                    if (d.clockSynced) {
-                        m.clockSynced = $Boolean(d.clockSynced);
-                    }
-                }
-                if (d.modelDigest != null) {
-                    if (d.modelDigest.length) {
-                        if (typeof d.modelDigest === "string")
-                            $util.base64.decode(d.modelDigest, m.modelDigest = $util.newBuffer($util.base64.length(d.modelDigest)), 0);
-                        else if (d.modelDigest.length >= 0)
-                            m.modelDigest = d.modelDigest;
-                    }
-                }
-                if (d.modelName != null) {
-                    if (typeof d.modelName !== "string" || d.modelName.length) {
-                        m.modelName = $String(d.modelName);
-                    }
-                }
-                if (d.policyDigest != null) {
-                    if (d.policyDigest.length) {
-                        if (typeof d.policyDigest === "string")
-                            $util.base64.decode(d.policyDigest, m.policyDigest = $util.newBuffer($util.base64.length(d.policyDigest)), 0);
-                        else if (d.policyDigest.length >= 0)
-                            m.policyDigest = d.policyDigest;
-                    }
-                }
-                if (d.decision != null) {
-                    if (!$util.isObject(d.decision))
-                        throw $TypeError(".edgewarden.v1.Record.decision: object expected");
-                    m.decision = $root.edgewarden.v1.PolicyDecision.fromObject(d.decision, q + 1);
-                }
-                if (d.inputDigest != null) {
-                    if (d.inputDigest.length) {
-                        if (typeof d.inputDigest === "string")
-                            $util.base64.decode(d.inputDigest, m.inputDigest = $util.newBuffer($util.base64.length(d.inputDigest)), 0);
-                        else if (d.inputDigest.length >= 0)
-                            m.inputDigest = d.inputDigest;
-                    }
-                }
-                if (d.outputDigest != null) {
-                    if (d.outputDigest.length) {
-                        if (typeof d.outputDigest === "string")
-                            $util.base64.decode(d.outputDigest, m.outputDigest = $util.newBuffer($util.base64.length(d.outputDigest)), 0);
-                        else if (d.outputDigest.length >= 0)
-                            m.outputDigest = d.outputDigest;
-                    }
-                }
-                if (d.executionProvider != null) {
-                    if (typeof d.executionProvider !== "string" || d.executionProvider.length) {
-                        m.executionProvider = $String(d.executionProvider);
-                    }
-                }
-                if (d.runtimeVersion != null) {
-                    if (typeof d.runtimeVersion !== "string" || d.runtimeVersion.length) {
-                        m.runtimeVersion = $String(d.runtimeVersion);
-                    }
-                }
-                if (d.sdkVersion != null) {
-                    if (typeof d.sdkVersion !== "string" || d.sdkVersion.length) {
-                        m.sdkVersion = $String(d.sdkVersion);
-                    }
-                }
-                if (d.prevLeafHash != null) {
-                    if (d.prevLeafHash.length) {
-                        if (typeof d.prevLeafHash === "string")
-                            $util.base64.decode(d.prevLeafHash, m.prevLeafHash = $util.newBuffer($util.base64.length(d.prevLeafHash)), 0);
-                        else if (d.prevLeafHash.length >= 0)
-                            m.prevLeafHash = d.prevLeafHash;
-                    }
-                }
-                if (d.labels) {
-                    if (!$util.isObject(d.labels))
-                        throw $TypeError(".edgewarden.v1.Record.labels: object expected");
-                    m.labels = {};
-                    for (var ks = $Object.keys(d.labels), i = 0; i < ks.length; ++i) {
-                        if (ks[i] === "__proto__")
-                            $util.makeProp(m.labels, ks[i]);
-                        m.labels[ks[i]] = $String(d.labels[ks[i]]);
-                    }
-                }
-                if (d.salted != null) {
-                    if (d.salted) {
-                        m.salted = $Boolean(d.salted);
-                    }
-                }
-                return m;
-            };
-
-            /**
-             * Creates a plain object from a Record message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {edgewarden.v1.Record} m Record
-             * @param {$protobuf.IConversionOptions} [o] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            Record.toObject = function (m, o, q) {
-                if (!o)
-                    o = {};
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var d = {};
-                if (o.objects || o.defaults) {
-                    d.labels = {};
-                }
-                if (o.defaults) {
-                    d.version = 0;
-                    if (o.bytes === $String)
-                        d.deviceKeyid = "";
-                    else {
-                        d.deviceKeyid = [];
-                        if (o.bytes !== $Array)
-                            d.deviceKeyid = $util.newBuffer(d.deviceKeyid);
-                    }
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.index = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.index = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, false);
-                        d.timeUnixMs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.timeUnixMs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    if (o.bytes === $String)
-                        d.bootId = "";
-                    else {
-                        d.bootId = [];
-                        if (o.bytes !== $Array)
-                            d.bootId = $util.newBuffer(d.bootId);
-                    }
-                    if ($util.Long) {
-                        var n = new $util.Long(0, 0, true);
-                        d.monotonicNs = o.longs === $String ? n.toString() : o.longs === $Number ? n.toNumber() : typeof $BigInt !== "undefined" && o.longs === $BigInt ? n.toBigInt() : n;
-                    } else
-                        d.monotonicNs = o.longs === $String ? "0" : typeof $BigInt !== "undefined" && o.longs === $BigInt ? $BigInt("0") : 0;
-                    d.clockSynced = false;
-                    if (o.bytes === $String)
-                        d.modelDigest = "";
-                    else {
-                        d.modelDigest = [];
-                        if (o.bytes !== $Array)
-                            d.modelDigest = $util.newBuffer(d.modelDigest);
-                    }
-                    d.modelName = "";
-                    if (o.bytes === $String)
-                        d.policyDigest = "";
-                    else {
-                        d.policyDigest = [];
-                        if (o.bytes !== $Array)
-                            d.policyDigest = $util.newBuffer(d.policyDigest);
-                    }
-                    d.decision = null;
-                    if (o.bytes === $String)
-                        d.inputDigest = "";
-                    else {
-                        d.inputDigest = [];
-                        if (o.bytes !== $Array)
-                            d.inputDigest = $util.newBuffer(d.inputDigest);
-                    }
-                    if (o.bytes === $String)
-                        d.outputDigest = "";
-                    else {
-                        d.outputDigest = [];
-                        if (o.bytes !== $Array)
-                            d.outputDigest = $util.newBuffer(d.outputDigest);
-                    }
-                    d.executionProvider = "";
-                    d.runtimeVersion = "";
-                    d.sdkVersion = "";
-                    if (o.bytes === $String)
-                        d.prevLeafHash = "";
-                    else {
-                        d.prevLeafHash = [];
-                        if (o.bytes !== $Array)
-                            d.prevLeafHash = $util.newBuffer(d.prevLeafHash);
-                    }
-                    d.salted = false;
-                }
-                if (m.version != null && $Object.hasOwnProperty.call(m, "version")) {
-                    d.version = m.version;
-                }
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid")) {
-                    d.deviceKeyid = o.bytes === $String ? $util.base64.encode(m.deviceKeyid, 0, m.deviceKeyid.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.deviceKeyid) : m.deviceKeyid;
-                }
-                if (m.index != null && $Object.hasOwnProperty.call(m, "index")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.index = typeof m.index === "number" ? $BigInt(m.index) : $util.Long.fromBits(m.index.low >>> 0, m.index.high >>> 0, true).toBigInt();
-                    else if (typeof m.index === "number")
-                        d.index = o.longs === $String ? $String(m.index) : m.index;
-                    else
-                        d.index = o.longs === $String ? $util.Long.prototype.toString.call(m.index) : o.longs === $Number ? new $util.LongBits(m.index.low >>> 0, m.index.high >>> 0).toNumber(true) : m.index;
-                }
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.timeUnixMs = typeof m.timeUnixMs === "number" ? $BigInt(m.timeUnixMs) : $util.Long.fromBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0, false).toBigInt();
-                    else if (typeof m.timeUnixMs === "number")
-                        d.timeUnixMs = o.longs === $String ? $String(m.timeUnixMs) : m.timeUnixMs;
-                    else
-                        d.timeUnixMs = o.longs === $String ? $util.Long.prototype.toString.call(m.timeUnixMs) : o.longs === $Number ? new $util.LongBits(m.timeUnixMs.low >>> 0, m.timeUnixMs.high >>> 0).toNumber() : m.timeUnixMs;
-                }
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId")) {
-                    d.bootId = o.bytes === $String ? $util.base64.encode(m.bootId, 0, m.bootId.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.bootId) : m.bootId;
-                }
-                if (m.monotonicNs != null && $Object.hasOwnProperty.call(m, "monotonicNs")) {
-                    if (typeof $BigInt !== "undefined" && o.longs === $BigInt)
-                        d.monotonicNs = typeof m.monotonicNs === "number" ? $BigInt(m.monotonicNs) : $util.Long.fromBits(m.monotonicNs.low >>> 0, m.monotonicNs.high >>> 0, true).toBigInt();
-                    else if (typeof m.monotonicNs === "number")
-                        d.monotonicNs = o.longs === $String ? $String(m.monotonicNs) : m.monotonicNs;
-                    else
-                        d.monotonicNs = o.longs === $String ? $util.Long.prototype.toString.call(m.monotonicNs) : o.longs === $Number ? new $util.LongBits(m.monotonicNs.low >>> 0, m.monotonicNs.high >>> 0).toNumber(true) : m.monotonicNs;
-                }
-                if (m.clockSynced != null && $Object.hasOwnProperty.call(m, "clockSynced")) {
-                    d.clockSynced = m.clockSynced;
-                }
-                if (m.modelDigest != null && $Object.hasOwnProperty.call(m, "modelDigest")) {
-                    d.modelDigest = o.bytes === $String ? $util.base64.encode(m.modelDigest, 0, m.modelDigest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.modelDigest) : m.modelDigest;
-                }
-                if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName")) {
-                    d.modelName = m.modelName;
-                }
-                if (m.policyDigest != null && $Object.hasOwnProperty.call(m, "policyDigest")) {
-                    d.policyDigest = o.bytes === $String ? $util.base64.encode(m.policyDigest, 0, m.policyDigest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.policyDigest) : m.policyDigest;
-                }
-                if (m.decision != null && $Object.hasOwnProperty.call(m, "decision")) {
-                    d.decision = $root.edgewarden.v1.PolicyDecision.toObject(m.decision, o, q + 1);
-                }
-                if (m.inputDigest != null && $Object.hasOwnProperty.call(m, "inputDigest")) {
-                    d.inputDigest = o.bytes === $String ? $util.base64.encode(m.inputDigest, 0, m.inputDigest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.inputDigest) : m.inputDigest;
-                }
-                if (m.outputDigest != null && $Object.hasOwnProperty.call(m, "outputDigest")) {
-                    d.outputDigest = o.bytes === $String ? $util.base64.encode(m.outputDigest, 0, m.outputDigest.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.outputDigest) : m.outputDigest;
-                }
-                if (m.executionProvider != null && $Object.hasOwnProperty.call(m, "executionProvider")) {
-                    d.executionProvider = m.executionProvider;
-                }
-                if (m.runtimeVersion != null && $Object.hasOwnProperty.call(m, "runtimeVersion")) {
-                    d.runtimeVersion = m.runtimeVersion;
-                }
-                if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion")) {
-                    d.sdkVersion = m.sdkVersion;
-                }
-                if (m.prevLeafHash != null && $Object.hasOwnProperty.call(m, "prevLeafHash")) {
-                    d.prevLeafHash = o.bytes === $String ? $util.base64.encode(m.prevLeafHash, 0, m.prevLeafHash.length) : o.bytes === $Array ? $Array.prototype.slice.call(m.prevLeafHash) : m.prevLeafHash;
-                }
-                var ks2;
-                if (m.labels && (ks2 = $Object.keys(m.labels)).length) {
-                    d.labels = {};
-                    for (var j = 0; j < ks2.length; ++j) {
-                        if (ks2[j] === "__proto__")
-                            $util.makeProp(d.labels, ks2[j]);
-                        d.labels[ks2[j]] = m.labels[ks2[j]];
-                    }
-                }
-                if (m.salted != null && $Object.hasOwnProperty.call(m, "salted")) {
-                    d.salted = m.salted;
-                }
-                return d;
-            };
-
-            /**
-             * Converts this Record to JSON.
-             * @function toJSON
-             * @memberof edgewarden.v1.Record
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            Record.prototype.toJSON = function() {
-                return Record.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for Record
-             * @function getTypeUrl
-             * @memberof edgewarden.v1.Record
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            Record.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/edgewarden.v1.Record";
             };
 
             return Record;

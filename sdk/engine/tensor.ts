@@ -107,9 +107,11 @@ const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
   uint32: [0, 4294967295],
 };
 
+const DTYPE_SET: ReadonlySet<unknown> = new Set(DTYPES);
+
 /** True when `t` is a dtype name edgewarden understands. */
 export function isDType(t: unknown): t is DType {
-  return typeof t === 'string' && (DTYPES as readonly string[]).includes(t);
+  return DTYPE_SET.has(t);
 }
 
 /** Number of elements of a tensor with these dims (1 for a scalar, dims `[]`). */

@@ -100,4 +100,15 @@ describe('validateInputs', () => {
     expect(rejection(VAD, inherited)).toMatchObject({ input: 'input', reason: 'missing' });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
+
+  it('returns a frozen map, and the same map when it is checked again against the same metadata', () => {
+    const out = validateInputs(VAD, good());
+    expect(Object.isFrozen(out)).toBe(true);
+    expect(validateInputs(VAD, out)).toBe(out);
+    // Against other metadata it is checked in full (and here rejected).
+    const other: TensorMeta[] = [{ name: 'input', dtype: 'float64', dims: ['batch', 'sequence'] }];
+    expect(rejection(other, out)).toMatchObject({ input: 'sr', reason: 'unknown' });
+    // A plain copy of it is not trusted either.
+    expect(validateInputs(VAD, { ...out })).not.toBe(out);
+  });
 });

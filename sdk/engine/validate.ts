@@ -13,9 +13,26 @@ function fmtDims(dims: readonly (number | string | null)[]): string {
   return `[${dims.map((d) => (typeof d === 'number' ? String(d) : d ? JSON.stringify(d) : '?')).join(', ')}]`;
 }
 
+// The declared input names of each metadata list, built once per model rather than per call.
+const declaredNames = new WeakMap<readonly TensorMeta[], ReadonlySet<string>>();
+// Maps this module returned, and the metadata they were checked against: a backend handed such a
+// map (the warden checks, then runs) does not check it again (~2-10 µs per inference).
+const checked = new WeakMap<TensorMap, readonly TensorMeta[]>();
+
+function namesOf(meta: readonly TensorMeta[]): ReadonlySet<string> {
+  let names = declaredNames.get(meta);
+  if (names === undefined) {
+    names = new Set(meta.map((m) => m.name));
+    declaredNames.set(meta, names);
+  }
+  return names;
+}
+
 /**
  * Checks named inputs against a model's declared inputs before the runtime sees them, and returns
- * them as {@link TensorView}s in the model's input order.
+ * them as {@link TensorView}s in the model's input order, in a frozen map. Given a map it returned
+ * for the same `meta`, it returns that map at once: the views in it are the caller's own objects
+ * (not copied), so they must not be changed between the check and the run.
  *
  * Rejected, each with `EW_ENGINE_INPUT` and `details.input` naming the input: a missing input, an
  * unknown input, a malformed tensor, a dtype other than the declared one, a rank other than the
@@ -29,7 +46,8 @@ export function validateInputs(meta: readonly TensorMeta[], inputs: Record<strin
       details: { input: '', reason: 'shape' },
     });
   }
-  const declared = new Set(meta.map((m) => m.name));
+  if (checked.get(inputs as TensorMap) === meta) return inputs as TensorMap;
+  const declared = namesOf(meta);
   for (const name of Object.keys(inputs)) {
     if (!declared.has(name)) {
       const expected = meta.map((m) => m.name);
@@ -37,7 +55,7 @@ export function validateInputs(meta: readonly TensorMeta[], inputs: Record<strin
     }
   }
   const out: TensorMap = {};
-  const bound = new Map<string, { size: number; input: string }>();
+  let bound: Map<string, { size: number; input: string }> | undefined;
   for (const m of meta) {
     const given = Object.hasOwn(inputs, m.name) ? inputs[m.name] : undefined;
     if (given === undefined || given === null) throw reject(m.name, 'missing', 'missing');
@@ -76,6 +94,7 @@ export function validateInputs(meta: readonly TensorMeta[], inputs: Record<strin
           }
         } else if (typeof want === 'string' && want !== '') {
           // ONNX: one dim_param names one size across the whole graph's inputs.
+          bound ??= new Map();
           const prior = bound.get(want);
           if (prior === undefined) bound.set(want, { size: got, input: m.name });
           else if (prior.size !== got) {
@@ -89,7 +108,9 @@ export function validateInputs(meta: readonly TensorMeta[], inputs: Record<strin
         }
       }
     }
-    Object.defineProperty(out, m.name, { value: view, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, m.name, { value: view, enumerable: true });
   }
+  Object.freeze(out);
+  checked.set(out, meta);
   return out;
 }

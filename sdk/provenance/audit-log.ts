@@ -267,6 +267,35 @@ export class AuditLog {
   }
 
   /**
+   * {@link appendRecord} for a record whose chain the caller has already kept and whose leaf hash
+   * and tree nodes it has already computed (see {@link MerkleTree.appendHashed}): the warden's
+   * worker chains, hashes and (per-output) wraps the records it encodes, and the pipeline passes the
+   * first record of each of its chunks through `appendRecord`, which checks all of it again. Here
+   * only the frame is written; nothing is parsed or hashed. Returns the entry's durability promise.
+   */
+  appendHashed(
+    recordBytes: Uint8Array,
+    leaf: Uint8Array,
+    parents: Uint8Array,
+    signedEnvelope?: Uint8Array,
+  ): Promise<void> {
+    this.checkWritable();
+    const durable = this.push(
+      signedEnvelope ? ENTRY_KIND.signedRecord : ENTRY_KIND.record,
+      signedEnvelope ?? recordBytes,
+    );
+    try {
+      this.tree.appendHashed(leaf, parents);
+    } catch (err) {
+      // The frame is written but the tree refused it: nothing after it could be trusted to chain.
+      this.failed = err instanceof EdgewardenError ? err : ioError('the audit tree refused a record', err);
+      throw this.failed;
+    }
+    this.lastLeaf = leaf;
+    return durable;
+  }
+
+  /**
    * Appends a signed checkpoint; resolves when it is durable. Its root must match this log's tree at
    * its size (`EW_PROVENANCE_AUDIT_CHECKPOINT` otherwise), so the log never holds a checkpoint that
    * would later read as tampering.

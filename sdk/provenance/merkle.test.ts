@@ -42,6 +42,42 @@ describe('MerkleTree (RFC 9162)', () => {
     expect(hex(EMPTY_ROOT)).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
   });
 
+  it('appendHashed with nodes computed from the frontier builds the same tree as append', () => {
+    // Another party keeps only the right edge (as the warden's worker does) and computes the nodes.
+    for (const start of [0, 1, 5, 32, 37]) {
+      const t = new MerkleTree();
+      for (const d of data.slice(0, start)) t.append(leafHash(d));
+      const edge = t.frontier();
+      for (let i = start; i < 64; i++) {
+        let cur = leafHash(data[i]!);
+        const parents: Uint8Array[] = [];
+        let level = 0;
+        for (let j = i; j % 2 === 1; j = (j - 1) / 2) {
+          cur = nodeHash(edge[level]!, cur);
+          parents.push(cur);
+          level++;
+        }
+        edge[level] = cur;
+        expect(t.appendHashed(leafHash(data[i]!), new Uint8Array(Buffer.concat(parents)))).toBe(i);
+      }
+      for (let n = 0; n <= 64; n++) expect(hex(t.root(n))).toBe(hex(tree.root(n)));
+      expect(t.inclusionProof(start % 64, 64).map(hex)).toEqual(tree.inclusionProof(start % 64, 64).map(hex));
+    }
+  });
+
+  it('appendHashed refuses a node count that does not match the index and leaves the tree unchanged', () => {
+    const t = new MerkleTree();
+    t.append(leafHash(data[0]!)); // the next leaf (index 1) completes exactly one node
+    expect(() => t.appendHashed(leafHash(data[1]!), new Uint8Array(0))).toThrow(
+      expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }),
+    );
+    expect(() => t.appendHashed(leafHash(data[1]!), new Uint8Array(64))).toThrow(
+      expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }),
+    );
+    expect(t.size).toBe(1);
+    expect(t.frontier().map((h) => (h ? hex(h) : null))).toEqual([hex(leafHash(data[0]!))]);
+  });
+
   it('matches the naive MTH for every size 0..64, also as a past size', () => {
     for (let n = 0; n <= 64; n++) expect(hex(tree.root(n))).toBe(hex(mth(data.slice(0, n))));
   });

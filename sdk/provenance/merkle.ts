@@ -96,6 +96,42 @@ export class MerkleTree {
     return index;
   }
 
+  /**
+   * Appends a leaf whose parent hashes were computed elsewhere (the warden's worker keeps the same
+   * tree's right edge, see {@link frontier}): `parents` holds, bottom up, the 32-byte hash of every
+   * node this leaf completes, one per trailing 1-bit of its index. Nothing is hashed here. A count
+   * that does not match the index throws `EW_PROVENANCE_TREE_SIZE` and leaves the tree unchanged.
+   */
+  appendHashed(leaf: Uint8Array, parents: Uint8Array): number {
+    const index = this.size;
+    let completes = 0;
+    for (let i = index; i % 2 === 1; i = (i - 1) / 2) completes++;
+    if (leaf.length !== HASH_BYTES || parents.length !== completes * HASH_BYTES) {
+      badSize(
+        `leaf ${index} completes ${completes} nodes, got ${parents.length / HASH_BYTES} (a leaf hash is 32 bytes)`,
+      );
+    }
+    this.levels[0]!.push(leaf);
+    for (let k = 0; k < completes; k++) {
+      if (this.levels.length === k + 1) this.levels.push(new HashLevel());
+      this.levels[k + 1]!.push(parents.subarray(k * HASH_BYTES, (k + 1) * HASH_BYTES));
+    }
+    return index;
+  }
+
+  /**
+   * The right edge of the tree: for each level k, the hash of the last complete subtree of 2^k
+   * leaves when it still waits for its right sibling (bit k of the size is 1), else undefined. With
+   * it, the nodes that later leaves complete can be computed without the rest of the tree.
+   */
+  frontier(): (Uint8Array | undefined)[] {
+    const out: (Uint8Array | undefined)[] = [];
+    for (let k = 0, n = this.size; n > 0; k++, n = Math.floor(n / 2)) {
+      out.push(n % 2 === 1 ? this.levels[k]!.get(n - 1).slice() : undefined);
+    }
+    return out;
+  }
+
   /** The leaf hash at `index`. */
   leaf(index: number): Uint8Array {
     this.checkIndex(index, this.size);

@@ -163,6 +163,64 @@ describe('ProvenancePipeline records', () => {
     expect(verifyBundle(b, t(3), trust)).toMatchObject({ ok: false, code: 'EW_PROVENANCE_INCLUSION' });
   });
 
+  it('continues a log that already holds records: the tree the worker hashes is the one the log rebuilds', async () => {
+    const t = (v: number): TensorMap => ({ x: { type: 'float32', dims: [1], data: new Float32Array([v]) } });
+    // 37 records first (a frontier with several levels), then 300 more in chunks through a new pipeline.
+    const first = pipeline();
+    const early = Array.from({ length: 37 }, (_, i) => first.submit(item(t(i), t(i))));
+    await first.flush();
+    await Promise.all(early);
+    first.stop();
+    await worker.close();
+    worker = new DigestWorker({});
+    const second = pipeline();
+    const bundles = Array.from({ length: 300 }, (_, i) => second.submit(item(t(i), t(i))));
+    await second.flush();
+    second.stop();
+    const all = await Promise.all(bundles);
+    expect(log.size).toBe(337);
+    const root = log.tree.root();
+    await log.close();
+    // Reopening rebuilds the tree from the records alone: the same root, no damage.
+    log = await AuditLog.open(dir, { durability: 'none' });
+    expect(log.damage).toBeUndefined();
+    expect(Buffer.from(log.tree.root()).equals(Buffer.from(root))).toBe(true);
+    for (const i of [0, 1, 150, 299]) {
+      const b = all[i] as ProvenanceBundle;
+      expect(verifyBundle(b, t(i), { trust: [signer.publicKey] })).toMatchObject({ ok: true });
+    }
+  });
+
+  it('a wrong leaf hash from the worker fails the pipeline before the record is appended', async () => {
+    // The first record of each answer is checked in full: its leaf is recomputed and compared.
+    const real = worker;
+    const lying = Object.create(real) as DigestWorker;
+    lying.chunk = async (req) => {
+      const res = await real.chunk(req);
+      const len = new DataView(res.out.buffer, res.out.byteOffset).getUint32(1, true);
+      (res.out as Uint8Array)[5 + len] ^= 1; // first byte of the first record's leaf hash
+      return res;
+    };
+    const p = new ProvenancePipeline({
+      mode: 'batched',
+      log,
+      signer,
+      worker: lying,
+      clock: SYSTEM_CLOCK,
+      bootId: new Uint8Array(16),
+      clockSynced: () => false,
+      salted: false,
+      checkpointEvery: 1000,
+      checkpointMs: 60_000,
+    });
+    const t = { x: { type: 'float32' as const, dims: [1], data: new Float32Array([1]) } };
+    await expect(p.submit(item(t, t))).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
+    expect(log.size).toBe(1); // appended by the full check, then refused: nothing after it
+    expect(p.error?.message).toMatch(/leaf hash/);
+    await expect(p.submit(item(t, t))).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
+    p.stop();
+  });
+
   it('a worker that dies fails its pending requests, and the pipeline refuses every later record', async () => {
     const p = pipeline({ mode: 'per-output' });
     const first = p.submit(item(t(1), t(1)));

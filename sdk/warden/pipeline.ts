@@ -44,6 +44,14 @@ export interface PipelineOptions {
   maxBacklogBytes?: number;
 }
 
+/** The worker's hashes of one record: its leaf and the tree nodes it completes (see AuditLog.appendHashed). */
+interface Hashed {
+  leaf: Uint8Array;
+  parents: Uint8Array;
+  /** False for the first record of a chunk: the log checks that one in full. */
+  trusted: boolean;
+}
+
 /** One submitted inference until its bundle settles. */
 class Pending {
   resolve!: (b: ProvenanceBundle) => void;
@@ -192,6 +200,7 @@ export class ProvenancePipeline {
       salted: o.salted,
       index: o.log.size,
       prevLeaf: o.log.lastLeafHash,
+      frontier: o.log.tree.frontier(),
     });
   }
 
@@ -435,6 +444,9 @@ export class ProvenancePipeline {
     const signed: { item: Pending; index: number; bytes: Uint8Array }[] = [];
     const done: { item: Pending; env: Envelope }[] = [];
     let pos = 0;
+    // The first record of each answer goes through the log's full check (chain, device, leaf hash
+    // recomputed and compared with the worker's); the rest are appended with the worker's hashes.
+    let trusted = false;
     for (let i = 0; i < batch.length; i++) {
       const it = batch[i] as Pending;
       const status = dv.getUint8(pos);
@@ -455,20 +467,30 @@ export class ProvenancePipeline {
       }
       const bytes = out.subarray(pos, pos + len);
       pos += len;
+      let envBytes: Uint8Array | undefined;
+      if (this.signInWorker) {
+        const envLen = dv.getUint32(pos, true);
+        envBytes = out.subarray(pos + 4, pos + 4 + envLen);
+        pos += 4 + envLen;
+      }
+      const hashed: Hashed = {
+        leaf: out.subarray(pos, pos + 32),
+        parents: out.subarray(pos + 33, pos + 33 + 32 * (out[pos + 32] as number)),
+        trusted,
+      };
+      pos += 33 + hashed.parents.length;
+      trusted = true;
       const index = this.nextIndex++;
       // After a failed append the rest of the batch is rejected by append() itself.
       if (batched) {
-        this.append(it, index, bytes);
-      } else if (this.signInWorker) {
-        const envLen = dv.getUint32(pos, true);
-        const envBytes = out.subarray(pos + 4, pos + 4 + envLen);
-        pos += 4 + envLen;
+        this.append(it, index, bytes, undefined, hashed);
+      } else if (envBytes) {
         const env: Envelope = {
           payload: bytes,
           payloadType: PAYLOAD_TYPES.record,
-          signatures: [{ keyid, sig: envBytes.subarray(envLen - 64) }],
+          signatures: [{ keyid, sig: envBytes.subarray(envBytes.length - 64) }],
         };
-        if (this.append(it, index, bytes, envBytes)) done.push({ item: it, env });
+        if (this.append(it, index, bytes, envBytes, hashed)) done.push({ item: it, env });
       } else {
         signed.push({ item: it, index, bytes });
       }
@@ -519,16 +541,25 @@ export class ProvenancePipeline {
    * Appends one record (in batched mode it then waits for a checkpoint), leaving its durability
    * promise in `lastDurable`. False when the pipeline has failed.
    */
-  private append(item: Pending, index: number, bytes: Uint8Array, envBytes?: Uint8Array): boolean {
+  private append(item: Pending, index: number, bytes: Uint8Array, envBytes?: Uint8Array, hashed?: Hashed): boolean {
     if (this.failure) {
       this.ko(item, this.failure);
       return false;
     }
-    let entry: { index: number; durable: Promise<void> };
+    const log = this.o.log;
+    let durable: Promise<void>;
     try {
-      entry = this.o.log.appendRecord(bytes, envBytes);
-      if (entry.index !== index) {
-        throw new EdgewardenError('EW_WARDEN_PIPELINE', `audit log appended at ${entry.index}, expected ${index}`);
+      if (log.size !== index) {
+        throw new EdgewardenError('EW_WARDEN_PIPELINE', `audit log is at ${log.size}, expected ${index}`);
+      }
+      if (hashed?.trusted) {
+        durable = log.appendHashed(bytes, hashed.leaf, hashed.parents, envBytes);
+      } else {
+        const entry = log.appendRecord(bytes, envBytes);
+        if (hashed && !sameBytes(entry.leafHash, hashed.leaf)) {
+          throw new EdgewardenError('EW_WARDEN_PIPELINE', `the worker's leaf hash of record ${index} is wrong`);
+        }
+        durable = entry.durable;
       }
     } catch (err) {
       this.fail(err, [item]);
@@ -537,7 +568,7 @@ export class ProvenancePipeline {
     if (this.o.mode === 'batched') {
       item.index = index;
       item.record = bytes;
-      item.durable = entry.durable;
+      item.durable = durable;
       this.awaiting.push(item);
     }
     this.sinceCheckpoint++;
@@ -550,7 +581,7 @@ export class ProvenancePipeline {
         void this.cut().catch(() => {});
       }, this.o.checkpointMs);
     }
-    this.lastDurable = entry.durable;
+    this.lastDurable = durable;
     return true;
   }
 

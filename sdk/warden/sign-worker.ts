@@ -131,6 +131,12 @@ const WORKER_MAIN_SOURCE = `
   // The record chain: set by 'chain', advanced by every record encoded.
   let index = 0;
   let prevLeaf = new Uint8Array(0);
+  // The audit tree's right edge (MerkleTree.frontier): frontier[k] is the complete subtree of 2^k
+  // leaves that waits for its right sibling. Each leaf completes one node per trailing 1-bit of its
+  // index; their hashes travel back with the record, so the inference thread hashes nothing.
+  let frontier = [];
+  const nodeIn = Buffer.alloc(65);
+  nodeIn[0] = 1;
   const dict = new Map();
   let ctx = null;
   const w = makeWriter(1 << 16);
@@ -194,8 +200,8 @@ const WORKER_MAIN_SOURCE = `
       w.buf[start] = 0;
       w.buf.writeUInt32LE(len, start + 1);
       w.buf[start + 5] = 0;
-      prevLeaf = sha256(w.buf.subarray(start + 5, start + 6 + len));
-      index++;
+      const leaf = sha256(w.buf.subarray(start + 5, start + 6 + len));
+      prevLeaf = leaf;
       // The byte after the length is the zero prefix, not part of the record: shift it out.
       w.buf.copyWithin(start + 5, start + 6, start + 6 + len);
       w.pos--;
@@ -214,6 +220,24 @@ const WORKER_MAIN_SOURCE = `
         bytesField(w, 18, sig);
         w.buf.writeUInt32LE(w.pos - envStart - 4, envStart);
       }
+      // Then the leaf hash, the number of tree nodes it completes, and their hashes, bottom up.
+      ensure(w, 33 + 32 * 64);
+      w.buf.set(leaf, w.pos);
+      const countAt = w.pos + 32;
+      w.pos += 33;
+      let cur = leaf;
+      let level = 0;
+      for (let i = index; i % 2 === 1; i = (i - 1) / 2) {
+        nodeIn.set(frontier[level], 1);
+        nodeIn.set(cur, 33);
+        cur = sha256(nodeIn);
+        w.buf.set(cur, w.pos);
+        w.pos += 32;
+        level++;
+      }
+      w.buf[countAt] = level;
+      frontier[level] = cur;
+      index++;
     }
     const out = new Uint8Array(w.pos);
     out.set(w.buf.subarray(0, w.pos));
@@ -225,6 +249,7 @@ const WORKER_MAIN_SOURCE = `
       if (m.t === 'chain') {
         index = m.index;
         prevLeaf = Buffer.from(m.prevLeaf);
+        frontier = m.frontier.map((h) => (h ? Buffer.from(h) : undefined));
         const payloadType = Buffer.from(m.payloadType);
         ctx = {
           version: m.version,
@@ -309,6 +334,8 @@ export interface ChainStart {
   index: number;
   /** Leaf hash of the last record in the log; empty for none. */
   prevLeaf: Uint8Array;
+  /** The log's tree's right edge ({@link MerkleTree.frontier}). */
+  frontier: (Uint8Array | undefined)[];
 }
 
 /** One chunk of inferences for the worker: item headers and canonical tensor bytes in `buf`. */
@@ -327,7 +354,11 @@ export interface ChunkRequest {
 
 /** The worker's answer to a chunk. */
 export interface ChunkResult {
-  /** Per item: u8 status (0 ok, 1 failed), u32 length, record bytes or a UTF-8 message; signed: then u32 length and the binary envelope. */
+  /**
+   * Per item: u8 status (0 ok, 1 failed), u32 length, record bytes or a UTF-8 message; signed: then
+   * u32 length and the binary envelope; ok: then the 32-byte leaf hash, u8 n and the n hashes of the
+   * tree nodes the leaf completes, bottom up.
+   */
   out: Uint8Array;
   /** The chunk's buffer, back for reuse. */
   buf: ArrayBuffer;
@@ -392,6 +423,7 @@ export class DigestWorker {
       salted: c.salted,
       index: c.index,
       prevLeaf: c.prevLeaf,
+      frontier: c.frontier,
       payloadType: PAYLOAD_TYPES.record,
     });
   }
