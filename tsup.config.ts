@@ -3,6 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'sdk/index.ts',
+    'warden/index': 'sdk/device.ts',
     'testing/index': 'sdk/testing/index.ts',
     'devices/index': 'devices/index.ts',
     'cli/main': 'sdk/cli/main.ts',
@@ -11,7 +12,12 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   dts: {
-    entry: { index: 'sdk/index.ts', 'testing/index': 'sdk/testing/index.ts', 'devices/index': 'devices/index.ts' },
+    entry: {
+      index: 'sdk/index.ts',
+      'warden/index': 'sdk/device.ts',
+      'testing/index': 'sdk/testing/index.ts',
+      'devices/index': 'devices/index.ts',
+    },
   },
   sourcemap: true,
   clean: true,

@@ -11,6 +11,7 @@ import type { Transport } from '../link/transport';
 import { PolicyManager } from '../policy/manager';
 import { decodeCheckpoint } from '../provenance/checkpoint';
 import type { Envelope } from '../provenance/dsse';
+import { loadKeyFileSigner } from '../provenance/keys';
 import type { Signer } from '../provenance/signer';
 import { SYSTEM_TIMERS, type Timers } from '../telemetry/backoff';
 import type { ComplianceState } from '../telemetry/heartbeat';
@@ -284,7 +285,6 @@ export class Agent {
 
 async function wardenSigner(home: string, deps: AgentDeps): Promise<Signer> {
   if (deps.signer) return deps.signer;
-  const { loadKeyFileSigner } = await import('../provenance/keys');
   return loadKeyFileSigner(join(home, 'keys', 'device.key'));
 }
 

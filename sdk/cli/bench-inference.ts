@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { TensorMeta } from '../engine/backend';
+import { OnnxRuntimeBackend } from '../engine/onnx-backend';
 import type { TensorMap, TensorView } from '../engine/tensor';
 import { EdgewardenError } from '../errors';
 import { AuditLog } from '../provenance/audit-log';
@@ -549,7 +550,7 @@ async function coldStart(o: InferenceBenchOptions, tmp: string) {
 }
 
 async function loadMeta(model: string): Promise<readonly TensorMeta[]> {
-  const backend = new (await import('../engine/onnx-backend')).OnnxRuntimeBackend();
+  const backend = new OnnxRuntimeBackend();
   const s = await backend.load(model, { executionProviders: ['cpu'], intraOpThreads: 1 });
   const meta = s.inputs;
   await s.release();

@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+// Bundling: importing the package root here makes every module this entry shares with the root
+// part of the root's chunks, rather than a chunk per combination of entries; each ES module costs a
+// device ~2 ms to load, and `edgewarden/warden` then loads two files instead of eleven.
+import '../index';
 import { Command } from 'commander';
 import { SDK_VERSION } from '../version';
 import { registerAgent } from './agent';

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { InferenceBackend } from '../engine/backend';
 import { loadModel } from '../engine/load';
+import { OnnxRuntimeBackend } from '../engine/onnx-backend';
 import { EdgewardenError } from '../errors';
 import { type InferenceGate, OPEN_GATE } from '../policy/gate';
 import { AuditLog } from '../provenance/audit-log';
@@ -224,16 +225,11 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
   let log: AuditLog | undefined;
   let logPending: Promise<AuditLog> | undefined;
   try {
-    // The runtime's native module loads while the audit log is opened (cold start counts).
-    const backendP: Promise<InferenceBackend> = opts.backend
-      ? Promise.resolve(opts.backend)
-      : import('../engine/onnx-backend').then((m) => new m.OnnxRuntimeBackend());
-    backendP.catch(() => {});
+    const backend: InferenceBackend = opts.backend ?? new OnnxRuntimeBackend();
     const logP = mkdir(join(home, 'audit'), { recursive: true, mode: 0o700 }).then(() =>
       AuditLog.open(join(home, 'audit'), { durability, clock }),
     );
     logPending = logP;
-    const backend = await backendP;
     log = await logP;
     const alerts: string[] = [];
     if (log.recovery) alerts.push(`audit log recovered from a torn tail: ${JSON.stringify(log.recovery)}`);
