@@ -101,14 +101,28 @@ describe('validateInputs', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
-  it('returns a frozen map, and the same map when it is checked again against the same metadata', () => {
+  it('returns a frozen map; the map it returned last is trusted once for the same metadata', () => {
     const out = validateInputs(VAD, good());
     expect(Object.isFrozen(out)).toBe(true);
     expect(validateInputs(VAD, out)).toBe(out);
+    // Once: checked again, it is checked in full (and rebuilt).
+    expect(validateInputs(VAD, out)).not.toBe(out);
     // Against other metadata it is checked in full (and here rejected).
     const other: TensorMeta[] = [{ name: 'input', dtype: 'float64', dims: ['batch', 'sequence'] }];
-    expect(rejection(other, out)).toMatchObject({ input: 'sr', reason: 'unknown' });
-    // A plain copy of it is not trusted either.
-    expect(validateInputs(VAD, { ...out })).not.toBe(out);
+    const last = validateInputs(VAD, good());
+    expect(rejection(other, last)).toMatchObject({ input: 'sr', reason: 'unknown' });
+    // A copy of it is not trusted, nor an object that inherits from it.
+    const again = validateInputs(VAD, good());
+    expect(validateInputs(VAD, { ...again })).not.toBe(again);
+    validateInputs(VAD, good());
+    expect(rejection(VAD, Object.create(again))).toMatchObject({ input: 'input', reason: 'missing' });
+  });
+
+  it("an input named '__proto__' is a plain entry of the result, not its prototype", () => {
+    const meta: TensorMeta[] = [{ name: '__proto__', dtype: 'uint8', dims: [1] }];
+    const out = validateInputs(meta, JSON.parse('{"__proto__": {"dtype": "uint8", "dims": [1], "data": [7]}}'));
+    expect(Object.keys(out)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).data).toBeUndefined();
   });
 });

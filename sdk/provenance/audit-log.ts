@@ -225,7 +225,7 @@ export class AuditLog {
 
   /** Leaf hash of the last record; empty when there is none. */
   get lastLeafHash(): Uint8Array {
-    return this.lastLeaf;
+    return this.lastLeaf.length > 32 ? this.lastLeaf.subarray(0, 32) : this.lastLeaf;
   }
 
   /**
@@ -237,7 +237,7 @@ export class AuditLog {
     this.checkWritable();
     const chain = readChainFields(recordBytes);
     const index = this.tree.size;
-    if (!chain || chain.index !== index || Buffer.compare(chain.prevLeafHash, this.lastLeaf) !== 0) {
+    if (!chain || chain.index !== index || Buffer.compare(chain.prevLeafHash, this.lastLeafHash) !== 0) {
       throw new EdgewardenError(
         'EW_PROVENANCE_AUDIT_CHAIN',
         `record must have index ${index} and the previous leaf hash (got index ${chain?.index})`,
@@ -268,30 +268,26 @@ export class AuditLog {
 
   /**
    * {@link appendRecord} for a record whose chain the caller has already kept and whose leaf hash
-   * and tree nodes it has already computed (see {@link MerkleTree.appendHashed}): the warden's
-   * worker chains, hashes and (per-output) wraps the records it encodes, and the pipeline passes the
-   * first record of each of its chunks through `appendRecord`, which checks all of it again. Here
-   * only the frame is written; nothing is parsed or hashed. Returns the entry's durability promise.
+   * and tree nodes it has already computed: `hashes` as {@link MerkleTree.appendHashed} takes them.
+   * The warden's worker chains, hashes and (per-output) wraps the records it encodes, and the
+   * pipeline passes the first record of each of its chunks through `appendRecord`, which checks all
+   * of it again. Here only the frame is written; nothing is parsed or hashed. Returns the entry's
+   * durability promise.
    */
-  appendHashed(
-    recordBytes: Uint8Array,
-    leaf: Uint8Array,
-    parents: Uint8Array,
-    signedEnvelope?: Uint8Array,
-  ): Promise<void> {
+  appendHashed(recordBytes: Uint8Array, hashes: Uint8Array, signedEnvelope?: Uint8Array): Promise<void> {
     this.checkWritable();
     const durable = this.push(
       signedEnvelope ? ENTRY_KIND.signedRecord : ENTRY_KIND.record,
       signedEnvelope ?? recordBytes,
     );
     try {
-      this.tree.appendHashed(leaf, parents);
+      this.tree.appendHashed(hashes);
     } catch (err) {
       // The frame is written but the tree refused it: nothing after it could be trusted to chain.
       this.failed = err instanceof EdgewardenError ? err : ioError('the audit tree refused a record', err);
       throw this.failed;
     }
-    this.lastLeaf = leaf;
+    this.lastLeaf = hashes; // its first 32 bytes (a view is made only when asked for)
     return durable;
   }
 

@@ -45,12 +45,19 @@ class HashLevel {
   count = 0;
 
   push(h: Uint8Array): void {
+    this.pushFrom(h, 0);
+  }
+
+  /** Appends the 32 bytes of `src` at `at` (copied byte by byte: no view is made). */
+  pushFrom(src: Uint8Array, at: number): void {
     if ((this.count + 1) * HASH_BYTES > this.buf.length) {
       const next = new Uint8Array(this.buf.length * 2);
       next.set(this.buf);
       this.buf = next;
     }
-    this.buf.set(h, this.count * HASH_BYTES);
+    const buf = this.buf;
+    const o = this.count * HASH_BYTES;
+    for (let j = 0; j < HASH_BYTES; j++) buf[o + j] = src[at + j] as number;
     this.count++;
   }
 
@@ -98,23 +105,23 @@ export class MerkleTree {
 
   /**
    * Appends a leaf whose parent hashes were computed elsewhere (the warden's worker keeps the same
-   * tree's right edge, see {@link frontier}): `parents` holds, bottom up, the 32-byte hash of every
-   * node this leaf completes, one per trailing 1-bit of its index. Nothing is hashed here. A count
-   * that does not match the index throws `EW_PROVENANCE_TREE_SIZE` and leaves the tree unchanged.
+   * tree's right edge, see {@link frontier}). `hashes` is the 32-byte leaf hash followed, bottom up,
+   * by the hash of every node this leaf completes, one per trailing 1-bit of its index. Nothing is
+   * hashed here. A length that does not match the index throws `EW_PROVENANCE_TREE_SIZE` and
+   * leaves the tree unchanged.
    */
-  appendHashed(leaf: Uint8Array, parents: Uint8Array): number {
+  appendHashed(hashes: Uint8Array): number {
     const index = this.size;
     let completes = 0;
     for (let i = index; i % 2 === 1; i = (i - 1) / 2) completes++;
-    if (leaf.length !== HASH_BYTES || parents.length !== completes * HASH_BYTES) {
+    if (hashes.length !== (completes + 1) * HASH_BYTES) {
       badSize(
-        `leaf ${index} completes ${completes} nodes, got ${parents.length / HASH_BYTES} (a leaf hash is 32 bytes)`,
+        `leaf ${index} completes ${completes} nodes: ${(completes + 1) * HASH_BYTES} bytes of hashes, got ${hashes.length}`,
       );
     }
-    this.levels[0]!.push(leaf);
-    for (let k = 0; k < completes; k++) {
-      if (this.levels.length === k + 1) this.levels.push(new HashLevel());
-      this.levels[k + 1]!.push(parents.subarray(k * HASH_BYTES, (k + 1) * HASH_BYTES));
+    for (let k = 0; k <= completes; k++) {
+      if (this.levels.length === k) this.levels.push(new HashLevel());
+      this.levels[k]!.pushFrom(hashes, k * HASH_BYTES);
     }
     return index;
   }

@@ -21,8 +21,6 @@ export interface ModelHost {
   readonly closed: boolean;
 }
 
-const swallow = () => {};
-
 /** A loaded model under the warden's gate and provenance. */
 export class GuardedModel implements WardenModel {
   readonly name: string;
@@ -132,8 +130,8 @@ export class GuardedModel implements WardenModel {
       inputs: feeds,
       outputs,
     });
-    // An application that ignores the bundle must not crash the process if it fails.
-    provenance.catch(swallow);
+    // An application that ignores the bundle does not crash the process if it fails: the pipeline
+    // marks a failed bundle handled when it fails.
     c.latency.record((performance.now() - t0) * 1000);
     return { outputs, decision, provenance };
   }

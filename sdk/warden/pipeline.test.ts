@@ -198,7 +198,7 @@ describe('ProvenancePipeline records', () => {
     lying.chunk = async (req) => {
       const res = await real.chunk(req);
       const len = new DataView(res.out.buffer, res.out.byteOffset).getUint32(1, true);
-      (res.out as Uint8Array)[5 + len] ^= 1; // first byte of the first record's leaf hash
+      (res.out as Uint8Array)[5 + len + 1] ^= 1; // first byte of the first record's leaf hash
       return res;
     };
     const p = new ProvenancePipeline({

@@ -44,22 +44,24 @@ export interface PipelineOptions {
   maxBacklogBytes?: number;
 }
 
-/** The worker's hashes of one record: its leaf and the tree nodes it completes (see AuditLog.appendHashed). */
-interface Hashed {
-  leaf: Uint8Array;
-  parents: Uint8Array;
-  /** False for the first record of a chunk: the log checks that one in full. */
-  trusted: boolean;
-}
-
 /** One submitted inference until its bundle settles. */
 class Pending {
+  promise!: Promise<ProvenanceBundle>;
   resolve!: (b: ProvenanceBundle) => void;
   reject!: (e: unknown) => void;
   settled = false;
   index = 0;
   record: Uint8Array | undefined;
   durable: Promise<void> | undefined;
+}
+
+const swallow = () => {};
+
+/** A rejected promise that does not count as unhandled when the application ignores it. */
+function rejected(err: unknown): Promise<never> {
+  const p = Promise.reject(err);
+  p.catch(swallow);
+  return p;
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -226,7 +228,7 @@ export class ProvenancePipeline {
 
   /** Copies one inference's tensors into the current chunk; the promise resolves with its bundle. */
   submit(item: PipelineItem): Promise<ProvenanceBundle> {
-    if (this.error) return Promise.reject(this.error);
+    if (this.error) return rejected(this.error);
     const inSize = canonicalSize(item.inputs);
     const outSize = canonicalSize(item.outputs);
     const need = ITEM_HEADER_BYTES + pad8(inSize + outSize);
@@ -252,7 +254,7 @@ export class ProvenancePipeline {
       f64[h + 8] = this.labels(item.labels);
     } catch (err) {
       // This record fails alone (as encodeRecord would have failed it); nothing was written.
-      return Promise.reject(err);
+      return rejected(err);
     }
     f64[h + 9] = inSize;
     f64[h + 10] = outSize;
@@ -265,6 +267,7 @@ export class ProvenancePipeline {
       pending.resolve = resolve;
       pending.reject = reject;
     });
+    pending.promise = p;
     this.chunkItems.push(pending);
     // A sporadic inference goes to the worker at once (low latency); a tight loop fills a chunk.
     if (this.chunkItems.length >= CHUNK_ITEMS || performance.now() - this.lastPost >= CHUNK_MS) this.post();
@@ -285,6 +288,9 @@ export class ProvenancePipeline {
     if (p.settled) return;
     p.settled = true;
     this.settle();
+    // An application that ignores its bundles must not crash on a failed one; handled here, at
+    // failure, instead of a catch per inference on the hot path.
+    p.promise.catch(swallow);
     p.reject(err);
   }
 
@@ -446,7 +452,7 @@ export class ProvenancePipeline {
     let pos = 0;
     // The first record of each answer goes through the log's full check (chain, device, leaf hash
     // recomputed and compared with the worker's); the rest are appended with the worker's hashes.
-    let trusted = false;
+    let checkedOne = false;
     for (let i = 0; i < batch.length; i++) {
       const it = batch[i] as Pending;
       const status = dv.getUint8(pos);
@@ -473,24 +479,22 @@ export class ProvenancePipeline {
         envBytes = out.subarray(pos + 4, pos + 4 + envLen);
         pos += 4 + envLen;
       }
-      const hashed: Hashed = {
-        leaf: out.subarray(pos, pos + 32),
-        parents: out.subarray(pos + 33, pos + 33 + 32 * (out[pos + 32] as number)),
-        trusted,
-      };
-      pos += 33 + hashed.parents.length;
-      trusted = true;
+      // The leaf hash and the tree nodes it completes, one view (see MerkleTree.appendHashed).
+      const hashes = out.subarray(pos + 1, pos + 33 + 32 * (out[pos] as number));
+      pos += 1 + hashes.length;
       const index = this.nextIndex++;
+      const check = !checkedOne;
+      checkedOne = true;
       // After a failed append the rest of the batch is rejected by append() itself.
       if (batched) {
-        this.append(it, index, bytes, undefined, hashed);
+        this.append(it, index, bytes, undefined, hashes, check);
       } else if (envBytes) {
         const env: Envelope = {
           payload: bytes,
           payloadType: PAYLOAD_TYPES.record,
           signatures: [{ keyid, sig: envBytes.subarray(envBytes.length - 64) }],
         };
-        if (this.append(it, index, bytes, envBytes, hashed)) done.push({ item: it, env });
+        if (this.append(it, index, bytes, envBytes, hashes, check)) done.push({ item: it, env });
       } else {
         signed.push({ item: it, index, bytes });
       }
@@ -541,7 +545,14 @@ export class ProvenancePipeline {
    * Appends one record (in batched mode it then waits for a checkpoint), leaving its durability
    * promise in `lastDurable`. False when the pipeline has failed.
    */
-  private append(item: Pending, index: number, bytes: Uint8Array, envBytes?: Uint8Array, hashed?: Hashed): boolean {
+  private append(
+    item: Pending,
+    index: number,
+    bytes: Uint8Array,
+    envBytes?: Uint8Array,
+    hashes?: Uint8Array,
+    check = true,
+  ): boolean {
     if (this.failure) {
       this.ko(item, this.failure);
       return false;
@@ -552,11 +563,11 @@ export class ProvenancePipeline {
       if (log.size !== index) {
         throw new EdgewardenError('EW_WARDEN_PIPELINE', `audit log is at ${log.size}, expected ${index}`);
       }
-      if (hashed?.trusted) {
-        durable = log.appendHashed(bytes, hashed.leaf, hashed.parents, envBytes);
+      if (hashes && !check) {
+        durable = log.appendHashed(bytes, hashes, envBytes);
       } else {
         const entry = log.appendRecord(bytes, envBytes);
-        if (hashed && !sameBytes(entry.leafHash, hashed.leaf)) {
+        if (hashes && !sameBytes(entry.leafHash, hashes.subarray(0, 32))) {
           throw new EdgewardenError('EW_WARDEN_PIPELINE', `the worker's leaf hash of record ${index} is wrong`);
         }
         durable = entry.durable;

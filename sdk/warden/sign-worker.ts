@@ -220,10 +220,10 @@ const WORKER_MAIN_SOURCE = `
         bytesField(w, 18, sig);
         w.buf.writeUInt32LE(w.pos - envStart - 4, envStart);
       }
-      // Then the leaf hash, the number of tree nodes it completes, and their hashes, bottom up.
+      // Then the number of tree nodes the leaf completes, the leaf hash, and the nodes' hashes, bottom up.
       ensure(w, 33 + 32 * 64);
-      w.buf.set(leaf, w.pos);
-      const countAt = w.pos + 32;
+      const countAt = w.pos;
+      w.buf.set(leaf, w.pos + 1);
       w.pos += 33;
       let cur = leaf;
       let level = 0;
@@ -356,7 +356,7 @@ export interface ChunkRequest {
 export interface ChunkResult {
   /**
    * Per item: u8 status (0 ok, 1 failed), u32 length, record bytes or a UTF-8 message; signed: then
-   * u32 length and the binary envelope; ok: then the 32-byte leaf hash, u8 n and the n hashes of the
+   * u32 length and the binary envelope; ok: then u8 n, the 32-byte leaf hash and the n hashes of the
    * tree nodes the leaf completes, bottom up.
    */
   out: Uint8Array;
