@@ -524,15 +524,20 @@ async function coldStart(o: InferenceBenchOptions, tmp: string) {
       { dtype: v.type, dims: v.dims },
     ]),
   );
-  const home = join(tmp, 'cold');
-  await writeKeyPair(join(home, 'keys'), 'device');
+  // A home per entry, so that both start with audit logs of the same length (a log is scanned on open).
+  const homes = new Map<string, string>();
+  for (const [i, module] of [device, whole].entries()) {
+    const home = join(tmp, `cold-${i}`);
+    await writeKeyPair(join(home, 'keys'), 'device');
+    homes.set(module, home);
+  }
   const env = (module: string) => ({
     EW_ORT: pathToFileURL(createRequire(join(root, 'package.json')).resolve('onnxruntime-node')).href,
     EW_MODULE: pathToFileURL(resolve(module)).href,
     EW_MODEL: o.model,
     EW_THREADS: String(o.threads),
     EW_SHAPES: JSON.stringify(shapes),
-    EW_HOME: home,
+    EW_HOME: homes.get(module) as string,
   });
   type Run = { firstOutputMs: number; rssMb: number };
   const bare: Run[] = [];

@@ -82,6 +82,31 @@ describe('AuditLog basics', () => {
     expect(report).toMatchObject({ ok: true, size: 21, checkpoints: 1, signaturesChecked: true });
   });
 
+  it('reopens a log of signed records with the same tree; a signed entry of another payloadType is damage at its index', async () => {
+    const { dir, roots } = await buildLog(12, { signed: true });
+    const again = await AuditLog.open(dir);
+    expect(again.size).toBe(12);
+    expect(hex(again.tree.root())).toBe(roots[11]);
+    expect(again.damage).toBeUndefined();
+    await again.close();
+    // Entry 5 rewritten (valid CRC) as an envelope of a checkpoint type around the same record bytes.
+    const dir2 = freshDir();
+    const log = await AuditLog.open(dir2, { durability: 'none' });
+    const records = chain(signer, 6);
+    for (const r of records.slice(0, 5))
+      log.appendRecord(r, encodeEnvelope(signEnvelopeSync(signer, PAYLOAD_TYPES.record, r)));
+    await log.close();
+    // appendRecord refuses such an envelope, so the frame is written as it would lie on disk.
+    const wrongType = encodeEnvelope(signEnvelopeSync(signer, PAYLOAD_TYPES.checkpoint, records[5]!));
+    writeFileSync(join(dir2, segmentName(0)), encodeFrame(ENTRY_KIND.signedRecord, wrongType), { flag: 'a' });
+    const tail = chain(signer, 7)[6]!;
+    writeFileSync(join(dir2, segmentName(0)), encodeFrame(ENTRY_KIND.record, tail), { flag: 'a' });
+    const reopened = await AuditLog.open(dir2);
+    expect(reopened.damage).toMatchObject({ index: 5, code: 'EW_PROVENANCE_AUDIT_ENTRY' });
+    expect(reopened.size).toBe(5);
+    await reopened.close();
+  });
+
   it('refuses a record out of chain, appends after close, and a checkpoint that does not match', async () => {
     const log = await AuditLog.open(freshDir(), { durability: 'none' });
     const records = chain(signer, 3);

@@ -123,6 +123,57 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES)
   };
 }
 
+/**
+ * The payload of a binary envelope whose payloadType is `payloadType`, read in place: signatures are
+ * skipped, not decoded, and nothing is copied. For the audit log's scan on open, which checks the
+ * hash chain, not signatures (`audit verify` decodes and verifies every envelope). Undefined when
+ * the bytes are not such an envelope (a field of an unknown wire type, a length past the end, no or
+ * another payloadType). For an envelope `decodeEnvelope` accepts it returns the same payload.
+ */
+export function envelopePayloadOfType(bytes: Uint8Array, payloadType: Uint8Array): Uint8Array | undefined {
+  if (bytes.length > MAX_ENVELOPE_BYTES) return undefined;
+  const end = bytes.length;
+  let pos = 0;
+  let payload: Uint8Array | undefined;
+  let typeStart = -1;
+  let typeEnd = -1;
+  const varint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 10 && pos < end; i++) {
+      const b = bytes[pos++] as number;
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 128;
+    }
+    return -1;
+  };
+  while (pos < end) {
+    const tag = varint();
+    if (tag < 8) return undefined;
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (wire === 2) {
+      const len = varint();
+      if (len < 0 || pos + len > end) return undefined;
+      if (field === 1) payload = bytes.subarray(pos, pos + len);
+      else if (field === 2) {
+        typeStart = pos;
+        typeEnd = pos + len;
+      }
+      pos += len;
+    } else if (wire === 0) {
+      if (varint() < 0) return undefined;
+    } else if (wire === 1 || wire === 5) {
+      pos += wire === 1 ? 8 : 4;
+      if (pos > end) return undefined;
+    } else return undefined;
+  }
+  if (typeEnd - typeStart !== payloadType.length) return undefined;
+  for (let i = 0; i < payloadType.length; i++) if (bytes[typeStart + i] !== payloadType[i]) return undefined;
+  return payload ?? new Uint8Array(0);
+}
+
 /** Standard DSSE JSON, as generic DSSE tools expect it. */
 export function envelopeToJson(env: Envelope): DsseJson {
   return {

@@ -4,22 +4,28 @@ import { EdgewardenError } from '../errors';
 // RFC 9162 §2.1 Merkle tree over SHA-256, with leaf and node domain separation.
 
 const HASH_BYTES = 32;
-const LEAF_PREFIX = Buffer.from([0x00]);
-const NODE_PREFIX = Buffer.from([0x01]);
 
-function sha256(parts: Uint8Array[]): Uint8Array {
-  // One-shot crypto.hash over the joined bytes is much cheaper than a Hash object per call.
-  return new Uint8Array(hash('sha256', Buffer.concat(parts), 'buffer'));
+// One-shot crypto.hash over a scratch buffer that holds the domain prefix and the input: no
+// Buffer.concat per hash (the audit log hashes two of these per record, on open for every record).
+let scratch = Buffer.alloc(1024);
+
+function prefixed(prefix: number, a: Uint8Array, b?: Uint8Array): Buffer {
+  const n = 1 + a.length + (b ? b.length : 0);
+  if (n > scratch.length) scratch = Buffer.alloc(Math.max(n, scratch.length * 2));
+  scratch[0] = prefix;
+  scratch.set(a, 1);
+  if (b) scratch.set(b, 1 + a.length);
+  return hash('sha256', scratch.subarray(0, n), 'buffer');
 }
 
 /** Leaf hash of record bytes: SHA-256(0x00 ‖ bytes). */
 export function leafHash(recordBytes: Uint8Array): Uint8Array {
-  return sha256([LEAF_PREFIX, recordBytes]);
+  return new Uint8Array(prefixed(0x00, recordBytes));
 }
 
 /** Interior node hash: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256([NODE_PREFIX, left, right]);
+  return new Uint8Array(prefixed(0x01, left, right));
 }
 
 /** Root of the empty tree: SHA-256 of the empty string. */
