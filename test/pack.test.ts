@@ -89,11 +89,33 @@ describe('the packed package', () => {
     expect(JSON.parse(r.stdout.trim())).toEqual({ ok: true, testing: true });
   });
 
+  it('edgewarden/warden: the device entry signs and verifies, and shares its classes with the root', () => {
+    const script = `
+      import * as device from 'edgewarden/warden';
+      import * as all from 'edgewarden';
+      const warden = await device.createWarden({ home: 'home-device', signer: device.KeySigner.generate(), mode: 'per-output' });
+      const model = await warden.load(${JSON.stringify(CLS)});
+      const { outputs, provenance } = await model.infer({ x: { dtype: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192) } });
+      await warden.close();
+      const verdict = all.verifyBundle(await provenance, outputs, { trust: [warden.publicKey] });
+      const same = device.EdgewardenError === all.EdgewardenError && device.AuditLog === all.AuditLog;
+      console.log(JSON.stringify({ ok: verdict.ok, same, fleet: 'Collector' in device }));
+    `;
+    const r = run(process.execPath, ['--input-type=module', '-e', script]);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout.trim())).toEqual({ ok: true, same: true, fleet: false });
+  });
+
   it("type-checks a consumer's TypeScript against the installed types", async () => {
     await writeFile(
       join(dir, 'check.ts'),
       `import { createWarden, EdgewardenError, type Warden } from 'edgewarden';
 import { FakeBackend } from 'edgewarden/testing';
+import { verifyBundle, type ProvenanceBundle } from 'edgewarden/warden';
+
+export function check(b: ProvenanceBundle): boolean {
+  return verifyBundle(b, {}, { trust: [] }).ok;
+}
 
 export async function main(): Promise<number> {
   const warden: Warden = await createWarden({ home: 'home', backend: new FakeBackend(), mode: 'per-output' });
