@@ -28,7 +28,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const pipeline = (extra: { maxBacklogBytes?: number; mode?: 'batched' | 'per-output' } = {}) =>
+const pipeline = (extra: { maxBacklogBytes?: number; mode?: 'batched' | 'per-output'; worker?: DigestWorker } = {}) =>
   new ProvenancePipeline({
     mode: 'batched',
     log,
@@ -201,18 +201,7 @@ describe('ProvenancePipeline records', () => {
       (res.out as Uint8Array)[5 + len + 1] ^= 1; // first byte of the first record's leaf hash
       return res;
     };
-    const p = new ProvenancePipeline({
-      mode: 'batched',
-      log,
-      signer,
-      worker: lying,
-      clock: SYSTEM_CLOCK,
-      bootId: new Uint8Array(16),
-      clockSynced: () => false,
-      salted: false,
-      checkpointEvery: 1000,
-      checkpointMs: 60_000,
-    });
+    const p = pipeline({ worker: lying });
     const t = { x: { type: 'float32' as const, dims: [1], data: new Float32Array([1]) } };
     await expect(p.submit(item(t, t))).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
     expect(log.size).toBe(1); // appended by the full check, then refused: nothing after it
