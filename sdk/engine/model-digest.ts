@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type BigIntStats, createReadStream, readFileSync } from 'node:fs';
+import { type BigIntStats, createReadStream, readFileSync, statSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { EdgewardenError } from '../errors';
@@ -90,9 +90,9 @@ let lastScan: { key: string; scan: ModelScan } | undefined;
 const identity = (path: string, st: BigIntStats): string =>
   `${path}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 
-async function statModel(path: string): Promise<BigIntStats> {
+function statModel(path: string): BigIntStats {
   try {
-    const st = await stat(path, { bigint: true });
+    const st = statSync(path, { bigint: true });
     if (!st.isFile()) throw new Error('not a regular file');
     return st;
   } catch (err) {
@@ -109,6 +109,7 @@ async function readModel(path: string, st: BigIntStats): Promise<Buffer> {
 }
 
 async function externalFilesOf(path: string, scan: ModelScan): Promise<string[]> {
+  if (scan.externalData.length === 0) return [];
   const dir = dirname(path);
   const realDir = await realpath(dir);
   const byLocation = new Map<string, string>();
@@ -127,7 +128,7 @@ async function externalFilesOf(path: string, scan: ModelScan): Promise<string[]>
  */
 export async function inspectModelFile(modelPath: string): Promise<InspectedModel> {
   const path = resolve(modelPath);
-  const st = await statModel(path);
+  const st = statModel(path);
   const bytes = await readModel(path, st);
   const scan = scanOnnxModel(bytes);
   // Remembered only when the file did not change while it was read.
@@ -144,7 +145,7 @@ export async function inspectModelFile(modelPath: string): Promise<InspectedMode
  */
 export async function checkModelFile(modelPath: string): Promise<Omit<InspectedModel, 'bytes'>> {
   const path = resolve(modelPath);
-  const st = await statModel(path);
+  const st = statModel(path);
   const cached = lastScan?.key === identity(path, st) ? lastScan.scan : undefined;
   const scan = cached ?? scanOnnxModel(await readModel(path, st));
   return { path, scan, externalFiles: await externalFilesOf(path, scan) };

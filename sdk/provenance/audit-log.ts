@@ -1,15 +1,16 @@
+import { createHash, type Hash } from 'node:crypto';
 import {
   closeSync,
   fdatasync,
   fdatasyncSync,
   ftruncateSync,
+  mkdirSync,
   openSync,
   readFileSync,
   unlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { EdgewardenError } from '../errors';
 import { type Clock, SYSTEM_CLOCK } from '../util/clock';
@@ -22,7 +23,8 @@ import {
   segmentName,
   writeFrame,
 } from './audit-format';
-import { type AuditDamage, scanAuditLog, type TornTail } from './audit-scan';
+import { readResume, writeResume } from './audit-resume';
+import { type AuditDamage, type SegmentDigest, scanAuditLog, type TornTail } from './audit-scan';
 import { decodeCheckpoint } from './checkpoint';
 import { decodeEnvelope, type Envelope, encodeEnvelope, PAYLOAD_TYPES } from './dsse';
 import { leafHash, type MerkleTree } from './merkle';
@@ -100,6 +102,11 @@ export class AuditLog {
   readonly damage: AuditDamage | undefined;
   /** The torn tail dropped on open, if there was one. */
   readonly recovery: AuditRecovery | undefined;
+  /**
+   * Records that open restored from the resume point (saved at the last close or segment roll)
+   * instead of parsing them; 0 when it scanned the log from its first byte.
+   */
+  readonly resumed: number;
   readonly durability: Durability;
 
   private fd: number;
@@ -124,6 +131,10 @@ export class AuditLog {
   private readonly groupMs: number;
   private readonly segmentBytes: number;
   private readonly clock: Clock;
+  /** For the resume point: the SHA-256 of every earlier segment, and the running one of this segment. */
+  private readonly sealed: SegmentDigest[];
+  private activeHash: Hash | undefined;
+  private recoveries: number;
 
   private constructor(
     readonly dir: string,
@@ -138,8 +149,16 @@ export class AuditLog {
       recovery: AuditRecovery | undefined;
       deviceKeyid: Uint8Array | undefined;
       opts: AuditLogOptions;
+      resumed: number;
+      sealed: SegmentDigest[];
+      activeHash: Hash | undefined;
+      recoveries: number;
     },
   ) {
+    this.resumed = init.resumed;
+    this.sealed = init.sealed;
+    this.activeHash = init.activeHash;
+    this.recoveries = init.recoveries;
     this.fd = init.fd;
     this.segNo = init.segNo;
     this.segSize = init.segSize;
@@ -165,13 +184,18 @@ export class AuditLog {
     }
     const abs = resolve(dir);
     try {
-      await mkdir(abs, { recursive: true, mode: 0o700 });
+      mkdirSync(abs, { recursive: true, mode: 0o700 });
     } catch (cause) {
       throw ioError(`cannot create audit directory ${abs}`, cause);
     }
     lock(abs);
     try {
-      const scan = await scanAuditLog(abs, opts.deviceKeyid ? { deviceKeyid: opts.deviceKeyid } : {});
+      const scan = await scanAuditLog(abs, {
+        readSync: true,
+        segmentDigests: true,
+        resume: readResume(abs),
+        ...(opts.deviceKeyid ? { deviceKeyid: opts.deviceKeyid } : {}),
+      });
       let segNo = 0;
       let segSize = 0;
       let recovery: AuditRecovery | undefined;
@@ -204,8 +228,15 @@ export class AuditLog {
         recovery,
         deviceKeyid: scan.deviceKeyid,
         opts: { ...opts, durability },
+        resumed: scan.resumed,
+        // After damage the log goes on in a fresh segment and saves no resume point: every open
+        // scans in full and reports the damage again.
+        sealed: scan.damage ? [] : (scan.sealed ?? []),
+        activeHash: scan.damage ? undefined : (scan.activeHash ?? createHash('sha256')),
+        recoveries: scan.recoveries,
       });
       if (recovery) {
+        log.recoveries++;
         const event = { timeUnixMs: log.clock.now(), ...recovery };
         log.push(ENTRY_KIND.recovery, new Uint8Array(Buffer.from(JSON.stringify(event), 'utf8')));
         await log.flush();
@@ -339,6 +370,7 @@ export class AuditLog {
     this.closing = true;
     try {
       await this.flush();
+      this.saveResume();
     } finally {
       this.closed = true;
       if (this.timer) clearTimeout(this.timer);
@@ -352,6 +384,22 @@ export class AuditLog {
       this.closeLater = [];
       unlock(this.dir);
     }
+  }
+
+  /** Saves the resume point for the next open (everything appended is written by now). */
+  private saveResume(): void {
+    if (!this.activeHash || this.failed || this.used > 0) return;
+    writeResume(this.dir, {
+      segments: [
+        ...this.sealed,
+        { name: segmentName(this.segNo), bytes: this.segSize, sha256: this.activeHash.copy().digest() },
+      ],
+      tree: this.tree,
+      lastLeafHash: this.lastLeafHash,
+      deviceKeyid: this.device,
+      latest: this.latest,
+      recoveries: this.recoveries,
+    });
   }
 
   private checkWritable(): void {
@@ -402,6 +450,7 @@ export class AuditLog {
       this.failed = ioError(`cannot write the audit log in ${this.dir}`, cause);
       throw this.failed;
     }
+    this.activeHash?.update(this.chunk.subarray(0, this.used));
     this.segSize += this.used;
     this.used = 0;
   }
@@ -418,9 +467,15 @@ export class AuditLog {
     // An async fsync may still be running on the old descriptor: close it once that is done.
     if (this.draining) this.closeLater.push(this.fd);
     else closeSync(this.fd);
+    if (this.activeHash) {
+      this.sealed.push({ name: segmentName(this.segNo), bytes: this.segSize, sha256: this.activeHash.digest() });
+      this.activeHash = createHash('sha256');
+    }
     this.segNo++;
     this.fd = openSync(join(this.dir, segmentName(this.segNo)), 'a', 0o600);
     this.segSize = 0;
+    // A sealed segment is a good place for a resume point: a crash later rescans at most one segment.
+    this.saveResume();
   }
 
   private startDrain(): void {

@@ -1,7 +1,10 @@
+import { createHash, type Hash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgewardenError, isEdgewardenError } from '../errors';
 import { ENTRY_KIND, readFrame, SEGMENT_RE, validFrameAfter } from './audit-format';
+import type { ResumePoint } from './audit-resume';
 import { type CheckpointFields, decodeCheckpoint } from './checkpoint';
 import type { ProvenanceCode } from './codes';
 import { decodeEnvelope, type Envelope, envelopePayloadOfType, PAYLOAD_TYPES, verifyEnvelope } from './dsse';
@@ -30,6 +33,13 @@ export interface TornTail {
   reason: string;
 }
 
+/** A segment file's first `bytes` bytes and their SHA-256 (see audit-resume.ts). */
+export interface SegmentDigest {
+  name: string;
+  bytes: number;
+  sha256: Uint8Array;
+}
+
 /** A checkpoint found in the log, with where it sits. */
 export interface ScannedCheckpoint {
   envelope: Envelope;
@@ -47,6 +57,19 @@ export interface ScanOptions {
   deviceKeyid?: Uint8Array;
   /** Called before each segment is read, with how many are done (for a progress bar). */
   onSegment?: (done: number, total: number) => void;
+  /**
+   * Read the directory and segments synchronously (opening a log at start-up: no trips through the
+   * thread pool, which a booting worker makes slow). Verification and export read asynchronously.
+   */
+  readSync?: boolean;
+  /**
+   * Start from this resume point: its covered bytes are only hashed and compared, not parsed. When
+   * they differ (or the segments are not the ones it covers), the scan starts over from the first
+   * byte, as if there were no resume point.
+   */
+  resume?: ResumePoint;
+  /** Keep a SHA-256 of every segment's good bytes (`sealed`, `activeHash`), for the next resume point. */
+  segmentDigests?: boolean;
 }
 
 export interface ScanResult {
@@ -63,6 +86,14 @@ export interface ScanResult {
   records?: Uint8Array[];
   signedRecords?: (Uint8Array | undefined)[];
   deviceKeyid?: Uint8Array;
+  /** Records restored from the resume point instead of parsed (0: scanned from the first byte). */
+  resumed: number;
+  /** Why a resume point given in the options was not used. */
+  resumeRejected?: string;
+  /** With `segmentDigests`: every segment but the last, whole. */
+  sealed?: SegmentDigest[];
+  /** With `segmentDigests`: the running SHA-256 of the last segment's good bytes. */
+  activeHash?: Hash;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -72,10 +103,10 @@ const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.c
 // Buffer#slice shares memory; everything kept from a segment buffer is copied with new Uint8Array(x).
 
 /** Segment file names of `dir`, in order. */
-export async function listSegments(dir: string): Promise<string[]> {
+export async function listSegments(dir: string, readSync = false): Promise<string[]> {
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readSync ? readdirSync(dir) : await readdir(dir);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `cannot read audit directory ${dir}`, { cause });
@@ -90,17 +121,50 @@ export async function listSegments(dir: string): Promise<string[]> {
  * tail, reported separately. Reads only; never writes.
  */
 export async function scanAuditLog(dir: string, opts: ScanOptions = {}): Promise<ScanResult> {
-  const segments = await listSegments(dir);
-  const tree = new MerkleTree();
+  const segments = await listSegments(dir, opts.readSync);
+  const resume = opts.resume;
+  if (resume) {
+    const why = resumeMismatch(resume, segments, opts.deviceKeyid);
+    const res = why === undefined ? await scanSegments(dir, segments, opts, resume) : why;
+    if (typeof res !== 'string') return res;
+    // Without a resume point the scan cannot return a string.
+    const full = (await scanSegments(dir, segments, { ...opts, resume: undefined }, undefined)) as ScanResult;
+    full.resumeRejected = res;
+    return full;
+  }
+  return (await scanSegments(dir, segments, opts, undefined)) as ScanResult;
+}
+
+/** Why a resume point cannot apply to these segments, before any is read; undefined: it may. */
+function resumeMismatch(r: ResumePoint, segments: string[], device: Uint8Array | undefined): string | undefined {
+  if (r.segments.length > segments.length) return 'a covered segment is missing';
+  for (let i = 0; i < r.segments.length; i++) {
+    if (r.segments[i]!.name !== segments[i]) return `segment ${segments[i]} is not the covered ${r.segments[i]!.name}`;
+  }
+  if (device && r.deviceKeyid && !same(device, r.deviceKeyid)) return 'the resume point names another device';
+  return undefined;
+}
+
+/** The scan itself; with `resume`, a string says why its covered bytes did not match. */
+async function scanSegments(
+  dir: string,
+  segments: string[],
+  opts: ScanOptions,
+  resume: ResumePoint | undefined,
+): Promise<ScanResult | string> {
   const res: ScanResult = {
     segments,
-    tree,
-    lastLeafHash: EMPTY,
-    checkpoints: [],
-    recoveries: 0,
+    tree: resume ? resume.tree : new MerkleTree(),
+    lastLeafHash: resume ? resume.lastLeafHash : EMPTY,
+    checkpoints: resume?.latest ? [resume.latest] : [],
+    recoveries: resume ? resume.recoveries : 0,
     lastSegmentGoodBytes: 0,
+    resumed: resume ? resume.tree.size : 0,
   };
+  const tree = res.tree;
   if (opts.deviceKeyid) res.deviceKeyid = opts.deviceKeyid;
+  else if (resume?.deviceKeyid) res.deviceKeyid = resume.deviceKeyid;
+  if (opts.segmentDigests) res.sealed = [];
   if (opts.collect) {
     res.records = [];
     res.signedRecords = [];
@@ -110,12 +174,21 @@ export async function scanAuditLog(dir: string, opts: ScanOptions = {}): Promise
     const name = segments[s]!;
     let buf: Uint8Array;
     try {
-      buf = await readFile(join(dir, name));
+      buf = opts.readSync ? readFileSync(join(dir, name)) : await readFile(join(dir, name));
     } catch (cause) {
       throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `cannot read ${join(dir, name)}`, { cause });
     }
     const last = s === segments.length - 1;
     let pos = 0;
+    const digest = opts.segmentDigests || resume ? createHash('sha256') : undefined;
+    const covered = resume?.segments[s];
+    if (covered && digest) {
+      if (buf.length < covered.bytes) return `${name} is shorter than the ${covered.bytes} bytes it had`;
+      digest.update(buf.subarray(0, covered.bytes));
+      if (!same(digest.copy().digest(), covered.sha256)) return `${name} changed in its first ${covered.bytes} bytes`;
+      pos = covered.bytes;
+    }
+    const from = pos;
     while (pos < buf.length) {
       const fr = readFrame(buf, pos);
       if (!fr.ok) {
@@ -141,6 +214,11 @@ export async function scanAuditLog(dir: string, opts: ScanOptions = {}): Promise
     }
     if (last) res.lastSegmentGoodBytes = res.torn ? res.torn.offset : pos;
     if (res.damage) break;
+    if (digest && opts.segmentDigests) {
+      digest.update(buf.subarray(from, last ? res.lastSegmentGoodBytes : pos));
+      if (last) res.activeHash = digest;
+      else res.sealed!.push({ name, bytes: pos, sha256: digest.digest() });
+    }
   }
   return res;
 }

@@ -6,6 +6,7 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgewardenError } from '../errors';
@@ -100,9 +101,11 @@ export class KeySigner implements Signer {
  * missing, not Ed25519, or readable by group or others (mode must be 0600 or stricter).
  */
 export async function loadKeyFileSigner(path: string): Promise<KeySigner> {
+  // Read synchronously (a small file at start-up): the promise API's trips through the thread pool
+  // cost a device's cold start several ms while the digest worker boots on the other core.
   let mode: number;
   try {
-    mode = (await stat(path)).mode;
+    mode = statSync(path).mode;
   } catch (cause) {
     throw new EdgewardenError('EW_PROVENANCE_KEY_FILE', `key file ${path} does not exist; run 'edgewarden keys init'`, {
       cause,
@@ -116,7 +119,7 @@ export async function loadKeyFileSigner(path: string): Promise<KeySigner> {
       { details: { path, mode: mode & 0o777 } },
     );
   }
-  const pem = await readFile(path, 'utf8');
+  const pem = readFileSync(path, 'utf8');
   try {
     return new KeySigner(createPrivateKey(pem));
   } catch (cause) {

@@ -78,6 +78,24 @@ describe('MerkleTree (RFC 9162)', () => {
     expect(t.frontier().map((h) => (h ? hex(h) : null))).toEqual([hex(leafHash(data[0]!))]);
   });
 
+  it('fromLeafBytes rebuilds the tree of leafBytes: same roots, frontier and proofs; ragged bytes refused', () => {
+    for (const n of [0, 1, 2, 3, 7, 8, 33]) {
+      const t = new MerkleTree();
+      for (let i = 0; i < n; i++) t.append(leafHash(new Uint8Array([i, 7])));
+      const r = MerkleTree.fromLeafBytes(t.leafBytes().slice());
+      expect(r.size).toBe(n);
+      expect(Buffer.from(r.root()).equals(Buffer.from(t.root()))).toBe(true);
+      expect(r.frontier()).toEqual(t.frontier());
+      if (n > 0) expect(r.inclusionProof(n - 1)).toEqual(t.inclusionProof(n - 1));
+      r.append(leafHash(new Uint8Array([1])));
+      t.append(leafHash(new Uint8Array([1])));
+      expect(Buffer.from(r.root()).equals(Buffer.from(t.root()))).toBe(true);
+    }
+    expect(() => MerkleTree.fromLeafBytes(new Uint8Array(33))).toThrow(
+      expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }),
+    );
+  });
+
   it('matches the naive MTH for every size 0..64, also as a past size', () => {
     for (let n = 0; n <= 64; n++) expect(hex(tree.root(n))).toBe(hex(mth(data.slice(0, n))));
   });

@@ -132,6 +132,25 @@ export class MerkleTree {
     return index;
   }
 
+  /** Every leaf hash, in order, as one view of 32 × size bytes (see {@link fromLeafBytes}). */
+  leafBytes(): Uint8Array {
+    const l = this.levels[0]!;
+    return l.buf.subarray(0, l.count * HASH_BYTES);
+  }
+
+  /**
+   * The tree of these leaf hashes (32 bytes each, in order): every interior node is recomputed, so
+   * its root can be checked against a signed checkpoint. Throws `EW_PROVENANCE_TREE_SIZE` when the
+   * length is not a whole number of hashes.
+   */
+  static fromLeafBytes(leaves: Uint8Array): MerkleTree {
+    if (leaves.length % HASH_BYTES !== 0) badSize('leaf bytes are not a whole number of 32-byte hashes');
+    const t = new MerkleTree();
+    const n = leaves.length / HASH_BYTES;
+    for (let i = 0; i < n; i++) t.append(leaves.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
+    return t;
+  }
+
   /**
    * The right edge of the tree: for each level k, the hash of the last complete subtree of 2^k
    * leaves when it still waits for its right sibling (bit k of the size is 1), else undefined. With

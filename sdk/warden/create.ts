@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { InferenceBackend } from '../engine/backend';
 import { loadModel } from '../engine/load';
@@ -226,9 +225,8 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
   let logPending: Promise<AuditLog> | undefined;
   try {
     const backend: InferenceBackend = opts.backend ?? new OnnxRuntimeBackend();
-    const logP = mkdir(join(home, 'audit'), { recursive: true, mode: 0o700 }).then(() =>
-      AuditLog.open(join(home, 'audit'), { durability, clock }),
-    );
+    // AuditLog.open creates the directory (0700) when there is none.
+    const logP = AuditLog.open(join(home, 'audit'), { durability, clock });
     logPending = logP;
     log = await logP;
     const alerts: string[] = [];

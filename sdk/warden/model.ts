@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { BackendSession, TensorMeta } from '../engine/backend';
 import type { LoadedModel } from '../engine/load';
 import type { TensorInput, TensorMap } from '../engine/tensor';

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { TensorMap } from '../engine/tensor';
 import { EdgewardenError } from '../errors';
 import type { AuditLog } from '../provenance/audit-log';

@@ -260,6 +260,10 @@ const WORKER_MAIN_SOURCE = `
           payloadType,
           paeHead: (n) => Buffer.from('DSSEv1 ' + payloadType.length + ' ' + m.payloadType + ' ' + n + ' '),
         };
+        // Warm the digest and, per-output, the signature now, while the application loads its
+        // model: the first inference's bundle then does not pay for their first use.
+        sha256(nodeIn);
+        if (key) sign(null, nodeIn, key);
         return;
       }
       let out;

@@ -1,0 +1,195 @@
+import { hash } from 'node:crypto';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ScannedCheckpoint, SegmentDigest } from './audit-scan';
+import { decodeCheckpoint } from './checkpoint';
+import { decodeEnvelope, type Envelope, encodeEnvelope, PAYLOAD_TYPES } from './dsse';
+import { MerkleTree } from './merkle';
+
+// The resume point of an audit log (README "Audit log format"): what opening the log would rebuild
+// from its first bytes, saved when the log is closed or rolls to a new segment, so that the next open
+// reads and SHA-256s those bytes instead of parsing every entry again (which grows with the log's
+// whole history, ~40 µs per record in a process that has just started). Any change to a covered byte
+// makes its segment digest differ, and the open falls back to the full scan, which then reports the
+// exact index of the damage. The tree is rebuilt from the saved leaf hashes (one node hash per
+// record) and its root checked against the latest signed checkpoint. The file is a cache: deleting
+// it only makes the next open slower.
+//
+//   file     = magic "EWRESUM1" ‖ body ‖ sha256(magic ‖ body)
+//   body     = u32 segmentCount ‖ segment* ‖ bytes lastLeafHash ‖ bytes deviceKeyid
+//              ‖ bytes latestCheckpoint (binary DSSE envelope, empty: none) ‖ u32 recoveries
+//              ‖ bytes leafHashes                        (32 bytes per record, in order)
+//   segment  = bytes name ‖ u64 coveredBytes ‖ 32 sha256(covered bytes)
+//   bytes    = u32 length ‖ length bytes;  all integers little-endian
+
+/** File name of the resume point inside the audit directory. */
+export const RESUME_FILE = 'RESUME';
+const MAGIC = Buffer.from('EWRESUM1', 'latin1');
+
+/** The state an open restores instead of scanning the covered bytes. */
+export interface ResumePoint {
+  /** The covered prefix of the log, in segment order (the last one may have grown since). */
+  segments: SegmentDigest[];
+  tree: MerkleTree;
+  lastLeafHash: Uint8Array;
+  deviceKeyid: Uint8Array | undefined;
+  latest: ScannedCheckpoint | undefined;
+  recoveries: number;
+}
+
+/** The fields {@link writeResume} saves (the latest checkpoint as an envelope). */
+export interface ResumeState {
+  segments: readonly SegmentDigest[];
+  tree: MerkleTree;
+  lastLeafHash: Uint8Array;
+  deviceKeyid: Uint8Array | undefined;
+  latest: Envelope | undefined;
+  recoveries: number;
+}
+
+class Writer {
+  private parts: Uint8Array[] = [];
+  u32(v: number): void {
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32LE(v, 0);
+    this.parts.push(b);
+  }
+  u64(v: number): void {
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigUInt64LE(BigInt(v), 0);
+    this.parts.push(b);
+  }
+  raw(b: Uint8Array): void {
+    this.parts.push(b);
+  }
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.parts.push(b);
+  }
+  finish(): Buffer {
+    const body = Buffer.concat([MAGIC, ...this.parts]);
+    return Buffer.concat([body, hash('sha256', body, 'buffer')]);
+  }
+}
+
+/** Thrown inside the reader only; any shortfall or oddity makes the file unusable. */
+class Unusable extends Error {}
+
+class Reader {
+  pos = MAGIC.length;
+  constructor(
+    private readonly b: Buffer,
+    private readonly end: number,
+  ) {}
+  private need(n: number): void {
+    if (n < 0 || this.pos + n > this.end) throw new Unusable('short');
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.b.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  u64(): number {
+    this.need(8);
+    const v = this.b.readBigUInt64LE(this.pos);
+    this.pos += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Unusable('u64');
+    return Number(v);
+  }
+  raw(n: number): Uint8Array {
+    this.need(n);
+    const v = new Uint8Array(this.b.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return v;
+  }
+  bytes(): Uint8Array {
+    return this.raw(this.u32());
+  }
+}
+
+/**
+ * Saves the resume point (a temporary file, then a rename: a crash leaves the old file or the new,
+ * never half of one). Errors are swallowed: without the file, the next open scans the whole log.
+ */
+export function writeResume(dir: string, s: ResumeState): void {
+  const w = new Writer();
+  w.u32(s.segments.length);
+  for (const seg of s.segments) {
+    w.bytes(Buffer.from(seg.name, 'utf8'));
+    w.u64(seg.bytes);
+    w.raw(seg.sha256);
+  }
+  w.bytes(s.lastLeafHash);
+  w.bytes(s.deviceKeyid ?? new Uint8Array(0));
+  w.bytes(s.latest ? encodeEnvelope(s.latest) : new Uint8Array(0));
+  w.u32(s.recoveries);
+  w.bytes(s.tree.leafBytes());
+  const tmp = join(dir, `${RESUME_FILE}.tmp`);
+  try {
+    writeFileSync(tmp, w.finish(), { mode: 0o600 });
+    renameSync(tmp, join(dir, RESUME_FILE));
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+  }
+}
+
+/**
+ * Reads the resume point, or undefined when there is none or it is unusable (bad magic or
+ * checksum, impossible sizes, a tree that does not match its latest checkpoint). Never throws.
+ * The covered segment bytes are checked by the scan that uses it.
+ */
+export function readResume(dir: string): ResumePoint | undefined {
+  let b: Buffer;
+  try {
+    b = readFileSync(join(dir, RESUME_FILE));
+  } catch {
+    return undefined;
+  }
+  const end = b.length - 32;
+  if (end < MAGIC.length || !b.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  if (!hash('sha256', b.subarray(0, end), 'buffer').equals(b.subarray(end))) return undefined;
+  try {
+    const r = new Reader(b, end);
+    const segments: SegmentDigest[] = [];
+    const count = r.u32();
+    for (let i = 0; i < count; i++) {
+      const name = Buffer.from(r.bytes()).toString('utf8');
+      segments.push({ name, bytes: r.u64(), sha256: r.raw(32) });
+    }
+    const lastLeafHash = r.bytes();
+    const device = r.bytes();
+    const cpBytes = r.bytes();
+    const recoveries = r.u32();
+    const tree = MerkleTree.fromLeafBytes(r.bytes());
+    if (r.pos !== end) return undefined;
+    if (tree.size > 0 ? !sameBytes(tree.leaf(tree.size - 1), lastLeafHash) : lastLeafHash.length !== 0) {
+      return undefined;
+    }
+    let latest: ScannedCheckpoint | undefined;
+    if (cpBytes.length > 0) {
+      const envelope = decodeEnvelope(cpBytes);
+      if (envelope.payloadType !== PAYLOAD_TYPES.checkpoint) return undefined;
+      const fields = decodeCheckpoint(envelope.payload);
+      // The signed checkpoint vouches for the restored tree up to its size.
+      if (fields.treeSize > tree.size || !sameBytes(tree.root(fields.treeSize), fields.rootHash)) return undefined;
+      latest = { envelope, fields };
+    }
+    return {
+      segments,
+      tree,
+      lastLeafHash,
+      deviceKeyid: device.length > 0 ? device : undefined,
+      latest,
+      recoveries,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
