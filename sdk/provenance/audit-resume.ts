@@ -11,14 +11,14 @@ import { MerkleTree } from './merkle';
 // reads and SHA-256s those bytes instead of parsing every entry again (which grows with the log's
 // whole history, ~40 µs per record in a process that has just started). Any change to a covered byte
 // makes its segment digest differ, and the open falls back to the full scan, which then reports the
-// exact index of the damage. The tree is rebuilt from the saved leaf hashes (one node hash per
-// record) and its root checked against the latest signed checkpoint. The file is a cache: deleting
-// it only makes the next open slower.
+// exact index of the damage. The tree's levels are restored as saved (nothing is hashed again) and
+// its root checked against the latest signed checkpoint. The file is a cache: deleting it only makes
+// the next open slower.
 //
 //   file     = magic "EWRESUM1" ‖ body ‖ sha256(magic ‖ body)
 //   body     = u32 segmentCount ‖ segment* ‖ bytes lastLeafHash ‖ bytes deviceKeyid
 //              ‖ bytes latestCheckpoint (binary DSSE envelope, empty: none) ‖ u32 recoveries
-//              ‖ bytes leafHashes                        (32 bytes per record, in order)
+//              ‖ u32 levelCount ‖ bytes level*   (level k: the hashes of the complete 2^k-leaf subtrees)
 //   segment  = bytes name ‖ u64 coveredBytes ‖ 32 sha256(covered bytes)
 //   bytes    = u32 length ‖ length bytes;  all integers little-endian
 
@@ -124,7 +124,9 @@ export function writeResume(dir: string, s: ResumeState): void {
   w.bytes(s.deviceKeyid ?? new Uint8Array(0));
   w.bytes(s.latest ? encodeEnvelope(s.latest) : new Uint8Array(0));
   w.u32(s.recoveries);
-  w.bytes(s.tree.leafBytes());
+  const levels = s.tree.levelBytes();
+  w.u32(levels.length);
+  for (const l of levels) w.bytes(l);
   const tmp = join(dir, `${RESUME_FILE}.tmp`);
   try {
     writeFileSync(tmp, w.finish(), { mode: 0o600 });
@@ -163,8 +165,12 @@ export function readResume(dir: string): ResumePoint | undefined {
     const device = r.bytes();
     const cpBytes = r.bytes();
     const recoveries = r.u32();
-    const tree = MerkleTree.fromLeafBytes(r.bytes());
+    const levelCount = r.u32();
+    if (levelCount > 64) return undefined;
+    const levels: Uint8Array[] = [];
+    for (let i = 0; i < levelCount; i++) levels.push(r.bytes());
     if (r.pos !== end) return undefined;
+    const tree = MerkleTree.fromLevelBytes(levels);
     if (tree.size > 0 ? !sameBytes(tree.leaf(tree.size - 1), lastLeafHash) : lastLeafHash.length !== 0) {
       return undefined;
     }

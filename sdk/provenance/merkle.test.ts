@@ -78,11 +78,11 @@ describe('MerkleTree (RFC 9162)', () => {
     expect(t.frontier().map((h) => (h ? hex(h) : null))).toEqual([hex(leafHash(data[0]!))]);
   });
 
-  it('fromLeafBytes rebuilds the tree of leafBytes: same roots, frontier and proofs; ragged bytes refused', () => {
+  it('fromLevelBytes restores the tree of levelBytes: same roots, frontier and proofs; impossible sizes refused', () => {
     for (const n of [0, 1, 2, 3, 7, 8, 33]) {
       const t = new MerkleTree();
       for (let i = 0; i < n; i++) t.append(leafHash(new Uint8Array([i, 7])));
-      const r = MerkleTree.fromLeafBytes(t.leafBytes().slice());
+      const r = MerkleTree.fromLevelBytes(t.levelBytes().map((l) => l.slice()));
       expect(r.size).toBe(n);
       expect(Buffer.from(r.root()).equals(Buffer.from(t.root()))).toBe(true);
       expect(r.frontier()).toEqual(t.frontier());
@@ -91,9 +91,11 @@ describe('MerkleTree (RFC 9162)', () => {
       t.append(leafHash(new Uint8Array([1])));
       expect(Buffer.from(r.root()).equals(Buffer.from(t.root()))).toBe(true);
     }
-    expect(() => MerkleTree.fromLeafBytes(new Uint8Array(33))).toThrow(
-      expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }),
-    );
+    const code = expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' });
+    expect(() => MerkleTree.fromLevelBytes([new Uint8Array(33)])).toThrow(code);
+    expect(() => MerkleTree.fromLevelBytes([new Uint8Array(64)])).toThrow(code);
+    expect(() => MerkleTree.fromLevelBytes([new Uint8Array(96), new Uint8Array(64)])).toThrow(code);
+    expect(() => MerkleTree.fromLevelBytes([])).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }));
   });
 
   it('matches the naive MTH for every size 0..64, also as a past size', () => {

@@ -132,22 +132,38 @@ export class MerkleTree {
     return index;
   }
 
-  /** Every leaf hash, in order, as one view of 32 × size bytes (see {@link fromLeafBytes}). */
-  leafBytes(): Uint8Array {
-    const l = this.levels[0]!;
-    return l.buf.subarray(0, l.count * HASH_BYTES);
+  /** Each level's subtree hashes as one view (level k: ⌊size/2^k⌋ × 32 bytes); see {@link fromLevelBytes}. */
+  levelBytes(): Uint8Array[] {
+    return this.levels.map((l) => l.buf.subarray(0, l.count * HASH_BYTES));
   }
 
   /**
-   * The tree of these leaf hashes (32 bytes each, in order): every interior node is recomputed, so
-   * its root can be checked against a signed checkpoint. Throws `EW_PROVENANCE_TREE_SIZE` when the
-   * length is not a whole number of hashes.
+   * A tree restored from {@link levelBytes} (the bytes are copied). Nothing is hashed: the caller
+   * vouches for the hashes (the audit log's resume point is checksummed, covers unchanged segment
+   * bytes and is checked against its signed checkpoint). Throws `EW_PROVENANCE_TREE_SIZE` when the
+   * level sizes cannot be those of one tree.
    */
-  static fromLeafBytes(leaves: Uint8Array): MerkleTree {
-    if (leaves.length % HASH_BYTES !== 0) badSize('leaf bytes are not a whole number of 32-byte hashes');
+  static fromLevelBytes(levels: readonly Uint8Array[]): MerkleTree {
+    const base = levels[0];
+    if (!base || base.length % HASH_BYTES !== 0) badSize('level 0 is not a whole number of 32-byte hashes');
+    const n = base.length / HASH_BYTES;
+    let expected = 1;
+    for (let m = n; m > 1; m = Math.floor(m / 2)) expected++;
+    if (levels.length !== expected) badSize(`a tree of ${n} leaves has ${expected} levels, got ${levels.length}`);
     const t = new MerkleTree();
-    const n = leaves.length / HASH_BYTES;
-    for (let i = 0; i < n; i++) t.append(leaves.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
+    t.levels.length = 0;
+    for (let k = 0; k < levels.length; k++) {
+      const bytes = levels[k] as Uint8Array;
+      const count = Math.floor(n / 2 ** k);
+      if (bytes.length !== count * HASH_BYTES) {
+        badSize(`level ${k} holds ${bytes.length} bytes, expected ${count * HASH_BYTES}`);
+      }
+      const l = new HashLevel();
+      l.buf = new Uint8Array(Math.max(HASH_BYTES * 16, bytes.length + (bytes.length >>> 2)));
+      l.buf.set(bytes);
+      l.count = count;
+      t.levels.push(l);
+    }
     return t;
   }
 
