@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { edgewarden } from '../../sdk/__generated__/proto.js';
+import { edgewarden } from '../../sdk/__generated__/messages.js';
 import { crc32c } from '../../sdk/util/crc32c';
 
 const here = dirname(fileURLToPath(import.meta.url));

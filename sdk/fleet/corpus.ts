@@ -1,7 +1,8 @@
 // Test-only: a named corpus of forged and malformed device messages, each with the code the
 // collector must reject it under. Built from live simulated devices so every "valid" part is real.
 import { createHash } from 'node:crypto';
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/messages.js';
+import { edgewarden as provenanceProto } from '../__generated__/provenance.js';
 import {
   decodeEnvelope,
   type Envelope,
@@ -264,7 +265,7 @@ function claimKeyid(by: SimDevice, victim: SimDevice): Uint8Array {
 }
 
 function checkpointPayload(d: SimDevice, size: number, root: Uint8Array, now: number): Uint8Array {
-  return edgewarden.v1.Checkpoint.encode({
+  return provenanceProto.v1.Checkpoint.encode({
     deviceKeyid: d.signer.keyId,
     treeSize: size,
     rootHash: root,

@@ -1,6 +1,6 @@
 // Trust on first use needs the device's public key: a birth carries it in `Lifecycle.public_key`
 // (field 9). The collector reads it from the birth bytes before the device is enrolled.
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/messages.js';
 
 /** Protobuf field number of the public key in a birth (`Lifecycle.public_key`). */
 export const LIFECYCLE_PUBLIC_KEY_FIELD = 9;

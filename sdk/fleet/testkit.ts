@@ -2,7 +2,7 @@
 // real messages, and probes for the optional services (Mosquitto, PostgreSQL).
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden as provenanceProto } from '../__generated__/provenance.js';
 import { type Envelope, encodeEnvelope, PAYLOAD_TYPES, signEnvelopeSync } from '../provenance/dsse';
 import { KeySigner } from '../provenance/keys';
 import { leafHash, MerkleTree } from '../provenance/merkle';
@@ -116,7 +116,7 @@ export class SimDevice {
   }
 
   checkpointEnvelope(size = this.tree.size, root = this.tree.root(size)): Envelope {
-    const payload = edgewarden.v1.Checkpoint.encode({
+    const payload = provenanceProto.v1.Checkpoint.encode({
       deviceKeyid: this.signer.keyId,
       treeSize: size,
       rootHash: root,

@@ -1,5 +1,5 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden as provenanceProto } from '../__generated__/provenance.js';
 import { decodeEnvelope, type Envelope, PAYLOAD_TYPES, pae } from '../provenance/dsse';
 import { deviceIdOf, keyIdOf } from '../provenance/keys';
 import { decodeHeartbeat, type Heartbeat, MAX_SIGNED_HEARTBEAT_BYTES } from '../telemetry/heartbeat';
@@ -113,7 +113,7 @@ function typeCheck(actual: string, expected: string): { code: RejectCode; messag
 
 /** Decodes a checkpoint payload, or a reason it is not one. */
 function decodeCheckpointPayload(bytes: Uint8Array): CheckpointInfo & { deviceKeyid: Uint8Array } {
-  const m = edgewarden.v1.Checkpoint.decode(bytes);
+  const m = provenanceProto.v1.Checkpoint.decode(bytes);
   if (m.deviceKeyid.length !== 32) throw new Error('checkpoint deviceKeyid must be 32 bytes');
   if (m.rootHash.length !== 32) throw new Error('checkpoint rootHash must be 32 bytes');
   if (!Number.isSafeInteger(m.treeSize) || m.treeSize < 0) throw new Error('checkpoint treeSize out of range');

@@ -1,4 +1,4 @@
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/messages.js';
 import { EdgewardenError } from '../errors';
 import { rawPublicKey, toPublicKey } from '../provenance/keys';
 import { labelNames, NAME_RE, type PolicyDocument } from './document';

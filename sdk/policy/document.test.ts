@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/messages.js';
 import { EdgewardenError } from '../errors';
 import { decodePolicy, encodePolicyDocument } from './canonical';
 import { parsePolicyDocument } from './document';

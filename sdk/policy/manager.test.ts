@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/messages.js';
 import { encodeEnvelope, envelopeToJson, PAYLOAD_TYPES, signEnvelope } from '../provenance/dsse';
 import { KeySigner } from '../provenance/keys';
 import type { PolicyCode } from './codes';

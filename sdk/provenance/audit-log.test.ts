@@ -434,7 +434,7 @@ describe('audit export', () => {
       'EW_PROVENANCE_UNTRUSTED_KEY',
     );
     // Flip a byte deep inside record 6's bytes in the export: its chain or signature breaks at 6 or 7.
-    const { edgewarden } = await import('../__generated__/proto.js');
+    const { edgewarden } = await import('../__generated__/provenance.js');
     const m = edgewarden.v1.AuditExport.decode(bytes);
     m.records = m.records.filter((_, i) => i !== 6);
     m.signedRecords = m.signedRecords.filter((_, i) => i !== 6);

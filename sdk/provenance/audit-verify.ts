@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/provenance.js';
 import { EdgewardenError, isEdgewardenError } from '../errors';
 import { type AuditDamage, scanAuditLog, type TornTail } from './audit-scan';
 import { type CheckpointFields, decodeCheckpoint } from './checkpoint';

@@ -1,4 +1,4 @@
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/provenance.js';
 import { EdgewardenError } from '../errors';
 import { type DsseJson, type Envelope, envelopeFromJson, envelopeToJson, MAX_ENVELOPE_BYTES } from './dsse';
 import { decodeRecord, recordToJson } from './record';

@@ -1,4 +1,4 @@
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/provenance.js';
 import { EdgewardenError } from '../errors';
 import { type Envelope, PAYLOAD_TYPES, signEnvelope, signEnvelopeSync } from './dsse';
 import type { Signer } from './signer';

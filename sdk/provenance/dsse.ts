@@ -1,5 +1,5 @@
 import { verify as cryptoVerify } from 'node:crypto';
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/provenance.js';
 import { EdgewardenError } from '../errors';
 import type { TrustStore } from './keys';
 import type { Signer } from './signer';

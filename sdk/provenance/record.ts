@@ -1,4 +1,4 @@
-import { edgewarden } from '../__generated__/proto.js';
+import { edgewarden } from '../__generated__/provenance.js';
 import { EdgewardenError } from '../errors';
 
 /** What the policy gate decided for the inference a record describes. */

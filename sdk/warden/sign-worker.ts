@@ -260,10 +260,19 @@ const WORKER_MAIN_SOURCE = `
           payloadType,
           paeHead: (n) => Buffer.from('DSSEv1 ' + payloadType.length + ' ' + m.payloadType + ' ' + n + ' '),
         };
-        // Warm the digest and, per-output, the signature now, while the application loads its
-        // model: the first inference's bundle then does not pay for their first use.
-        sha256(nodeIn);
-        if (key) sign(null, nodeIn, key);
+        // Warm the record encoder, the digest and, per-output, the signature now, while the
+        // application loads its model: the first inference's bundle then does not pay for their
+        // first use (about a millisecond in a process that has just started).
+        const none = Buffer.alloc(0);
+        const k = ctx.keyid;
+        const v = ctx.sdkVersion;
+        encodeRecordInto(w, { version: ctx.version, deviceKeyid: k, index: 1, timeUnixMs: 1, bootId: ctx.bootId,
+          monotonicNs: 1, clockSynced: true, modelDigest: k, modelName: v, policyDigest: none, outcome: 1,
+          ruleId: none, authority: none, inputDigest: k, outputDigest: k, executionProvider: v, runtimeVersion: v,
+          sdkVersion: v, prevLeafHash: k, labels: NO_LABELS, salted: false });
+        const leaf = sha256(w.buf.subarray(0, w.pos));
+        if (key) sign(null, Buffer.concat([ctx.paeHead(w.pos), leaf]), key);
+        w.pos = 0;
         return;
       }
       let out;

@@ -6,185 +6,6 @@ export namespace edgewarden {
 
     namespace v1 {
 
-        interface ICheckpoint extends edgewarden.v1.Checkpoint.$Properties {
-        }
-
-        class Checkpoint {
-            constructor(p?: edgewarden.v1.Checkpoint.$Properties);
-            $unknowns?: Uint8Array[];
-            deviceKeyid: Uint8Array;
-            treeSize: number;
-            rootHash: Uint8Array;
-            timeUnixMs: number;
-            bootId: Uint8Array;
-            static create(properties: edgewarden.v1.Checkpoint.$Shape): edgewarden.v1.Checkpoint & edgewarden.v1.Checkpoint.$Shape;
-            static create(properties?: edgewarden.v1.Checkpoint.$Properties): edgewarden.v1.Checkpoint;
-            static encode(m: edgewarden.v1.Checkpoint.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Checkpoint & edgewarden.v1.Checkpoint.$Shape;
-        }
-
-        namespace Checkpoint {
-            interface $Properties {
-                deviceKeyid?: (Uint8Array|null);
-                treeSize?: (number|null);
-                rootHash?: (Uint8Array|null);
-                timeUnixMs?: (number|null);
-                bootId?: (Uint8Array|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.Checkpoint.$Properties;
-        }
-
-        interface IInclusionProof extends edgewarden.v1.InclusionProof.$Properties {
-        }
-
-        class InclusionProof {
-            constructor(p?: edgewarden.v1.InclusionProof.$Properties);
-            $unknowns?: Uint8Array[];
-            leafIndex: number;
-            treeSize: number;
-            hashes: Uint8Array[];
-            static create(properties: edgewarden.v1.InclusionProof.$Shape): edgewarden.v1.InclusionProof & edgewarden.v1.InclusionProof.$Shape;
-            static create(properties?: edgewarden.v1.InclusionProof.$Properties): edgewarden.v1.InclusionProof;
-            static encode(m: edgewarden.v1.InclusionProof.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.InclusionProof & edgewarden.v1.InclusionProof.$Shape;
-        }
-
-        namespace InclusionProof {
-            interface $Properties {
-                leafIndex?: (number|null);
-                treeSize?: (number|null);
-                hashes?: (Uint8Array[]|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.InclusionProof.$Properties;
-        }
-
-        interface IConsistencyProof extends edgewarden.v1.ConsistencyProof.$Properties {
-        }
-
-        class ConsistencyProof {
-            constructor(p?: edgewarden.v1.ConsistencyProof.$Properties);
-            $unknowns?: Uint8Array[];
-            oldSize: number;
-            newSize: number;
-            hashes: Uint8Array[];
-            static create(properties: edgewarden.v1.ConsistencyProof.$Shape): edgewarden.v1.ConsistencyProof & edgewarden.v1.ConsistencyProof.$Shape;
-            static create(properties?: edgewarden.v1.ConsistencyProof.$Properties): edgewarden.v1.ConsistencyProof;
-            static encode(m: edgewarden.v1.ConsistencyProof.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ConsistencyProof & edgewarden.v1.ConsistencyProof.$Shape;
-        }
-
-        namespace ConsistencyProof {
-            interface $Properties {
-                oldSize?: (number|null);
-                newSize?: (number|null);
-                hashes?: (Uint8Array[]|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.ConsistencyProof.$Properties;
-        }
-
-        interface IProvenanceBundle extends edgewarden.v1.ProvenanceBundle.$Properties {
-        }
-
-        class ProvenanceBundle {
-            constructor(p?: edgewarden.v1.ProvenanceBundle.$Properties);
-            $unknowns?: Uint8Array[];
-            record?: (edgewarden.v1.Envelope.$Properties|null);
-            inclusion?: (edgewarden.v1.InclusionProof.$Properties|null);
-            checkpoint?: (edgewarden.v1.Envelope.$Properties|null);
-            static create(properties: edgewarden.v1.ProvenanceBundle.$Shape): edgewarden.v1.ProvenanceBundle & edgewarden.v1.ProvenanceBundle.$Shape;
-            static create(properties?: edgewarden.v1.ProvenanceBundle.$Properties): edgewarden.v1.ProvenanceBundle;
-            static encode(m: edgewarden.v1.ProvenanceBundle.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.ProvenanceBundle & edgewarden.v1.ProvenanceBundle.$Shape;
-        }
-
-        namespace ProvenanceBundle {
-            interface $Properties {
-                record?: (edgewarden.v1.Envelope.$Properties|null);
-                inclusion?: (edgewarden.v1.InclusionProof.$Properties|null);
-                checkpoint?: (edgewarden.v1.Envelope.$Properties|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.ProvenanceBundle.$Properties;
-        }
-
-        interface IAuditExport extends edgewarden.v1.AuditExport.$Properties {
-        }
-
-        class AuditExport {
-            constructor(p?: edgewarden.v1.AuditExport.$Properties);
-            $unknowns?: Uint8Array[];
-            devicePublicKey: Uint8Array;
-            records: Uint8Array[];
-            signedRecords: edgewarden.v1.Envelope.$Properties[];
-            checkpoints: edgewarden.v1.Envelope.$Properties[];
-            static create(properties: edgewarden.v1.AuditExport.$Shape): edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape;
-            static create(properties?: edgewarden.v1.AuditExport.$Properties): edgewarden.v1.AuditExport;
-            static encode(m: edgewarden.v1.AuditExport.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape;
-        }
-
-        namespace AuditExport {
-            interface $Properties {
-                devicePublicKey?: (Uint8Array|null);
-                records?: (Uint8Array[]|null);
-                signedRecords?: (edgewarden.v1.Envelope.$Properties[]|null);
-                checkpoints?: (edgewarden.v1.Envelope.$Properties[]|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.AuditExport.$Properties;
-        }
-
-        interface IEnvelope extends edgewarden.v1.Envelope.$Properties {
-        }
-
-        class Envelope {
-            constructor(p?: edgewarden.v1.Envelope.$Properties);
-            $unknowns?: Uint8Array[];
-            payload: Uint8Array;
-            payloadType: string;
-            signatures: edgewarden.v1.Signature.$Properties[];
-            static create(properties: edgewarden.v1.Envelope.$Shape): edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape;
-            static create(properties?: edgewarden.v1.Envelope.$Properties): edgewarden.v1.Envelope;
-            static encode(m: edgewarden.v1.Envelope.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape;
-        }
-
-        namespace Envelope {
-            interface $Properties {
-                payload?: (Uint8Array|null);
-                payloadType?: (string|null);
-                signatures?: (edgewarden.v1.Signature.$Properties[]|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.Envelope.$Properties;
-        }
-
-        interface ISignature extends edgewarden.v1.Signature.$Properties {
-        }
-
-        class Signature {
-            constructor(p?: edgewarden.v1.Signature.$Properties);
-            $unknowns?: Uint8Array[];
-            keyid: Uint8Array;
-            sig: Uint8Array;
-            static create(properties: edgewarden.v1.Signature.$Shape): edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape;
-            static create(properties?: edgewarden.v1.Signature.$Properties): edgewarden.v1.Signature;
-            static encode(m: edgewarden.v1.Signature.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape;
-        }
-
-        namespace Signature {
-            interface $Properties {
-                keyid?: (Uint8Array|null);
-                sig?: (Uint8Array|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.Signature.$Properties;
-        }
-
         interface IBoard extends edgewarden.v1.Board.$Properties {
         }
 
@@ -512,6 +333,54 @@ export namespace edgewarden {
                 $unknowns?: Uint8Array[];
             }
             type $Shape = edgewarden.v1.Backfill.$Properties;
+        }
+
+        interface IEnvelope extends edgewarden.v1.Envelope.$Properties {
+        }
+
+        class Envelope {
+            constructor(p?: edgewarden.v1.Envelope.$Properties);
+            $unknowns?: Uint8Array[];
+            payload: Uint8Array;
+            payloadType: string;
+            signatures: edgewarden.v1.Signature.$Properties[];
+            static create(properties: edgewarden.v1.Envelope.$Shape): edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape;
+            static create(properties?: edgewarden.v1.Envelope.$Properties): edgewarden.v1.Envelope;
+            static encode(m: edgewarden.v1.Envelope.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Envelope & edgewarden.v1.Envelope.$Shape;
+        }
+
+        namespace Envelope {
+            interface $Properties {
+                payload?: (Uint8Array|null);
+                payloadType?: (string|null);
+                signatures?: (edgewarden.v1.Signature.$Properties[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Envelope.$Properties;
+        }
+
+        interface ISignature extends edgewarden.v1.Signature.$Properties {
+        }
+
+        class Signature {
+            constructor(p?: edgewarden.v1.Signature.$Properties);
+            $unknowns?: Uint8Array[];
+            keyid: Uint8Array;
+            sig: Uint8Array;
+            static create(properties: edgewarden.v1.Signature.$Shape): edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape;
+            static create(properties?: edgewarden.v1.Signature.$Properties): edgewarden.v1.Signature;
+            static encode(m: edgewarden.v1.Signature.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Signature & edgewarden.v1.Signature.$Shape;
+        }
+
+        namespace Signature {
+            interface $Properties {
+                keyid?: (Uint8Array|null);
+                sig?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = edgewarden.v1.Signature.$Properties;
         }
 
         interface ILinkMessage extends edgewarden.v1.LinkMessage.$Properties {
@@ -1186,95 +1055,6 @@ export namespace edgewarden {
                 $unknowns?: Uint8Array[];
             }
             type $Shape = edgewarden.v1.TelemetrySection.$Properties;
-        }
-
-        interface IPolicyDecision extends edgewarden.v1.PolicyDecision.$Properties {
-        }
-
-        class PolicyDecision {
-            constructor(p?: edgewarden.v1.PolicyDecision.$Properties);
-            $unknowns?: Uint8Array[];
-            outcome: edgewarden.v1.PolicyDecision.Outcome;
-            ruleId: string;
-            authority: string;
-            static create(properties: edgewarden.v1.PolicyDecision.$Shape): edgewarden.v1.PolicyDecision & edgewarden.v1.PolicyDecision.$Shape;
-            static create(properties?: edgewarden.v1.PolicyDecision.$Properties): edgewarden.v1.PolicyDecision;
-            static encode(m: edgewarden.v1.PolicyDecision.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.PolicyDecision & edgewarden.v1.PolicyDecision.$Shape;
-        }
-
-        namespace PolicyDecision {
-            interface $Properties {
-                outcome?: (edgewarden.v1.PolicyDecision.Outcome|null);
-                ruleId?: (string|null);
-                authority?: (string|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.PolicyDecision.$Properties;
-
-            enum Outcome {
-                OUTCOME_UNSPECIFIED = 0,
-                ALLOWED = 1,
-                BLOCKED = 2,
-                REDACTED = 3
-            }
-        }
-
-        interface IRecord extends edgewarden.v1.Record.$Properties {
-        }
-
-        class Record {
-            constructor(p?: edgewarden.v1.Record.$Properties);
-            $unknowns?: Uint8Array[];
-            version: number;
-            deviceKeyid: Uint8Array;
-            index: number;
-            timeUnixMs: number;
-            bootId: Uint8Array;
-            monotonicNs: number;
-            clockSynced: boolean;
-            modelDigest: Uint8Array;
-            modelName: string;
-            policyDigest: Uint8Array;
-            decision?: (edgewarden.v1.PolicyDecision.$Properties|null);
-            inputDigest: Uint8Array;
-            outputDigest: Uint8Array;
-            executionProvider: string;
-            runtimeVersion: string;
-            sdkVersion: string;
-            prevLeafHash: Uint8Array;
-            labels: { [k: string]: string };
-            salted: boolean;
-            static create(properties: edgewarden.v1.Record.$Shape): edgewarden.v1.Record & edgewarden.v1.Record.$Shape;
-            static create(properties?: edgewarden.v1.Record.$Properties): edgewarden.v1.Record;
-            static encode(m: edgewarden.v1.Record.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
-            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): edgewarden.v1.Record & edgewarden.v1.Record.$Shape;
-        }
-
-        namespace Record {
-            interface $Properties {
-                version?: (number|null);
-                deviceKeyid?: (Uint8Array|null);
-                index?: (number|null);
-                timeUnixMs?: (number|null);
-                bootId?: (Uint8Array|null);
-                monotonicNs?: (number|null);
-                clockSynced?: (boolean|null);
-                modelDigest?: (Uint8Array|null);
-                modelName?: (string|null);
-                policyDigest?: (Uint8Array|null);
-                decision?: (edgewarden.v1.PolicyDecision.$Properties|null);
-                inputDigest?: (Uint8Array|null);
-                outputDigest?: (Uint8Array|null);
-                executionProvider?: (string|null);
-                runtimeVersion?: (string|null);
-                sdkVersion?: (string|null);
-                prevLeafHash?: (Uint8Array|null);
-                labels?: ({ [k: string]: string }|null);
-                salted?: (boolean|null);
-                $unknowns?: Uint8Array[];
-            }
-            type $Shape = edgewarden.v1.Record.$Properties;
         }
     }
 }

@@ -8,7 +8,7 @@ $protobuf.configure();
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
 const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError;
 
-const $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
+const $root = $protobuf.roots["messages"] || ($protobuf.roots["messages"] = {});
 
 export const edgewarden = $root.edgewarden = (() => {
 
@@ -17,803 +17,6 @@ export const edgewarden = $root.edgewarden = (() => {
     edgewarden.v1 = (function() {
 
         const v1 = {};
-
-        v1.Checkpoint = (function() {
-
-            const Checkpoint = function (p) {
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            Checkpoint.prototype.deviceKeyid = $util.newBuffer([]);
-            Checkpoint.prototype.treeSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-            Checkpoint.prototype.rootHash = $util.newBuffer([]);
-            Checkpoint.prototype.timeUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-            Checkpoint.prototype.bootId = $util.newBuffer([]);
-
-            Checkpoint.create = function(properties) {
-                return new Checkpoint(properties);
-            };
-
-            Checkpoint.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid") && m.deviceKeyid.length)
-                    w.uint32(10).bytes(m.deviceKeyid);
-                if (m.treeSize != null && $Object.hasOwnProperty.call(m, "treeSize") && (typeof m.treeSize === "object" ? m.treeSize.low || m.treeSize.high : m.treeSize !== 0))
-                    w.uint32(16).uint64(m.treeSize);
-                if (m.rootHash != null && $Object.hasOwnProperty.call(m, "rootHash") && m.rootHash.length)
-                    w.uint32(26).bytes(m.rootHash);
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs") && (typeof m.timeUnixMs === "object" ? m.timeUnixMs.low || m.timeUnixMs.high : m.timeUnixMs !== 0))
-                    w.uint32(32).int64(m.timeUnixMs);
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId") && m.bootId.length)
-                    w.uint32(42).bytes(m.bootId);
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            Checkpoint.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.Checkpoint();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.deviceKeyid = v;
-                            else
-                                delete m.deviceKeyid;
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
-                                m.treeSize = v;
-                            else
-                                delete m.treeSize;
-                            continue;
-                        }
-                    case 3: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.rootHash = v;
-                            else
-                                delete m.rootHash;
-                            continue;
-                        }
-                    case 4: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.int64()) === "object" ? v.low || v.high : v !== 0)
-                                m.timeUnixMs = v;
-                            else
-                                delete m.timeUnixMs;
-                            continue;
-                        }
-                    case 5: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.bootId = v;
-                            else
-                                delete m.bootId;
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            return Checkpoint;
-        })();
-
-        v1.InclusionProof = (function() {
-
-            const InclusionProof = function (p) {
-                this.hashes = [];
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            InclusionProof.prototype.leafIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-            InclusionProof.prototype.treeSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-            InclusionProof.prototype.hashes = $util.emptyArray;
-
-            InclusionProof.create = function(properties) {
-                return new InclusionProof(properties);
-            };
-
-            InclusionProof.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.leafIndex != null && $Object.hasOwnProperty.call(m, "leafIndex") && (typeof m.leafIndex === "object" ? m.leafIndex.low || m.leafIndex.high : m.leafIndex !== 0))
-                    w.uint32(8).uint64(m.leafIndex);
-                if (m.treeSize != null && $Object.hasOwnProperty.call(m, "treeSize") && (typeof m.treeSize === "object" ? m.treeSize.low || m.treeSize.high : m.treeSize !== 0))
-                    w.uint32(16).uint64(m.treeSize);
-                if (m.hashes != null && m.hashes.length) {
-                    for (var i = 0; i < m.hashes.length; ++i)
-                        w.uint32(26).bytes(m.hashes[i]);
-                }
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            InclusionProof.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.InclusionProof();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
-                                m.leafIndex = v;
-                            else
-                                delete m.leafIndex;
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
-                                m.treeSize = v;
-                            else
-                                delete m.treeSize;
-                            continue;
-                        }
-                    case 3: {
-                            if (u !== 2)
-                                break;
-                            if (!(m.hashes && m.hashes.length))
-                                m.hashes = [];
-                            m.hashes.push(r.bytes());
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            return InclusionProof;
-        })();
-
-        v1.ConsistencyProof = (function() {
-
-            const ConsistencyProof = function (p) {
-                this.hashes = [];
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            ConsistencyProof.prototype.oldSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-            ConsistencyProof.prototype.newSize = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-            ConsistencyProof.prototype.hashes = $util.emptyArray;
-
-            ConsistencyProof.create = function(properties) {
-                return new ConsistencyProof(properties);
-            };
-
-            ConsistencyProof.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.oldSize != null && $Object.hasOwnProperty.call(m, "oldSize") && (typeof m.oldSize === "object" ? m.oldSize.low || m.oldSize.high : m.oldSize !== 0))
-                    w.uint32(8).uint64(m.oldSize);
-                if (m.newSize != null && $Object.hasOwnProperty.call(m, "newSize") && (typeof m.newSize === "object" ? m.newSize.low || m.newSize.high : m.newSize !== 0))
-                    w.uint32(16).uint64(m.newSize);
-                if (m.hashes != null && m.hashes.length) {
-                    for (var i = 0; i < m.hashes.length; ++i)
-                        w.uint32(26).bytes(m.hashes[i]);
-                }
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            ConsistencyProof.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.ConsistencyProof();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
-                                m.oldSize = v;
-                            else
-                                delete m.oldSize;
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
-                                m.newSize = v;
-                            else
-                                delete m.newSize;
-                            continue;
-                        }
-                    case 3: {
-                            if (u !== 2)
-                                break;
-                            if (!(m.hashes && m.hashes.length))
-                                m.hashes = [];
-                            m.hashes.push(r.bytes());
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            return ConsistencyProof;
-        })();
-
-        v1.ProvenanceBundle = (function() {
-
-            const ProvenanceBundle = function (p) {
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            ProvenanceBundle.prototype.record = null;
-            ProvenanceBundle.prototype.inclusion = null;
-            ProvenanceBundle.prototype.checkpoint = null;
-
-            ProvenanceBundle.create = function(properties) {
-                return new ProvenanceBundle(properties);
-            };
-
-            ProvenanceBundle.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.record != null && $Object.hasOwnProperty.call(m, "record"))
-                    $root.edgewarden.v1.Envelope.encode(m.record, w.uint32(10).fork(), q + 1).ldelim();
-                if (m.inclusion != null && $Object.hasOwnProperty.call(m, "inclusion"))
-                    $root.edgewarden.v1.InclusionProof.encode(m.inclusion, w.uint32(18).fork(), q + 1).ldelim();
-                if (m.checkpoint != null && $Object.hasOwnProperty.call(m, "checkpoint"))
-                    $root.edgewarden.v1.Envelope.encode(m.checkpoint, w.uint32(26).fork(), q + 1).ldelim();
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            ProvenanceBundle.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.ProvenanceBundle();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 2)
-                                break;
-                            m.record = $root.edgewarden.v1.Envelope.decode(r, r.size(), $undefined, q + 1, m.record);
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 2)
-                                break;
-                            m.inclusion = $root.edgewarden.v1.InclusionProof.decode(r, r.size(), $undefined, q + 1, m.inclusion);
-                            continue;
-                        }
-                    case 3: {
-                            if (u !== 2)
-                                break;
-                            m.checkpoint = $root.edgewarden.v1.Envelope.decode(r, r.size(), $undefined, q + 1, m.checkpoint);
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            return ProvenanceBundle;
-        })();
-
-        v1.AuditExport = (function() {
-
-            const AuditExport = function (p) {
-                this.records = [];
-                this.signedRecords = [];
-                this.checkpoints = [];
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            AuditExport.prototype.devicePublicKey = $util.newBuffer([]);
-            AuditExport.prototype.records = $util.emptyArray;
-            AuditExport.prototype.signedRecords = $util.emptyArray;
-            AuditExport.prototype.checkpoints = $util.emptyArray;
-
-            AuditExport.create = function(properties) {
-                return new AuditExport(properties);
-            };
-
-            AuditExport.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.devicePublicKey != null && $Object.hasOwnProperty.call(m, "devicePublicKey") && m.devicePublicKey.length)
-                    w.uint32(10).bytes(m.devicePublicKey);
-                if (m.records != null && m.records.length) {
-                    for (var i = 0; i < m.records.length; ++i)
-                        w.uint32(18).bytes(m.records[i]);
-                }
-                if (m.signedRecords != null && m.signedRecords.length) {
-                    for (var i = 0; i < m.signedRecords.length; ++i)
-                        $root.edgewarden.v1.Envelope.encode(m.signedRecords[i], w.uint32(26).fork(), q + 1).ldelim();
-                }
-                if (m.checkpoints != null && m.checkpoints.length) {
-                    for (var i = 0; i < m.checkpoints.length; ++i)
-                        $root.edgewarden.v1.Envelope.encode(m.checkpoints[i], w.uint32(34).fork(), q + 1).ldelim();
-                }
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            AuditExport.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.AuditExport();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.devicePublicKey = v;
-                            else
-                                delete m.devicePublicKey;
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 2)
-                                break;
-                            if (!(m.records && m.records.length))
-                                m.records = [];
-                            m.records.push(r.bytes());
-                            continue;
-                        }
-                    case 3: {
-                            if (u !== 2)
-                                break;
-                            if (!(m.signedRecords && m.signedRecords.length))
-                                m.signedRecords = [];
-                            m.signedRecords.push($root.edgewarden.v1.Envelope.decode(r, r.size(), $undefined, q + 1));
-                            continue;
-                        }
-                    case 4: {
-                            if (u !== 2)
-                                break;
-                            if (!(m.checkpoints && m.checkpoints.length))
-                                m.checkpoints = [];
-                            m.checkpoints.push($root.edgewarden.v1.Envelope.decode(r, r.size(), $undefined, q + 1));
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            return AuditExport;
-        })();
-
-        v1.Envelope = (function() {
-
-            const Envelope = function (p) {
-                this.signatures = [];
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            Envelope.prototype.payload = $util.newBuffer([]);
-            Envelope.prototype.payloadType = "";
-            Envelope.prototype.signatures = $util.emptyArray;
-
-            Envelope.create = function(properties) {
-                return new Envelope(properties);
-            };
-
-            Envelope.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.payload != null && $Object.hasOwnProperty.call(m, "payload") && m.payload.length)
-                    w.uint32(10).bytes(m.payload);
-                if (m.payloadType != null && $Object.hasOwnProperty.call(m, "payloadType") && m.payloadType !== "")
-                    w.uint32(18).string(m.payloadType);
-                if (m.signatures != null && m.signatures.length) {
-                    for (var i = 0; i < m.signatures.length; ++i)
-                        $root.edgewarden.v1.Signature.encode(m.signatures[i], w.uint32(26).fork(), q + 1).ldelim();
-                }
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            Envelope.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.Envelope();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.payload = v;
-                            else
-                                delete m.payload;
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.stringVerify()).length)
-                                m.payloadType = v;
-                            else
-                                delete m.payloadType;
-                            continue;
-                        }
-                    case 3: {
-                            if (u !== 2)
-                                break;
-                            if (!(m.signatures && m.signatures.length))
-                                m.signatures = [];
-                            m.signatures.push($root.edgewarden.v1.Signature.decode(r, r.size(), $undefined, q + 1));
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            return Envelope;
-        })();
-
-        v1.Signature = (function() {
-
-            const Signature = function (p) {
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            Signature.prototype.keyid = $util.newBuffer([]);
-            Signature.prototype.sig = $util.newBuffer([]);
-
-            Signature.create = function(properties) {
-                return new Signature(properties);
-            };
-
-            Signature.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.keyid != null && $Object.hasOwnProperty.call(m, "keyid") && m.keyid.length)
-                    w.uint32(10).bytes(m.keyid);
-                if (m.sig != null && $Object.hasOwnProperty.call(m, "sig") && m.sig.length)
-                    w.uint32(18).bytes(m.sig);
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            Signature.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.Signature();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.keyid = v;
-                            else
-                                delete m.keyid;
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.sig = v;
-                            else
-                                delete m.sig;
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            return Signature;
-        })();
 
         v1.Board = (function() {
 
@@ -2281,6 +1484,216 @@ export const edgewarden = $root.edgewarden = (() => {
             };
 
             return Backfill;
+        })();
+
+        v1.Envelope = (function() {
+
+            const Envelope = function (p) {
+                this.signatures = [];
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            Envelope.prototype.payload = $util.newBuffer([]);
+            Envelope.prototype.payloadType = "";
+            Envelope.prototype.signatures = $util.emptyArray;
+
+            Envelope.create = function(properties) {
+                return new Envelope(properties);
+            };
+
+            Envelope.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.payload != null && $Object.hasOwnProperty.call(m, "payload") && m.payload.length)
+                    w.uint32(10).bytes(m.payload);
+                if (m.payloadType != null && $Object.hasOwnProperty.call(m, "payloadType") && m.payloadType !== "")
+                    w.uint32(18).string(m.payloadType);
+                if (m.signatures != null && m.signatures.length) {
+                    for (var i = 0; i < m.signatures.length; ++i)
+                        $root.edgewarden.v1.Signature.encode(m.signatures[i], w.uint32(26).fork(), q + 1).ldelim();
+                }
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            Envelope.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Envelope();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.payload = v;
+                            else
+                                delete m.payload;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.payloadType = v;
+                            else
+                                delete m.payloadType;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.signatures && m.signatures.length))
+                                m.signatures = [];
+                            m.signatures.push($root.edgewarden.v1.Signature.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            return Envelope;
+        })();
+
+        v1.Signature = (function() {
+
+            const Signature = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            Signature.prototype.keyid = $util.newBuffer([]);
+            Signature.prototype.sig = $util.newBuffer([]);
+
+            Signature.create = function(properties) {
+                return new Signature(properties);
+            };
+
+            Signature.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.keyid != null && $Object.hasOwnProperty.call(m, "keyid") && m.keyid.length)
+                    w.uint32(10).bytes(m.keyid);
+                if (m.sig != null && $Object.hasOwnProperty.call(m, "sig") && m.sig.length)
+                    w.uint32(18).bytes(m.sig);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            Signature.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.edgewarden.v1.Signature();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.keyid = v;
+                            else
+                                delete m.keyid;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.sig = v;
+                            else
+                                delete m.sig;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            return Signature;
         })();
 
         v1.LinkMessage = (function() {
@@ -5103,455 +4516,6 @@ export const edgewarden = $root.edgewarden = (() => {
             };
 
             return TelemetrySection;
-        })();
-
-        v1.PolicyDecision = (function() {
-
-            const PolicyDecision = function (p) {
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            PolicyDecision.prototype.outcome = 0;
-            PolicyDecision.prototype.ruleId = "";
-            PolicyDecision.prototype.authority = "";
-
-            PolicyDecision.create = function(properties) {
-                return new PolicyDecision(properties);
-            };
-
-            PolicyDecision.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.outcome != null && $Object.hasOwnProperty.call(m, "outcome") && m.outcome !== 0)
-                    w.uint32(8).int32(m.outcome);
-                if (m.ruleId != null && $Object.hasOwnProperty.call(m, "ruleId") && m.ruleId !== "")
-                    w.uint32(18).string(m.ruleId);
-                if (m.authority != null && $Object.hasOwnProperty.call(m, "authority") && m.authority !== "")
-                    w.uint32(26).string(m.authority);
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            PolicyDecision.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.PolicyDecision();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 0)
-                                break;
-                            if (v = r.int32())
-                                m.outcome = v;
-                            else
-                                delete m.outcome;
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.stringVerify()).length)
-                                m.ruleId = v;
-                            else
-                                delete m.ruleId;
-                            continue;
-                        }
-                    case 3: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.stringVerify()).length)
-                                m.authority = v;
-                            else
-                                delete m.authority;
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            PolicyDecision.Outcome = (function() {
-                const valuesById = $Object.create(null), values = $Object.create(valuesById);
-                values[valuesById[0] = "OUTCOME_UNSPECIFIED"] = 0;
-                values[valuesById[1] = "ALLOWED"] = 1;
-                values[valuesById[2] = "BLOCKED"] = 2;
-                values[valuesById[3] = "REDACTED"] = 3;
-                return values;
-            })();
-
-            return PolicyDecision;
-        })();
-
-        v1.Record = (function() {
-
-            const Record = function (p) {
-                this.labels = {};
-                if (p)
-                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
-                        if (p[ks[i]] != null && ks[i] !== "__proto__")
-                            this[ks[i]] = p[ks[i]];
-            };
-
-            Record.prototype.version = 0;
-            Record.prototype.deviceKeyid = $util.newBuffer([]);
-            Record.prototype.index = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-            Record.prototype.timeUnixMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
-            Record.prototype.bootId = $util.newBuffer([]);
-            Record.prototype.monotonicNs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-            Record.prototype.clockSynced = false;
-            Record.prototype.modelDigest = $util.newBuffer([]);
-            Record.prototype.modelName = "";
-            Record.prototype.policyDigest = $util.newBuffer([]);
-            Record.prototype.decision = null;
-            Record.prototype.inputDigest = $util.newBuffer([]);
-            Record.prototype.outputDigest = $util.newBuffer([]);
-            Record.prototype.executionProvider = "";
-            Record.prototype.runtimeVersion = "";
-            Record.prototype.sdkVersion = "";
-            Record.prototype.prevLeafHash = $util.newBuffer([]);
-            Record.prototype.labels = $util.emptyObject;
-            Record.prototype.salted = false;
-
-            Record.create = function(properties) {
-                return new Record(properties);
-            };
-
-            Record.encode = function (m, w, q) {
-                if (!w)
-                    w = $Writer.create();
-                if (q === $undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (m.version != null && $Object.hasOwnProperty.call(m, "version") && m.version !== 0)
-                    w.uint32(8).uint32(m.version);
-                if (m.deviceKeyid != null && $Object.hasOwnProperty.call(m, "deviceKeyid") && m.deviceKeyid.length)
-                    w.uint32(18).bytes(m.deviceKeyid);
-                if (m.index != null && $Object.hasOwnProperty.call(m, "index") && (typeof m.index === "object" ? m.index.low || m.index.high : m.index !== 0))
-                    w.uint32(24).uint64(m.index);
-                if (m.timeUnixMs != null && $Object.hasOwnProperty.call(m, "timeUnixMs") && (typeof m.timeUnixMs === "object" ? m.timeUnixMs.low || m.timeUnixMs.high : m.timeUnixMs !== 0))
-                    w.uint32(32).int64(m.timeUnixMs);
-                if (m.bootId != null && $Object.hasOwnProperty.call(m, "bootId") && m.bootId.length)
-                    w.uint32(42).bytes(m.bootId);
-                if (m.monotonicNs != null && $Object.hasOwnProperty.call(m, "monotonicNs") && (typeof m.monotonicNs === "object" ? m.monotonicNs.low || m.monotonicNs.high : m.monotonicNs !== 0))
-                    w.uint32(48).uint64(m.monotonicNs);
-                if (m.clockSynced != null && $Object.hasOwnProperty.call(m, "clockSynced") && m.clockSynced !== false)
-                    w.uint32(56).bool(m.clockSynced);
-                if (m.modelDigest != null && $Object.hasOwnProperty.call(m, "modelDigest") && m.modelDigest.length)
-                    w.uint32(66).bytes(m.modelDigest);
-                if (m.modelName != null && $Object.hasOwnProperty.call(m, "modelName") && m.modelName !== "")
-                    w.uint32(74).string(m.modelName);
-                if (m.policyDigest != null && $Object.hasOwnProperty.call(m, "policyDigest") && m.policyDigest.length)
-                    w.uint32(82).bytes(m.policyDigest);
-                if (m.decision != null && $Object.hasOwnProperty.call(m, "decision"))
-                    $root.edgewarden.v1.PolicyDecision.encode(m.decision, w.uint32(90).fork(), q + 1).ldelim();
-                if (m.inputDigest != null && $Object.hasOwnProperty.call(m, "inputDigest") && m.inputDigest.length)
-                    w.uint32(98).bytes(m.inputDigest);
-                if (m.outputDigest != null && $Object.hasOwnProperty.call(m, "outputDigest") && m.outputDigest.length)
-                    w.uint32(106).bytes(m.outputDigest);
-                if (m.executionProvider != null && $Object.hasOwnProperty.call(m, "executionProvider") && m.executionProvider !== "")
-                    w.uint32(114).string(m.executionProvider);
-                if (m.runtimeVersion != null && $Object.hasOwnProperty.call(m, "runtimeVersion") && m.runtimeVersion !== "")
-                    w.uint32(122).string(m.runtimeVersion);
-                if (m.sdkVersion != null && $Object.hasOwnProperty.call(m, "sdkVersion") && m.sdkVersion !== "")
-                    w.uint32(130).string(m.sdkVersion);
-                if (m.prevLeafHash != null && $Object.hasOwnProperty.call(m, "prevLeafHash") && m.prevLeafHash.length)
-                    w.uint32(138).bytes(m.prevLeafHash);
-                if (m.labels != null && $Object.hasOwnProperty.call(m, "labels")) {
-                    for (var ks = $Object.keys(m.labels), i = 0; i < ks.length; ++i) {
-                        w.uint32(146).fork().uint32(10).string(ks[i]).uint32(18).string(m.labels[ks[i]]).ldelim();
-                    }
-                }
-                if (m.salted != null && $Object.hasOwnProperty.call(m, "salted") && m.salted !== false)
-                    w.uint32(152).bool(m.salted);
-                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
-                    for (var i = 0; i < m.$unknowns.length; ++i)
-                        w.raw(m.$unknowns[i]);
-                return w;
-            };
-
-            Record.decode = function (r, l, z, q, g) {
-                if (!(r instanceof $Reader))
-                    r = $Reader.create(r);
-                if (q === $undefined)
-                    q = 0;
-                if (q > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                var c, m, k, v;
-                if (l === $undefined)
-                    c = r.len;
-                else {
-                    c = r.pos + l;
-                    if (c > r.len)
-                        throw $RangeError("index out of range");
-                    l = r.len;
-                    r.len = c;
-                }
-                m = g || new $root.edgewarden.v1.Record();
-                while (r.pos < c) {
-                    var s = r.pos;
-                    var t = r.tag();
-                    if (t === z) {
-                        z = $undefined;
-                        break;
-                    }
-                    var u = t & 7;
-                    switch (t >>>= 3) {
-                    case 1: {
-                            if (u !== 0)
-                                break;
-                            if (v = r.uint32())
-                                m.version = v;
-                            else
-                                delete m.version;
-                            continue;
-                        }
-                    case 2: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.deviceKeyid = v;
-                            else
-                                delete m.deviceKeyid;
-                            continue;
-                        }
-                    case 3: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
-                                m.index = v;
-                            else
-                                delete m.index;
-                            continue;
-                        }
-                    case 4: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.int64()) === "object" ? v.low || v.high : v !== 0)
-                                m.timeUnixMs = v;
-                            else
-                                delete m.timeUnixMs;
-                            continue;
-                        }
-                    case 5: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.bootId = v;
-                            else
-                                delete m.bootId;
-                            continue;
-                        }
-                    case 6: {
-                            if (u !== 0)
-                                break;
-                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
-                                m.monotonicNs = v;
-                            else
-                                delete m.monotonicNs;
-                            continue;
-                        }
-                    case 7: {
-                            if (u !== 0)
-                                break;
-                            if (v = r.bool())
-                                m.clockSynced = v;
-                            else
-                                delete m.clockSynced;
-                            continue;
-                        }
-                    case 8: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.modelDigest = v;
-                            else
-                                delete m.modelDigest;
-                            continue;
-                        }
-                    case 9: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.stringVerify()).length)
-                                m.modelName = v;
-                            else
-                                delete m.modelName;
-                            continue;
-                        }
-                    case 10: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.policyDigest = v;
-                            else
-                                delete m.policyDigest;
-                            continue;
-                        }
-                    case 11: {
-                            if (u !== 2)
-                                break;
-                            m.decision = $root.edgewarden.v1.PolicyDecision.decode(r, r.size(), $undefined, q + 1, m.decision);
-                            continue;
-                        }
-                    case 12: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.inputDigest = v;
-                            else
-                                delete m.inputDigest;
-                            continue;
-                        }
-                    case 13: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.outputDigest = v;
-                            else
-                                delete m.outputDigest;
-                            continue;
-                        }
-                    case 14: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.stringVerify()).length)
-                                m.executionProvider = v;
-                            else
-                                delete m.executionProvider;
-                            continue;
-                        }
-                    case 15: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.stringVerify()).length)
-                                m.runtimeVersion = v;
-                            else
-                                delete m.runtimeVersion;
-                            continue;
-                        }
-                    case 16: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.stringVerify()).length)
-                                m.sdkVersion = v;
-                            else
-                                delete m.sdkVersion;
-                            continue;
-                        }
-                    case 17: {
-                            if (u !== 2)
-                                break;
-                            if ((v = r.bytes()).length)
-                                m.prevLeafHash = v;
-                            else
-                                delete m.prevLeafHash;
-                            continue;
-                        }
-                    case 18: {
-                            if (u !== 2)
-                                break;
-                            if (m.labels === $util.emptyObject)
-                                m.labels = {};
-                            var c2 = r.size() + r.pos;
-                            if (c2 > r.len)
-                                throw $RangeError("index out of range");
-                            r.len = c2;
-                            k = "";
-                            v = "";
-                            while (r.pos < c2) {
-                                var t2 = r.tag();
-                                u = t2 & 7;
-                                switch (t2 >>>= 3) {
-                                case 1:
-                                    if (u !== 2)
-                                        break;
-                                    k = r.stringVerify();
-                                    continue;
-                                case 2:
-                                    if (u !== 2)
-                                        break;
-                                    v = r.stringVerify();
-                                    continue;
-                                }
-                                r.skipType(u, q, t2);
-                            }
-                            if (r.pos !== c2)
-                                throw $RangeError("index out of range");
-                            r.len = c;
-                            if (k === "__proto__")
-                                $util.makeProp(m.labels, k);
-                            m.labels[k] = v;
-                            continue;
-                        }
-                    case 19: {
-                            if (u !== 0)
-                                break;
-                            if (v = r.bool())
-                                m.salted = v;
-                            else
-                                delete m.salted;
-                            continue;
-                        }
-                    }
-                    r.skipType(u, q, t);
-                    if (!r.discardUnknown) {
-                        $util.makeProp(m, "$unknowns", false);
-                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
-                    }
-                }
-                if (l !== $undefined) {
-                    if (r.pos !== c)
-                        throw $RangeError("index out of range");
-                    r.len = l;
-                }
-                if (z !== $undefined)
-                    throw $Error("missing end group");
-                return m;
-            };
-
-            return Record;
         })();
 
         return v1;
