@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { DType, TensorInput } from '../engine/tensor';
@@ -72,6 +72,37 @@ describe('tensorDigest', () => {
     const big = { dtype: 'int64' as const, dims: [2], data: [1, -2] };
     const bigTyped = { type: 'int64' as const, dims: [2], data: BigInt64Array.from([1n, -2n]) };
     expect(hex(tensorDigest({ y: big }))).toBe(hex(tensorDigest({ y: bigTyped })));
+  });
+
+  it('hashes small streams in one call and large ones piecewise to the same canonical digest', () => {
+    // Either side of the one-shot limit (64 KiB of stream), two tensors each, unsalted and salted:
+    // the digest is SHA-256 (or HMAC) of the canonical bytes written out by hand.
+    for (const n of [16_000, 16_500]) {
+      const a = new Float32Array(n).map((_, i) => Math.sin(i));
+      const b = new Uint8Array(7).fill(3);
+      const head = (name: string, type: number, dims: number[], len: number) => {
+        const h = Buffer.alloc(4 + name.length + 1 + 4 + 8 * dims.length + 8);
+        let o = h.writeUInt32LE(name.length, 0);
+        o += h.write(name, o, 'utf8');
+        o = h.writeUInt8(type, o);
+        o = h.writeUInt32LE(dims.length, o);
+        for (const d of dims) o = h.writeBigUInt64LE(BigInt(d), o);
+        h.writeBigUInt64LE(BigInt(len), o);
+        return h;
+      };
+      const stream = Buffer.concat([
+        head('a', 1, [n], a.byteLength),
+        Buffer.from(a.buffer),
+        head('b', 2, [7], 7),
+        Buffer.from(b),
+      ]);
+      const tensors = {
+        b: { type: 'uint8' as const, dims: [7], data: b },
+        a: { type: 'float32' as const, dims: [n], data: a },
+      };
+      expect(hex(tensorDigest(tensors))).toBe(createHash('sha256').update(stream).digest('hex'));
+      expect(hex(tensorDigest(tensors, salt))).toBe(createHmac('sha256', salt).update(stream).digest('hex'));
+    }
   });
 
   it('changes with any change of name, dtype, dims, data or salt', () => {

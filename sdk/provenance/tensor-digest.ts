@@ -1,4 +1,4 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash, createHmac, type Hash, type Hmac, hash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { DType, TensorData, TensorInput } from '../engine/tensor';
 import { EdgewardenError } from '../errors';
@@ -124,6 +124,15 @@ function fromPlain(dtype: Exclude<DType, 'string'>, values: readonly unknown[], 
   return new Uint8Array(buf);
 }
 
+/** Up to this many bytes the stream is copied into one buffer and hashed in one call. */
+const ONE_SHOT_MAX = 64 * 1024;
+
+/** Writes a non-negative safe integer as u64 little-endian at `o` (two u32 writes: no BigInt); returns the offset after it. */
+export function writeU64(out: Buffer, v: number, o: number): number {
+  out.writeUInt32LE(v % 0x1_0000_0000, o);
+  return out.writeUInt32LE(Math.floor(v / 0x1_0000_0000), o + 4);
+}
+
 function elementCount(dims: readonly unknown[], name: string): number {
   let n = 1;
   for (const d of dims) {
@@ -147,7 +156,10 @@ export function tensorDigest(tensors: Readonly<Record<string, TensorInput>>, sal
   if (typeof tensors !== 'object' || tensors === null || Array.isArray(tensors))
     bad('tensors is not an object of named tensors');
   if (salt !== undefined && !(salt instanceof Uint8Array)) bad('salt is not bytes');
-  const h: Hash | Hmac = salt ? createHmac('sha256', salt) : createHash('sha256');
+  // The stream's parts, hashed at the end: one-shot when small and unsalted (a Hash object per
+  // digest costs a verifier about as much as hashing a few KB).
+  const parts: Uint8Array[] = [];
+  let total = 0;
   const names = Object.keys(tensors).map((n) => ({ n, b: Buffer.from(n, 'utf8') }));
   names.sort((a, b) => Buffer.compare(a.b, b.b));
   for (const { n: name, b: nameBytes } of names) {
@@ -197,10 +209,14 @@ export function tensorDigest(tensors: Readonly<Record<string, TensorInput>>, sal
     o += nameBytes.copy(head, o);
     o = head.writeUInt8(ONNX_DTYPE[dtype], o);
     o = head.writeUInt32LE((dims as number[]).length, o);
-    for (const d of dims as number[]) o = head.writeBigUInt64LE(BigInt(d), o);
-    head.writeBigUInt64LE(BigInt(dataLen), o);
-    h.update(head);
-    for (const p of payload) if (p.length > 0) h.update(p);
+    for (const d of dims as number[]) o = writeU64(head, d, o);
+    writeU64(head, dataLen, o);
+    parts.push(head);
+    for (const p of payload) if (p.length > 0) parts.push(p);
+    total += head.length + dataLen;
   }
+  if (!salt && total <= ONE_SHOT_MAX) return new Uint8Array(hash('sha256', Buffer.concat(parts, total), 'buffer'));
+  const h: Hash | Hmac = salt ? createHmac('sha256', salt) : createHash('sha256');
+  for (const p of parts) h.update(p);
   return new Uint8Array(h.digest());
 }

@@ -1,5 +1,5 @@
 import type { TensorData, TensorMap, TensorView } from '../engine/tensor';
-import { ONNX_DTYPE } from '../provenance/tensor-digest';
+import { ONNX_DTYPE, writeU64 } from '../provenance/tensor-digest';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -83,12 +83,6 @@ export function writeCanonical(plan: CanonicalPlan, out: Buffer, offset: number)
     }
   }
   return o;
-}
-
-/** A non-negative safe integer as u64 little-endian (two u32 writes: no BigInt on the inference path). */
-function writeU64(out: Buffer, v: number, o: number): number {
-  out.writeUInt32LE(v % 0x1_0000_0000, o);
-  return out.writeUInt32LE(Math.floor(v / 0x1_0000_0000), o + 4);
 }
 
 /** The one own key of a map holding exactly one tensor, else undefined (no allocation). */

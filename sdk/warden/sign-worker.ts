@@ -403,7 +403,13 @@ export class DigestWorker {
       eval: true,
       ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
       workerData: { salt: opts.salt ? new Uint8Array(opts.salt) : null, privateKeyPem: opts.privateKeyPem ?? null },
+      // Not piped to this process's stdio at start (that creates its stdout and stderr streams, ~0.6 ms
+      // of a device's cold start); anything the worker writes is forwarded when it comes.
+      stdout: true,
+      stderr: true,
     });
+    this.worker.stdout.on('data', (d: Buffer) => process.stdout.write(d));
+    this.worker.stderr.on('data', (d: Buffer) => process.stderr.write(d));
     this.worker.unref();
     this.worker.on('message', (m: { id: number; out?: ArrayBuffer; buf?: ArrayBuffer; error?: string }) => {
       const p = this.pending.get(m.id);
