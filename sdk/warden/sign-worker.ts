@@ -141,7 +141,8 @@ const WORKER_MAIN_SOURCE = `
   let ctx = null;
   const w = makeWriter(1 << 16);
   const NO_LABELS = [];
-  const onChunk = (m) => {
+  // Parenthesized: V8 compiles it eagerly, while this worker boots, not when the first chunk waits.
+  const onChunk = ((m) => {
     if (m.reset) dict.clear();
     const defs = m.defs;
     for (let i = 0; i < defs.length; i += 2) dict.set(defs[i], defs[i + 1]);
@@ -242,7 +243,7 @@ const WORKER_MAIN_SOURCE = `
     const out = new Uint8Array(w.pos);
     out.set(w.buf.subarray(0, w.pos));
     parentPort.postMessage({ id: m.id, out: out.buffer, buf: m.buf }, [out.buffer, m.buf]);
-  };
+  });
   parentPort.on('message', (m) => {
     try {
       if (m.t === 'chunk') return onChunk(m);
