@@ -1,5 +1,5 @@
-import { hash } from 'node:crypto';
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash, hash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ScannedCheckpoint, SegmentDigest } from './audit-scan';
 import { decodeCheckpoint } from './checkpoint';
@@ -66,10 +66,24 @@ class Writer {
     this.u32(b.length);
     this.parts.push(b);
   }
-  finish(): Buffer {
-    const body = Buffer.concat([MAGIC, ...this.parts]);
-    return Buffer.concat([body, hash('sha256', body, 'buffer')]);
+  /** Writes magic, parts and checksum to `path` piece by piece (the tree levels are not copied). */
+  writeTo(path: string): void {
+    const fd = openSync(path, 'w', 0o600);
+    try {
+      const h = createHash('sha256');
+      for (const part of [MAGIC, ...this.parts]) {
+        h.update(part);
+        writeAll(fd, part);
+      }
+      writeAll(fd, h.digest());
+    } finally {
+      closeSync(fd);
+    }
   }
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
 }
 
 /** Thrown inside the reader only; any shortfall or oddity makes the file unusable. */
@@ -106,6 +120,14 @@ class Reader {
   bytes(): Uint8Array {
     return this.raw(this.u32());
   }
+  /** Like {@link bytes}, as a view into the file's buffer (for what is copied again anyway). */
+  view(): Uint8Array {
+    const n = this.u32();
+    this.need(n);
+    const v = this.b.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
 }
 
 /**
@@ -129,7 +151,7 @@ export function writeResume(dir: string, s: ResumeState): void {
   for (const l of levels) w.bytes(l);
   const tmp = join(dir, `${RESUME_FILE}.tmp`);
   try {
-    writeFileSync(tmp, w.finish(), { mode: 0o600 });
+    w.writeTo(tmp);
     renameSync(tmp, join(dir, RESUME_FILE));
   } catch {
     try {
@@ -168,7 +190,7 @@ export function readResume(dir: string): ResumePoint | undefined {
     const levelCount = r.u32();
     if (levelCount > 64) return undefined;
     const levels: Uint8Array[] = [];
-    for (let i = 0; i < levelCount; i++) levels.push(r.bytes());
+    for (let i = 0; i < levelCount; i++) levels.push(r.view());
     if (r.pos !== end) return undefined;
     const tree = MerkleTree.fromLevelBytes(levels);
     if (tree.size > 0 ? !sameBytes(tree.leaf(tree.size - 1), lastLeafHash) : lastLeafHash.length !== 0) {
