@@ -263,7 +263,7 @@ const WORKER_MAIN_SOURCE = `
         };
         // Warm the record encoder, the digest and, per-output, the signature now, while the
         // application loads its model: the first inference's bundle then does not pay for their
-        // first use (about a millisecond in a process that has just started).
+        // first use (about half a millisecond in a process that has just started).
         const none = Buffer.alloc(0);
         const k = ctx.keyid;
         const v = ctx.sdkVersion;
