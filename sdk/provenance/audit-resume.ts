@@ -9,7 +9,7 @@ import { MerkleTree } from './merkle';
 // The resume point of an audit log (README "Audit log format"): what opening the log would rebuild
 // from its first bytes, saved when the log is closed or rolls to a new segment, so that the next open
 // reads and SHA-256s those bytes instead of parsing every entry again (which grows with the log's
-// whole history, ~40 µs per record in a process that has just started). Any change to a covered byte
+// whole history, 25-40 µs per record in a process that has just started). Any change to a covered byte
 // makes its segment digest differ, and the open falls back to the full scan, which then reports the
 // exact index of the damage. The tree's levels are restored as saved (nothing is hashed again) and
 // its root checked against the latest signed checkpoint. The file is a cache: deleting it only makes
