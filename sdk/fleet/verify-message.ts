@@ -5,6 +5,7 @@ import { deviceIdOf, keyIdOf } from '../provenance/keys';
 import { decodeHeartbeat, type Heartbeat, MAX_SIGNED_HEARTBEAT_BYTES } from '../telemetry/heartbeat';
 import { decodeLifecycle, type LifecycleFields } from '../telemetry/lifecycle';
 import { type DeviceTopicKind, parseDeviceTopic } from '../telemetry/topics';
+import { sameBytes } from '../util/bytes';
 import type { RejectCode } from './codes';
 import { lifecyclePublicKey } from './lifecycle-key';
 
@@ -96,7 +97,6 @@ const reject = (code: RejectCode, message: string, deviceId?: string): Rejection
   deviceId === undefined ? { ok: false, code, message } : { ok: false, code, message, deviceId };
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
 
 function typeCheck(actual: string, expected: string): { code: RejectCode; message: string } | undefined {
   if (actual === expected) return undefined;

@@ -1,6 +1,7 @@
 import { createHash, hash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { sameBytes } from '../util/bytes';
 import type { ScannedCheckpoint, SegmentDigest } from './audit-scan';
 import { decodeCheckpoint } from './checkpoint';
 import { decodeEnvelope, type Envelope, encodeEnvelope, PAYLOAD_TYPES } from './dsse';
@@ -216,8 +217,4 @@ export function readResume(dir: string): ResumePoint | undefined {
   } catch {
     return undefined;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
 }

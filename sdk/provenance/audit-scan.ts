@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgewardenError, isEdgewardenError } from '../errors';
+import { sameBytes } from '../util/bytes';
 import { ENTRY_KIND, readFrame, SEGMENT_RE, validFrameAfter } from './audit-format';
 import type { ResumePoint } from './audit-resume';
 import { type CheckpointFields, decodeCheckpoint } from './checkpoint';
@@ -98,7 +99,6 @@ export interface ScanResult {
 
 const EMPTY = new Uint8Array(0);
 const RECORD_TYPE = new Uint8Array(Buffer.from(PAYLOAD_TYPES.record, 'utf8'));
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
 
 // Buffer#slice shares memory; everything kept from a segment buffer is copied with new Uint8Array(x).
 
@@ -141,7 +141,7 @@ function resumeMismatch(r: ResumePoint, segments: string[], device: Uint8Array |
   for (let i = 0; i < r.segments.length; i++) {
     if (r.segments[i]!.name !== segments[i]) return `segment ${segments[i]} is not the covered ${r.segments[i]!.name}`;
   }
-  if (device && r.deviceKeyid && !same(device, r.deviceKeyid)) return 'the resume point names another device';
+  if (device && r.deviceKeyid && !sameBytes(device, r.deviceKeyid)) return 'the resume point names another device';
   return undefined;
 }
 
@@ -185,7 +185,8 @@ async function scanSegments(
     if (covered && digest) {
       if (buf.length < covered.bytes) return `${name} is shorter than the ${covered.bytes} bytes it had`;
       digest.update(buf.subarray(0, covered.bytes));
-      if (!same(digest.copy().digest(), covered.sha256)) return `${name} changed in its first ${covered.bytes} bytes`;
+      if (!sameBytes(digest.copy().digest(), covered.sha256))
+        return `${name} changed in its first ${covered.bytes} bytes`;
       pos = covered.bytes;
     }
     const from = pos;
@@ -263,7 +264,7 @@ function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damag
       }
       const chain = readChainFields(record);
       if (!chain) return { index, code: 'EW_PROVENANCE_AUDIT_ENTRY', message: `record ${index} does not decode` };
-      if (chain.index !== index || !same(chain.prevLeafHash, res.lastLeafHash)) {
+      if (chain.index !== index || !sameBytes(chain.prevLeafHash, res.lastLeafHash)) {
         return {
           index,
           code: 'EW_PROVENANCE_AUDIT_CHAIN',
@@ -275,7 +276,7 @@ function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damag
       }
       // Every record names the same device: the expected one, or else the first record's.
       res.deviceKeyid ??= new Uint8Array(chain.deviceKeyid);
-      if (!same(chain.deviceKeyid, res.deviceKeyid) || (opts.trust && !opts.trust.get(chain.deviceKeyid))) {
+      if (!sameBytes(chain.deviceKeyid, res.deviceKeyid) || (opts.trust && !opts.trust.get(chain.deviceKeyid))) {
         return {
           index,
           code: 'EW_PROVENANCE_AUDIT_CHAIN',
@@ -357,7 +358,7 @@ function applyCheckpoint(res: ScanResult, content: Uint8Array, trust: TrustStore
     }
   }
   res.deviceKeyid ??= fields.deviceKeyid;
-  if (!same(fields.deviceKeyid, res.deviceKeyid)) {
+  if (!sameBytes(fields.deviceKeyid, res.deviceKeyid)) {
     return { index: size, code: 'EW_PROVENANCE_AUDIT_CHECKPOINT', message: 'checkpoint names another device' };
   }
   if (fields.treeSize > size) {
@@ -367,7 +368,7 @@ function applyCheckpoint(res: ScanResult, content: Uint8Array, trust: TrustStore
       message: `checkpoint covers ${fields.treeSize} records but only ${size} precede it: records from ${size} are missing`,
     };
   }
-  if (!same(res.tree.root(fields.treeSize), fields.rootHash)) {
+  if (!sameBytes(res.tree.root(fields.treeSize), fields.rootHash)) {
     // The root only says that something in the range changed; the first record after the last
     // matching checkpoint is the earliest that can be at fault.
     let from = 0;

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { EdgewardenError } from '../errors';
+import { sameBytes } from '../util/bytes';
 
 // RFC 9162 §2.1 Merkle tree over SHA-256, with leaf and node domain separation.
 
@@ -268,10 +269,6 @@ export class MerkleTree {
   }
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
-}
-
 const validHashes = (proof: readonly Uint8Array[]) =>
   Array.isArray(proof) && proof.every((p) => p instanceof Uint8Array && p.length === HASH_BYTES);
 const lsb = (x: number) => x % 2 === 1;
@@ -310,7 +307,7 @@ export function verifyInclusion(
     fn = half(fn);
     sn = half(sn);
   }
-  return sn === 0 && equalBytes(r, root);
+  return sn === 0 && sameBytes(r, root);
 }
 
 /**
@@ -330,7 +327,7 @@ export function verifyConsistency(
   if (!(oldRoot instanceof Uint8Array) || !(newRoot instanceof Uint8Array) || !validHashes(proof)) return false;
   if (proof.length > 128) return false;
   if (oldSize === 0) return proof.length === 0;
-  if (oldSize === newSize) return proof.length === 0 && equalBytes(oldRoot, newRoot);
+  if (oldSize === newSize) return proof.length === 0 && sameBytes(oldRoot, newRoot);
   if (proof.length === 0) return false;
   const path = isPow2(oldSize) ? [oldRoot, ...proof] : [...proof];
   let fn = oldSize - 1;
@@ -359,5 +356,5 @@ export function verifyConsistency(
     fn = half(fn);
     sn = half(sn);
   }
-  return sn === 0 && equalBytes(fr, oldRoot) && equalBytes(sr, newRoot);
+  return sn === 0 && sameBytes(fr, oldRoot) && sameBytes(sr, newRoot);
 }

@@ -1,6 +1,7 @@
 import { hash, type KeyObject } from 'node:crypto';
 import type { TensorInput } from '../engine/tensor';
 import { isEdgewardenError } from '../errors';
+import { sameBytes } from '../util/bytes';
 import type { ProvenanceBundle } from './bundle';
 import { type CheckpointFields, decodeCheckpoint } from './checkpoint';
 import type { ProvenanceCode } from './codes';
@@ -86,8 +87,6 @@ function isEnvelope(e: unknown): e is Envelope {
   );
 }
 
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
-
 function fail(code: ProvenanceCode, message: string, record?: RecordFields): BundleVerdict {
   return record ? { ok: false, code, message, record } : { ok: false, code, message };
 }
@@ -146,7 +145,7 @@ export function verifyBundle(
     } catch (e) {
       return fail('EW_PROVENANCE_MALFORMED', isEdgewardenError(e) ? e.message : 'checkpoint does not decode');
     }
-    if (!same(cp.deviceKeyid, signer)) {
+    if (!sameBytes(cp.deviceKeyid, signer)) {
       return fail('EW_PROVENANCE_UNTRUSTED_KEY', 'checkpoint names another device than the key that signed it');
     }
     const inc = bundle.inclusion;
@@ -177,7 +176,7 @@ export function verifyBundle(
   } catch (e) {
     return fail('EW_PROVENANCE_MALFORMED', isEdgewardenError(e) ? e.message : 'record does not decode');
   }
-  if (!same(record.deviceKeyid, signer)) {
+  if (!sameBytes(record.deviceKeyid, signer)) {
     return fail('EW_PROVENANCE_UNTRUSTED_KEY', 'record names another device than the key that signed it', record);
   }
   if (leafIndex >= 0 && record.index !== leafIndex) {
@@ -193,13 +192,13 @@ export function verifyBundle(
   const salt = record.salted ? opts.salt : undefined;
   const out = digestOrFailure(outputs, salt);
   if (typeof out === 'string') return fail('EW_PROVENANCE_OUTPUT_DIGEST', `outputs: ${out}`, record);
-  if (!same(out, record.outputDigest)) {
+  if (!sameBytes(out, record.outputDigest)) {
     return fail('EW_PROVENANCE_OUTPUT_DIGEST', 'the outputs differ from those the record describes', record);
   }
   if (opts.inputs) {
     const inp = digestOrFailure(opts.inputs, salt);
     if (typeof inp === 'string') return fail('EW_PROVENANCE_INPUT_DIGEST', `inputs: ${inp}`, record);
-    if (!same(inp, record.inputDigest)) {
+    if (!sameBytes(inp, record.inputDigest)) {
       return fail('EW_PROVENANCE_INPUT_DIGEST', 'the inputs differ from those the record describes', record);
     }
   }
@@ -239,14 +238,14 @@ export function verifyCheckpointConsistency(
     } catch (e) {
       return { ok: false, code: 'EW_PROVENANCE_MALFORMED', message: isEdgewardenError(e) ? e.message : `${name}` };
     }
-    if (!same(f.deviceKeyid, v.keyid)) {
+    if (!sameBytes(f.deviceKeyid, v.keyid)) {
       return { ok: false, code: 'EW_PROVENANCE_UNTRUSTED_KEY', message: `${name} checkpoint names another device` };
     }
     fields.push(f);
     keyids.push(v.keyid);
   }
   const [a, b] = fields as [CheckpointFields, CheckpointFields];
-  if (!same(keyids[0]!, keyids[1]!)) {
+  if (!sameBytes(keyids[0]!, keyids[1]!)) {
     return { ok: false, code: 'EW_PROVENANCE_UNTRUSTED_KEY', message: 'the checkpoints come from different devices' };
   }
   if (a.treeSize > b.treeSize) {
