@@ -395,7 +395,6 @@ export class AuditLog {
         { name: segmentName(this.segNo), bytes: this.segSize, sha256: this.activeHash.copy().digest() },
       ],
       tree: this.tree,
-      lastLeafHash: this.lastLeafHash,
       deviceKeyid: this.device,
       latest: this.latest,
       recoveries: this.recoveries,

@@ -16,8 +16,8 @@ import { MerkleTree } from './merkle';
 // its root checked against the latest signed checkpoint. The file is a cache: deleting it only makes
 // the next open slower.
 //
-//   file     = magic "EWRESUM1" ‖ body ‖ sha256(magic ‖ body)
-//   body     = u32 segmentCount ‖ segment* ‖ bytes lastLeafHash ‖ bytes deviceKeyid
+//   file     = magic "EWRESUM2" ‖ body ‖ sha256(magic ‖ body)
+//   body     = u32 segmentCount ‖ segment* ‖ bytes deviceKeyid
 //              ‖ bytes latestCheckpoint (binary DSSE envelope, empty: none) ‖ u32 recoveries
 //              ‖ u32 levelCount ‖ bytes level*   (level k: the hashes of the complete 2^k-leaf subtrees)
 //   segment  = bytes name ‖ u64 coveredBytes ‖ 32 sha256(covered bytes)
@@ -25,7 +25,7 @@ import { MerkleTree } from './merkle';
 
 /** File name of the resume point inside the audit directory. */
 export const RESUME_FILE = 'RESUME';
-const MAGIC = Buffer.from('EWRESUM1', 'latin1');
+const MAGIC = Buffer.from('EWRESUM2', 'latin1');
 
 /** The state an open restores instead of scanning the covered bytes. */
 export interface ResumePoint {
@@ -42,7 +42,6 @@ export interface ResumePoint {
 export interface ResumeState {
   segments: readonly SegmentDigest[];
   tree: MerkleTree;
-  lastLeafHash: Uint8Array;
   deviceKeyid: Uint8Array | undefined;
   latest: Envelope | undefined;
   recoveries: number;
@@ -143,7 +142,6 @@ export function writeResume(dir: string, s: ResumeState): void {
     w.u64(seg.bytes);
     w.raw(seg.sha256);
   }
-  w.bytes(s.lastLeafHash);
   w.bytes(s.deviceKeyid ?? new Uint8Array(0));
   w.bytes(s.latest ? encodeEnvelope(s.latest) : new Uint8Array(0));
   w.u32(s.recoveries);
@@ -184,7 +182,6 @@ export function readResume(dir: string): ResumePoint | undefined {
       const name = Buffer.from(r.bytes()).toString('utf8');
       segments.push({ name, bytes: r.u64(), sha256: r.raw(32) });
     }
-    const lastLeafHash = r.bytes();
     const device = r.bytes();
     const cpBytes = r.bytes();
     const recoveries = r.u32();
@@ -194,9 +191,6 @@ export function readResume(dir: string): ResumePoint | undefined {
     for (let i = 0; i < levelCount; i++) levels.push(r.view());
     if (r.pos !== end) return undefined;
     const tree = MerkleTree.fromLevelBytes(levels);
-    if (tree.size > 0 ? !sameBytes(tree.leaf(tree.size - 1), lastLeafHash) : lastLeafHash.length !== 0) {
-      return undefined;
-    }
     let latest: ScannedCheckpoint | undefined;
     if (cpBytes.length > 0) {
       const envelope = decodeEnvelope(cpBytes);
@@ -209,7 +203,7 @@ export function readResume(dir: string): ResumePoint | undefined {
     return {
       segments,
       tree,
-      lastLeafHash,
+      lastLeafHash: tree.size > 0 ? tree.leaf(tree.size - 1) : new Uint8Array(0),
       deviceKeyid: device.length > 0 ? device : undefined,
       latest,
       recoveries,
