@@ -89,8 +89,6 @@ export interface ScanResult {
   deviceKeyid?: Uint8Array;
   /** Records restored from the resume point instead of parsed (0: scanned from the first byte). */
   resumed: number;
-  /** Why a resume point given in the options was not used. */
-  resumeRejected?: string;
   /** With `segmentDigests`: every segment but the last, whole. */
   sealed?: SegmentDigest[];
   /** With `segmentDigests`: the running SHA-256 of the last segment's good bytes. */
@@ -123,35 +121,28 @@ export async function listSegments(dir: string, readSync = false): Promise<strin
 export async function scanAuditLog(dir: string, opts: ScanOptions = {}): Promise<ScanResult> {
   const segments = await listSegments(dir, opts.readSync);
   const resume = opts.resume;
-  if (resume) {
-    const why = resumeMismatch(resume, segments, opts.deviceKeyid);
-    const res = why === undefined ? await scanSegments(dir, segments, opts, resume) : why;
-    if (typeof res !== 'string') return res;
-    // Without a resume point the scan cannot return a string.
-    const full = (await scanSegments(dir, segments, { ...opts, resume: undefined }, undefined)) as ScanResult;
-    full.resumeRejected = res;
-    return full;
+  if (resume && resumeApplies(resume, segments, opts.deviceKeyid)) {
+    const res = await scanSegments(dir, segments, opts, resume);
+    if (res) return res;
   }
+  // No resume point, or its covered bytes changed: from the first byte (never undefined then).
   return (await scanSegments(dir, segments, opts, undefined)) as ScanResult;
 }
 
-/** Why a resume point cannot apply to these segments, before any is read; undefined: it may. */
-function resumeMismatch(r: ResumePoint, segments: string[], device: Uint8Array | undefined): string | undefined {
-  if (r.segments.length > segments.length) return 'a covered segment is missing';
-  for (let i = 0; i < r.segments.length; i++) {
-    if (r.segments[i]!.name !== segments[i]) return `segment ${segments[i]} is not the covered ${r.segments[i]!.name}`;
-  }
-  if (device && r.deviceKeyid && !sameBytes(device, r.deviceKeyid)) return 'the resume point names another device';
-  return undefined;
+/** Whether a resume point can apply to these segments (every covered one still there, in order, same device). */
+function resumeApplies(r: ResumePoint, segments: string[], device: Uint8Array | undefined): boolean {
+  if (r.segments.length > segments.length) return false;
+  for (let i = 0; i < r.segments.length; i++) if (r.segments[i]!.name !== segments[i]) return false;
+  return !(device && r.deviceKeyid && !sameBytes(device, r.deviceKeyid));
 }
 
-/** The scan itself; with `resume`, a string says why its covered bytes did not match. */
+/** The scan itself; with `resume`, undefined when a covered segment is shorter or its bytes differ. */
 async function scanSegments(
   dir: string,
   segments: string[],
   opts: ScanOptions,
   resume: ResumePoint | undefined,
-): Promise<ScanResult | string> {
+): Promise<ScanResult | undefined> {
   const res: ScanResult = {
     segments,
     tree: resume ? resume.tree : new MerkleTree(),
@@ -183,10 +174,9 @@ async function scanSegments(
     const digest = opts.segmentDigests || resume ? createHash('sha256') : undefined;
     const covered = resume?.segments[s];
     if (covered && digest) {
-      if (buf.length < covered.bytes) return `${name} is shorter than the ${covered.bytes} bytes it had`;
+      if (buf.length < covered.bytes) return undefined;
       digest.update(buf.subarray(0, covered.bytes));
-      if (!sameBytes(digest.copy().digest(), covered.sha256))
-        return `${name} changed in its first ${covered.bytes} bytes`;
+      if (!sameBytes(digest.copy().digest(), covered.sha256)) return undefined;
       pos = covered.bytes;
     }
     const from = pos;
