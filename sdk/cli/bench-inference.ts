@@ -1,5 +1,6 @@
 // The inference benchmark behind `edgewarden bench`. It imports onnxruntime-node directly: bare
 // ONNX Runtime is the baseline every edgewarden number is measured against, in the same process.
+
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { AuditLog } from '../provenance/audit-log';
 import type { ProvenanceBundle } from '../provenance/bundle';
 import { signCheckpoint } from '../provenance/checkpoint';
 import { encodeEnvelope, PAYLOAD_TYPES, signEnvelope } from '../provenance/dsse';
+import { ed25519Backend } from '../provenance/ed25519';
 import { KeySigner, writeKeyPair } from '../provenance/keys';
 import { leafHash } from '../provenance/merkle';
 import { encodeRecord, RECORD_VERSION, type RecordFields } from '../provenance/record';
@@ -269,6 +271,7 @@ function machineInfo() {
     arch: process.arch,
     node: process.version,
     totalMemMb: Math.round(totalmem() / 2 ** 20),
+    ed25519: ed25519Backend(),
   };
 }
 

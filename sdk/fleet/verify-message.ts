@@ -1,6 +1,7 @@
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { edgewarden as provenanceProto } from '../__generated__/provenance.js';
 import { decodeEnvelope, type Envelope, PAYLOAD_TYPES, pae } from '../provenance/dsse';
+import { verifyEd25519 } from '../provenance/ed25519';
 import { deviceIdOf, keyIdOf } from '../provenance/keys';
 import { decodeHeartbeat, type Heartbeat, MAX_SIGNED_HEARTBEAT_BYTES } from '../telemetry/heartbeat';
 import { decodeLifecycle, type LifecycleFields } from '../telemetry/lifecycle';
@@ -23,8 +24,8 @@ export interface EnrolledKey {
 /** Checks one Ed25519 signature over `msg` (the DSSE PAE bytes). */
 export type SignatureCheck = (key: KeyObject, raw: Uint8Array | undefined, msg: Uint8Array, sig: Uint8Array) => boolean;
 
-/** The default {@link SignatureCheck}: node:crypto on this thread. */
-export const checkSignatureInline: SignatureCheck = (key, _raw, msg, sig) => cryptoVerify(null, msg, key, sig);
+/** The default {@link SignatureCheck}: on this thread, libsodium when present, else node:crypto. */
+export const checkSignatureInline: SignatureCheck = (key, _raw, msg, sig) => verifyEd25519(msg, sig, key);
 
 /** Looks up an enrolled key by its keyid (lowercase hex of the 32-byte keyid). */
 export type KeyLookup = (keyidHex: string) => EnrolledKey | undefined;

@@ -1,6 +1,6 @@
-import { verify as cryptoVerify } from 'node:crypto';
 import { edgewarden } from '../__generated__/provenance.js';
 import { EdgewardenError } from '../errors';
+import { verifyEd25519 } from './ed25519';
 import type { TrustStore } from './keys';
 import type { Signer } from './signer';
 
@@ -92,7 +92,7 @@ export function verifyEnvelope(env: Envelope, trust: TrustStore, expectedType: s
     sawTrusted = true;
     if (s.sig.length !== 64) continue;
     msg ??= pae(env.payloadType, env.payload);
-    if (cryptoVerify(null, msg, key, s.sig)) return { ok: true, keyid: s.keyid };
+    if (verifyEd25519(msg, s.sig, key)) return { ok: true, keyid: s.keyid };
   }
   return sawTrusted
     ? { ok: false, code: 'EW_PROVENANCE_SIGNATURE', message: 'signature does not verify' }

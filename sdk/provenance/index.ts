@@ -24,6 +24,8 @@ export {
   signEnvelopeSync,
   verifyEnvelope,
 } from './dsse';
+export type { Ed25519Backend } from './ed25519';
+export { ed25519Backend, verifyEd25519 } from './ed25519';
 export type { InTotoStatement } from './intoto';
 export {
   EDGEWARDEN_PREDICATE_TYPE,

@@ -93,6 +93,8 @@ export class KeySigner implements Signer {
     return Promise.resolve(this.signSync(data));
   }
 
+  // node:crypto: this thread signs checkpoints, heartbeats and policies, a few a second at most;
+  // loading libsodium for them would cost a process ~4 ms. Records are signed in the worker.
   signSync(data: Uint8Array): Uint8Array {
     return cryptoSign(null, data, this.privateKey);
   }

@@ -1,7 +1,8 @@
-import { createHash, createHmac, verify } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, sign as cryptoSign, randomBytes, verify } from 'node:crypto';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TensorMap } from '../engine/tensor';
+import { sodiumBinaryPath } from '../provenance/ed25519';
 import { KeySigner, toPublicKey } from '../provenance/keys';
 import { type DecisionOutcome, decodeRecord, encodeRecord, type RecordFields } from '../provenance/record';
 import { tensorDigest } from '../provenance/tensor-digest';
@@ -79,9 +80,18 @@ describe('DigestWorker', () => {
         verify(null, msgs[i] as Uint8Array, toPublicKey(signer.publicKey), sigs.subarray(i * 64, i * 64 + 64)),
       ).toBe(true);
     }
+    // libsodium where sodium-native's binary is installed; the bytes are node:crypto's either way.
+    expect(await worker.signerBackend()).toBe(sodiumBinaryPath().path ? 'libsodium' : 'node:crypto');
+    const key = createPrivateKey(signer.privateKeyPem());
+    const many = Array.from({ length: 50 }, (_, i) => randomBytes(i * 7));
+    const manySigs = await worker.sign(many);
+    many.forEach((m, i) => {
+      expect(Buffer.from(manySigs.subarray(i * 64, i * 64 + 64)).equals(cryptoSign(null, m, key))).toBe(true);
+    });
     await worker.close();
     worker = new DigestWorker({});
     expect(worker.canSign).toBe(false);
+    expect(await worker.signerBackend()).toBe('none');
     await expect(worker.sign(msgs)).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
   });
 

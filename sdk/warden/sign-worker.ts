@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { EdgewardenError } from '../errors';
 import { PAYLOAD_TYPES } from '../provenance/dsse';
+import { sodiumBinaryPath } from '../provenance/ed25519';
 import { RECORD_LIMITS } from '../provenance/record';
 
 // The provenance worker. Its source is plain JavaScript evaluated from these strings (`eval: true`)
@@ -125,6 +126,11 @@ const WORKER_MAIN_SOURCE = `
   const { createHash, createHmac, createPrivateKey, hash, sign } = await import('node:crypto');
   const salt = workerData.salt ? Buffer.from(workerData.salt) : null;
   const key = workerData.privateKeyPem ? createPrivateKey(workerData.privateKeyPem) : null;
+  // Ed25519 on libsodium's binary when the main thread found one (provenance/ed25519.ts), else
+  // node:crypto. Loaded now, while the application loads its model.
+  const nodeSign = key ? (msg) => sign(null, msg, key) : null;
+  const signMsg = key && workerData.sodiumPath ? await sodiumSigner(workerData.sodiumPath, key, nodeSign) : nodeSign;
+  const signer = !signMsg ? 'none' : signMsg === nodeSign ? 'node:crypto' : 'libsodium';
   // One-shot crypto.hash (Node >= 20.12) is much cheaper than a Hash object per digest.
   const sha256 = typeof hash === 'function' ? (view) => hash('sha256', view, 'buffer') : (view) => createHash('sha256').update(view).digest();
   const digestOf = salt ? (view) => createHmac('sha256', salt).update(view).digest() : sha256;
@@ -209,7 +215,7 @@ const WORKER_MAIN_SOURCE = `
       if (m.sign) {
         // Per-output: the binary DSSE envelope (payload 1, payload_type 2, signatures 3 {keyid 1, sig 2}).
         const rec = w.buf.subarray(start + 5, start + 5 + len);
-        const sig = sign(null, Buffer.concat([ctx.paeHead(len), rec]), key);
+        const sig = signMsg(Buffer.concat([ctx.paeHead(len), rec]));
         const envStart = w.pos;
         ensure(w, 4);
         w.pos += 4;
@@ -272,7 +278,7 @@ const WORKER_MAIN_SOURCE = `
           ruleId: none, authority: none, inputDigest: k, outputDigest: k, executionProvider: v, runtimeVersion: v,
           sdkVersion: v, prevLeafHash: k, labels: NO_LABELS, salted: false });
         const leaf = sha256(w.buf.subarray(0, w.pos));
-        if (key) sign(null, Buffer.concat([ctx.paeHead(w.pos), leaf]), key);
+        if (signMsg) signMsg(Buffer.concat([ctx.paeHead(w.pos), leaf]));
         w.pos = 0;
         return;
       }
@@ -281,11 +287,13 @@ const WORKER_MAIN_SOURCE = `
         const n = m.ranges.length / 2;
         out = new Uint8Array(n * 32);
         for (let i = 0; i < n; i++) out.set(digestOf(new Uint8Array(m.buf, m.ranges[2 * i], m.ranges[2 * i + 1])), i * 32);
+      } else if (m.t === 'signer') {
+        out = new Uint8Array(Buffer.from(signer));
       } else if (m.t === 'sign') {
-        if (!key) throw new Error('this worker holds no signing key');
+        if (!signMsg) throw new Error('this worker holds no signing key');
         const n = m.ranges.length / 2;
         out = new Uint8Array(n * 64);
-        for (let i = 0; i < n; i++) out.set(sign(null, new Uint8Array(m.buf, m.ranges[2 * i], m.ranges[2 * i + 1]), key), i * 64);
+        for (let i = 0; i < n; i++) out.set(signMsg(new Uint8Array(m.buf, m.ranges[2 * i], m.ranges[2 * i + 1])), i * 64);
       } else {
         throw new Error('unknown request ' + m.t);
       }
@@ -295,6 +303,29 @@ const WORKER_MAIN_SOURCE = `
     }
   });
 })();
+
+// A signing function on sodium-native's binary, used only when it gives node:crypto's bytes (Ed25519
+// is deterministic); node:crypto's otherwise, or when the binary does not load.
+async function sodiumSigner(path, key, fallback) {
+  try {
+    const { createRequire } = await import('node:module');
+    const b = createRequire(path)(path);
+    const seed = Buffer.from(key.export({ format: 'jwk' }).d, 'base64url');
+    const pk = new Uint8Array(32);
+    const sk = new Uint8Array(64);
+    const made = b.crypto_sign_seed_keypair(pk, sk, seed) === 0;
+    seed.fill(0);
+    if (!made) return fallback;
+    const signWith = (msg) => {
+      const sig = Buffer.allocUnsafe(64);
+      return b.crypto_sign_detached(sig, msg, sk) === 0 ? sig : fallback(msg);
+    };
+    const probe = Buffer.from('edgewarden: libsodium and node:crypto agree');
+    return signWith(probe).equals(fallback(probe)) ? signWith : fallback;
+  } catch {
+    return fallback;
+  }
+}
 `;
 
 const WORKER_SOURCE = `'use strict';\n${RECORD_ENCODER_SOURCE}\n${WORKER_MAIN_SOURCE}`;
@@ -400,10 +431,15 @@ export class DigestWorker {
 
   constructor(opts: { salt?: Uint8Array; privateKeyPem?: string | undefined; execArgv?: string[] }) {
     this.canSign = opts.privateKeyPem !== undefined;
+    const sodiumPath = this.canSign ? sodiumBinaryPath().path : undefined;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
-      workerData: { salt: opts.salt ? new Uint8Array(opts.salt) : null, privateKeyPem: opts.privateKeyPem ?? null },
+      workerData: {
+        salt: opts.salt ? new Uint8Array(opts.salt) : null,
+        privateKeyPem: opts.privateKeyPem ?? null,
+        sodiumPath: sodiumPath ?? null,
+      },
       // Not piped to this process's stdio at start (that creates its stdout and stderr streams, ~0.6 ms
       // of a device's cold start); anything the worker writes is forwarded when it comes.
       stdout: true,
@@ -482,6 +518,13 @@ export class DigestWorker {
       o += m.length;
     }
     return this.request({ t: 'sign', buf: buf.buffer, ranges }, [buf.buffer]).then((m) => new Uint8Array(m.out));
+  }
+
+  /** The Ed25519 implementation the worker signs with ('none' when it holds no key). */
+  signerBackend(): Promise<'libsodium' | 'node:crypto' | 'none'> {
+    return this.request({ t: 'signer' }, []).then(
+      (m) => Buffer.from(m.out).toString() as 'libsodium' | 'node:crypto' | 'none',
+    );
   }
 
   private request(
