@@ -32,7 +32,8 @@ const toNumber = (v: number | bigint | string): number =>
 export const defaultFakeCompute: FakeCompute = (feeds, outputs) => {
   const ins = Object.values(feeds);
   const dims = ins[0]?.dims ?? [];
-  const n = dims.reduce((a, b) => a * b, 1);
+  let n = 1;
+  for (let i = 0; i < dims.length; i++) n *= dims[i] as number;
   const sum = new Float64Array(n);
   for (const t of ins) {
     const data = t.data as ArrayLike<number | bigint | string>;
@@ -40,9 +41,12 @@ export const defaultFakeCompute: FakeCompute = (feeds, outputs) => {
     for (let i = 0; i < n; i++) sum[i]! += toNumber(data[i % data.length]!);
   }
   const out: TensorMap = {};
-  outputs.forEach((m, k) => {
-    out[m.name] = { type: 'float32', dims: [...dims], data: Float32Array.from(sum, (s) => (k + 1) * s) };
-  });
+  // Plain loops, no iterators: benchmarks run the warden on this backend to measure the warden.
+  for (let k = 0; k < outputs.length; k++) {
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = (k + 1) * (sum[i] as number);
+    out[(outputs[k] as TensorMeta).name] = { type: 'float32', dims: dims.slice(), data };
+  }
   return out;
 };
 

@@ -50,6 +50,24 @@ describe('canonicalTensorBytes', () => {
     }
   });
 
+  it('one tensor whose dims, dtype or data change between calls under the same name is written anew each time', () => {
+    const seq: TensorMap[] = [
+      { x: { type: 'float32', dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) } },
+      { x: { type: 'float32', dims: [2, 2], data: new Float32Array([1, 2, 3, 4]) } },
+      { x: { type: 'float32', dims: [4], data: new Float32Array([1, 2, 3, 4]) } },
+      { x: { type: 'int32', dims: [4], data: new Int32Array([1, 2, 3, 4]) } },
+      { x: { type: 'uint8', dims: [4], data: new Uint8Array([9, 8, 7, 6]) } },
+      { x: { type: 'float32', dims: [1, 4], data: new Float32Array([5, 6, 7, 8]) } },
+      { x: { type: 'float32', dims: [1, 4], data: new Float32Array([5, 6, 7, 8]) } },
+    ];
+    for (const m of seq) {
+      const size = canonicalSize(m);
+      const out = Buffer.alloc(size);
+      expect(writeCanonicalMap(m, out, 0)).toBe(size);
+      expect(out.equals(Buffer.from(canonicalTensorBytes(m)))).toBe(true);
+    }
+  });
+
   it('returns a buffer it owns entirely (transferable) and an empty stream for no tensors', () => {
     const ab = canonicalTensorBytes({ x: { type: 'uint8', dims: [3], data: new Uint8Array([1, 2, 3]) } });
     expect(ab.byteLength).toBe(4 + 1 + 1 + 4 + 8 + 8 + 3);

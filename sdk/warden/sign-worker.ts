@@ -19,6 +19,9 @@ import { RECORD_LIMITS } from '../provenance/record';
  */
 export const ITEM_HEADER_BYTES = 88;
 
+/** Longest input the worker hashes with libsodium's SHA-256; longer ones go to OpenSSL's. */
+const SODIUM_SHA256_MAX_BYTES = 384;
+
 const RECORD_ENCODER_SOURCE = `
 function makeWriter(size) {
   return { buf: Buffer.allocUnsafeSlow(size), pos: 0 };
@@ -126,13 +129,25 @@ const WORKER_MAIN_SOURCE = `
   const { createHash, createHmac, createPrivateKey, hash, sign } = await import('node:crypto');
   const salt = workerData.salt ? Buffer.from(workerData.salt) : null;
   const key = workerData.privateKeyPem ? createPrivateKey(workerData.privateKeyPem) : null;
-  // Ed25519 on libsodium's binary when the main thread found one (provenance/ed25519.ts), else
-  // node:crypto. Loaded now, while the application loads its model.
-  const nodeSign = key ? (msg) => sign(null, msg, key) : null;
-  const signMsg = key && workerData.sodiumPath ? await sodiumSigner(workerData.sodiumPath, key, nodeSign) : nodeSign;
-  const signer = !signMsg ? 'none' : signMsg === nodeSign ? 'node:crypto' : 'libsodium';
   // One-shot crypto.hash (Node >= 20.12) is much cheaper than a Hash object per digest.
-  const sha256 = typeof hash === 'function' ? (view) => hash('sha256', view, 'buffer') : (view) => createHash('sha256').update(view).digest();
+  const nodeSha256 = typeof hash === 'function' ? (view) => hash('sha256', view, 'buffer') : (view) => createHash('sha256').update(view).digest();
+  // libsodium's binary when the main thread found one (provenance/ed25519.ts), loaded now, while
+  // the application loads its model; node:crypto otherwise.
+  const sodium = workerData.sodiumPath ? await openSodium(workerData.sodiumPath, nodeSha256) : null;
+  // libsodium's SHA-256 has no per-call OpenSSL context to set up: ~3x faster for the short inputs
+  // a record hashes (0.5 against 1.7 µs for 40 bytes, measured on the 2-core EPYC); OpenSSL's SHA
+  // instructions win from a few hundred bytes on.
+  const sha256 = sodium
+    ? (view) => {
+        if (view.length > ${SODIUM_SHA256_MAX_BYTES}) return nodeSha256(view);
+        const out = Buffer.allocUnsafe(32);
+        sodium.crypto_hash_sha256(out, view);
+        return out;
+      }
+    : nodeSha256;
+  const nodeSign = key ? (msg) => sign(null, msg, key) : null;
+  const signMsg = key && sodium ? sodiumSigner(sodium, key, nodeSign) : nodeSign;
+  const signer = !signMsg ? 'none' : signMsg === nodeSign ? 'node:crypto' : 'libsodium';
   const digestOf = salt ? (view) => createHmac('sha256', salt).update(view).digest() : sha256;
   // The record chain: set by 'chain', advanced by every record encoded.
   let index = 0;
@@ -304,12 +319,24 @@ const WORKER_MAIN_SOURCE = `
   });
 })();
 
-// A signing function on sodium-native's binary, used only when it gives node:crypto's bytes (Ed25519
-// is deterministic); node:crypto's otherwise, or when the binary does not load.
-async function sodiumSigner(path, key, fallback) {
+// sodium-native's binary, when its SHA-256 gives node:crypto's bytes; null when it does not load.
+async function openSodium(path, nodeSha256) {
   try {
     const { createRequire } = await import('node:module');
     const b = createRequire(path)(path);
+    const probe = Buffer.from('edgewarden: libsodium and node:crypto agree');
+    const out = Buffer.alloc(32);
+    b.crypto_hash_sha256(out, probe);
+    return out.equals(nodeSha256(probe)) ? b : null;
+  } catch {
+    return null;
+  }
+}
+
+// A signing function on libsodium, used only when it gives node:crypto's bytes (Ed25519 is
+// deterministic); node:crypto's otherwise.
+function sodiumSigner(b, key, fallback) {
+  try {
     const seed = Buffer.from(key.export({ format: 'jwk' }).d, 'base64url');
     const pk = new Uint8Array(32);
     const sk = new Uint8Array(64);
@@ -431,7 +458,7 @@ export class DigestWorker {
 
   constructor(opts: { salt?: Uint8Array; privateKeyPem?: string | undefined; execArgv?: string[] }) {
     this.canSign = opts.privateKeyPem !== undefined;
-    const sodiumPath = this.canSign ? sodiumBinaryPath().path : undefined;
+    const sodiumPath = sodiumBinaryPath().path;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
