@@ -1,20 +1,41 @@
 import { Worker } from 'node:worker_threads';
+import { ED25519_KAT_HEX, sodiumBinaryPath } from '../provenance/ed25519';
 
 // The worker is inline source (eval) so that it works the same from TypeScript sources, the tsup
-// bundle and a benchmark bundle: it needs nothing but node:crypto.
+// bundle and a benchmark bundle: it needs node:crypto, and uses libsodium's binary when the main
+// thread found one and it passes RFC 8032's test 2 (provenance/ed25519.ts: ~1.8x faster).
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
 const PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const keys = new Map();
+// The binary's verify takes (ArrayBuffer, offset, length) for signature, message and key.
+const sodiumVerify = (b, buf, off, sigAt, msgAt, len) => b.crypto_sign_verify_detached(buf, sigAt, 64, buf, msgAt, len, buf, off, 32);
+let sodium = null;
+if (workerData && workerData.sodiumPath) {
+  try {
+    const b = require('node:module').createRequire(workerData.sodiumPath)(workerData.sodiumPath);
+    const kat = new Uint8Array(Buffer.from('${ED25519_KAT_HEX}', 'hex'));
+    const good = sodiumVerify(b, kat.buffer, 0, 32, 96, kat.length - 96);
+    kat[40] ^= 1;
+    const bad = sodiumVerify(b, kat.buffer, 0, 32, 96, kat.length - 96);
+    if (good === true && bad === false) sodium = b;
+  } catch {}
+}
 parentPort.on('message', ({ id, buf, n }) => {
   const b = Buffer.from(buf);
   const out = new Uint8Array(n);
   let off = 0;
   for (let i = 0; i < n; i++) {
+    const len = b.readUInt32LE(off + 96);
+    if (sodium) {
+      try { out[i] = sodiumVerify(sodium, buf, off, off + 32, off + 100, len) ? 1 : 0; } catch { out[i] = 0; }
+      off += 100 + len;
+      continue;
+    }
     const raw = b.subarray(off, off + 32); off += 32;
     const sig = b.subarray(off, off + 64); off += 64;
-    const len = b.readUInt32LE(off); off += 4;
+    off += 4;
     const msg = b.subarray(off, off + len); off += len;
     const kh = raw.toString('base64');
     let key = keys.get(kh);
@@ -55,8 +76,9 @@ export class VerifierPool {
     readonly threads: number,
     private readonly maxBatch = 256,
   ) {
+    const sodiumPath = sodiumBinaryPath().path;
     this.workers = Array.from({ length: threads }, () => {
-      const w = new Worker(WORKER_SOURCE, { eval: true });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { sodiumPath: sodiumPath ?? null } });
       w.unref();
       w.on('message', (m: { id: number; out: Uint8Array }) => {
         const jobs = this.pending.get(m.id);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PAYLOAD_TYPES, pae } from '../provenance/dsse';
+import { KeySigner } from '../provenance/keys';
 import { lifecyclePublicKey, withLifecyclePublicKey } from './lifecycle-key';
 import { SimDevice } from './testkit';
 import { VerifierPool } from './verifier-pool';
@@ -84,4 +85,34 @@ describe('VerifierPool', () => {
     }
     expect(await pool.verify(dev.signer.publicKey, new Uint8Array(1), new Uint8Array(64))).toBe(false);
   });
+
+  it.each(['libsodium where installed', 'node:crypto'])(
+    'finds each signature at its offset in a mixed batch (%s)',
+    async (backend) => {
+      if (backend === 'node:crypto') vi.stubEnv('EDGEWARDEN_ED25519', 'node');
+      const pool = new VerifierPool(1, 64);
+      try {
+        const signers = [KeySigner.generate(), KeySigner.generate(), KeySigner.generate()];
+        const cases = Array.from({ length: 60 }, (_, i) => {
+          const s = signers[i % 3] as KeySigner;
+          const msg = new Uint8Array(i * 13).fill(i);
+          const sig = s.signSync(msg);
+          const kind = i % 4; // 0 good, 1 flipped signature, 2 another key, 3 not a key at all
+          if (kind === 1) sig[i % 64]! ^= 0x10;
+          const key =
+            kind === 2
+              ? (signers[(i + 1) % 3] as KeySigner).publicKey
+              : kind === 3
+                ? new Uint8Array(32).fill(0xff)
+                : s.publicKey;
+          return { key, msg, sig, ok: kind === 0 };
+        });
+        const got = await Promise.all(cases.map((c) => pool.verify(c.key, c.msg, c.sig)));
+        expect(got).toEqual(cases.map((c) => c.ok));
+      } finally {
+        await pool.close();
+        vi.unstubAllEnvs();
+      }
+    },
+  );
 });

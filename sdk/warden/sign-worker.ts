@@ -134,9 +134,9 @@ const WORKER_MAIN_SOURCE = `
   // libsodium's binary when the main thread found one (provenance/ed25519.ts), loaded now, while
   // the application loads its model; node:crypto otherwise.
   const sodium = workerData.sodiumPath ? await openSodium(workerData.sodiumPath, nodeSha256) : null;
-  // libsodium's SHA-256 has no per-call OpenSSL context to set up: ~3x faster for the short inputs
-  // a record hashes (0.5 against 1.7 µs for 40 bytes, measured on the 2-core EPYC); OpenSSL's SHA
-  // instructions win from a few hundred bytes on.
+  // libsodium's SHA-256 has no per-call OpenSSL context to set up: ~2.4x faster for the short
+  // inputs a record hashes (0.56 against 1.32 µs for 40 bytes, bench/ed25519.mjs on the 2-core
+  // EPYC); OpenSSL's SHA instructions win from a few hundred bytes on.
   const sha256 = sodium
     ? (view) => {
         if (view.length > ${SODIUM_SHA256_MAX_BYTES}) return nodeSha256(view);
