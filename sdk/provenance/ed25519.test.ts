@@ -83,6 +83,10 @@ describe('Ed25519 backends', () => {
     const shared = new Uint8Array(new SharedArrayBuffer(33));
     shared.set(msg);
     expect(verifyEd25519(shared, sig, publicKey)).toBe(true);
+    // An empty message, also as a view at the very end of its buffer.
+    const empty = nodeSign(null, new Uint8Array(0), privateKey);
+    expect(verifyEd25519(new Uint8Array(0), empty, publicKey)).toBe(true);
+    expect(verifyEd25519(new Uint8Array(10).subarray(10), empty, publicKey)).toBe(true);
     // A private key object verifies with its public half.
     expect(verifyEd25519(msg, sig, privateKey)).toBe(true);
   });

@@ -93,6 +93,57 @@ describe('ProvenancePipeline', () => {
     await p.flush();
     expect((await bundle).mode).toBe('batched');
   });
+
+  it('queues one cut at a time while a checkpoint waits to be durable, however many records pass the threshold', async () => {
+    const groupDir = await mkdtemp(join(tmpdir(), 'ew-pipe-group-'));
+    // A long group-commit interval: the first cut waits for it while ~3,000 records arrive.
+    const groupLog = await AuditLog.open(groupDir, { durability: 'group', groupMs: 300 });
+    try {
+      const p = new ProvenancePipeline({
+        mode: 'batched',
+        log: groupLog,
+        signer,
+        worker,
+        clock: SYSTEM_CLOCK,
+        bootId: new Uint8Array(16),
+        clockSynced: () => false,
+        salted: false,
+        checkpointEvery: 10,
+        checkpointMs: 60_000,
+      });
+      let cuts = 0;
+      const cut = p.cut.bind(p);
+      p.cut = () => {
+        cuts++;
+        return cut();
+      };
+      let checkpoints = 0;
+      const appendCheckpoint = groupLog.appendCheckpoint.bind(groupLog);
+      groupLog.appendCheckpoint = (env) => {
+        checkpoints++;
+        return appendCheckpoint(env);
+      };
+      const t: TensorMap = { x: { type: 'int32', dims: [1], data: new Int32Array([7]) } };
+      const bundles: Promise<ProvenanceBundle>[] = [];
+      for (let i = 0; i < 3000; i++) {
+        bundles.push(p.submit(item(t, t)));
+        if (i % 100 === 99) await p.drain();
+      }
+      await p.drain();
+      expect(groupLog.size).toBe(3000);
+      // One running and at most one waiting, whatever the timing: every cut but the last two has
+      // signed its checkpoint. Before the fix every append past the threshold queued its own cut
+      // (~3,000 here, against a handful of checkpoints).
+      expect(checkpoints).toBeGreaterThan(0);
+      expect(cuts).toBeLessThanOrEqual(checkpoints + 2);
+      await p.flush();
+      const all = await Promise.all(bundles);
+      expect(verifyBundle(all[2999] as ProvenanceBundle, t, { trust: [signer.publicKey] }).ok).toBe(true);
+    } finally {
+      await groupLog.close();
+      await rm(groupDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('ProvenancePipeline records', () => {
