@@ -88,6 +88,29 @@ describe('DigestWorker', () => {
     expect(out.subarray(32, 64)).toEqual(tensorDigest({}, salt));
   });
 
+  it('unsalted digests equal tensorDigest on both sides of the short-input limit (libsodium below it where installed)', async () => {
+    worker = new DigestWorker({});
+    // The canonical stream of one uint8 tensor named 't' is 26 bytes + its data: 357-359 bytes of
+    // data put it at 383, 384 and 385 bytes.
+    const sizes = [1, 10, 40, 90, 300, 357, 358, 359, 1000, 70_000];
+    const maps = sizes.map(
+      (n): TensorMap => ({ t: { type: 'uint8', dims: [n], data: new Uint8Array(n).fill(n & 0xff) } }),
+    );
+    const parts = maps.map((m) => new Uint8Array(canonicalTensorBytes(m)));
+    const buf = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    const ranges: number[] = [];
+    let o = 0;
+    for (const p of parts) {
+      buf.set(p, o);
+      ranges.push(o, p.length);
+      o += p.length;
+    }
+    const out = await worker.digest(buf.buffer, ranges);
+    maps.forEach((m, i) => {
+      expect(Buffer.from(out.subarray(i * 32, i * 32 + 32)).equals(Buffer.from(tensorDigest(m)))).toBe(true);
+    });
+  });
+
   it('signs with the key it was given; refuses to sign without one', async () => {
     const signer = KeySigner.generate();
     worker = new DigestWorker({ privateKeyPem: signer.privateKeyPem() });
