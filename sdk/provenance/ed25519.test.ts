@@ -1,6 +1,8 @@
 import { createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ed25519Backend, sodiumBinaryPath, verifyEd25519 } from './ed25519';
+import { ed25519Backend, SODIUM_NATIVE_VERSION, sodiumBinaryPath, verifyEd25519 } from './ed25519';
 
 // The group order L of Ed25519, little-endian: S + L is the same scalar, but not a canonical one.
 const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
@@ -27,6 +29,13 @@ describe('Ed25519 backends', () => {
     const backend = ed25519Backend();
     if (found.path) expect(backend).toEqual({ name: 'libsodium' });
     else expect(backend).toMatchObject({ name: 'node:crypto', reason: found.reason });
+  });
+
+  it('package.json pins the sodium-native version whose binary this code calls', () => {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      optionalDependencies?: Record<string, string>;
+    };
+    expect(pkg.optionalDependencies?.['sodium-native']).toBe(SODIUM_NATIVE_VERSION);
   });
 
   it('EDGEWARDEN_ED25519=node keeps node:crypto and says why', async () => {

@@ -1,5 +1,5 @@
 import { type KeyObject, verify as nodeVerify } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -53,6 +53,17 @@ export function sodiumBinaryPath(): { path?: string; reason?: string } {
     pkg = createRequire(import.meta.url).resolve('sodium-native/package.json');
   } catch {
     return { reason: 'sodium-native is not installed' };
+  }
+  let version: unknown;
+  try {
+    version = (JSON.parse(readFileSync(pkg, 'utf8')) as { version?: unknown }).version;
+  } catch {
+    version = undefined;
+  }
+  if (version !== SODIUM_NATIVE_VERSION) {
+    return {
+      reason: `sodium-native ${String(version)} is installed; edgewarden calls ${SODIUM_NATIVE_VERSION}'s binary`,
+    };
   }
   const path = join(dirname(pkg), 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node');
   return existsSync(path)
@@ -141,7 +152,12 @@ export function verifyEd25519(msg: Uint8Array, sig: Uint8Array, key: KeyObject):
   if (sig.length !== 64) return false;
   const b = loadSodium();
   // The binary takes ArrayBuffers only (a SharedArrayBuffer would fail its native check).
-  if (!b || !(msg.buffer instanceof ArrayBuffer) || !(sig.buffer instanceof ArrayBuffer)) {
+  if (
+    !b ||
+    key.asymmetricKeyType !== 'ed25519' ||
+    !(msg.buffer instanceof ArrayBuffer) ||
+    !(sig.buffer instanceof ArrayBuffer)
+  ) {
     return nodeVerify(null, msg, key, sig);
   }
   const raw = rawOf(key);
