@@ -47,6 +47,19 @@ describe('edgewarden CLI', () => {
     expect(JSON.parse(again.stderr).error.code).toBe('EW_PROVENANCE_KEY_FILE');
   });
 
+  it('device info --json says which Ed25519 implementation runs, and why not libsodium when it is not', () => {
+    const r = cli('device', 'info', '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout) as { ed25519: { name: string; reason?: string } };
+    expect(['libsodium', 'node:crypto']).toContain(info.ed25519.name);
+    if (info.ed25519.name === 'node:crypto') expect(info.ed25519.reason).toBeTruthy();
+    const off = spawnSync(process.execPath, [CLI, 'device', 'info', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, EDGEWARDEN_ED25519: 'node' },
+    });
+    expect(JSON.parse(off.stdout).ed25519).toEqual({ name: 'node:crypto', reason: 'EDGEWARDEN_ED25519=node' });
+  });
+
   it('run → verify (exit 0) → tamper → verify (exit 1 with the code) in both modes', async () => {
     for (const mode of ['batched', 'per-output']) {
       const out = join(dir, `result-${mode}.json`);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { detectBoard } from '../../devices/boards/detect';
 import { readHealth } from '../../devices/boards/health';
+import { ed25519Backend } from '../provenance/ed25519';
 import { action, EXIT, emit, paint, resolveHome } from './common';
 
 /** Registers `edgewarden device info`. */
@@ -20,12 +21,14 @@ export function registerDevice(program: Command): void {
           root: opts.root,
           diskPath: resolveHome(opts.home).replace(/\/[^/]*$/, '') || '/',
         });
-        emit(opts.json, { board: profile, health }, () => {
+        const ed25519 = ed25519Backend();
+        emit(opts.json, { board: profile, health, ed25519 }, () => {
           const out = process.stdout;
           const lines = [
             `${paint(out, 'bold', profile.model)} (${profile.family}/${profile.variant}, ${profile.arch}, ${profile.cpus} CPUs)`,
             `os: ${profile.os}${profile.l4t ? `, L4T ${profile.l4t}` : ''}`,
             `execution providers to try: ${profile.executionProviders.join(' > ')}; intra-op threads: ${profile.intraOpThreads}`,
+            `ed25519: ${ed25519.name}${ed25519.reason ? ` (${ed25519.reason})` : ''}`,
             `temperature: ${health.tempMilliC === undefined ? 'unknown' : `${(health.tempMilliC / 1000).toFixed(1)} °C`}`,
             `memory: ${mib(health.memAvailableBytes)} free of ${mib(health.memTotalBytes)}; load ${health.load1}`,
           ];
