@@ -3,7 +3,7 @@ import { ED25519_KAT_HEX, sodiumBinaryPath } from '../provenance/ed25519';
 
 // The worker is inline source (eval) so that it works the same from TypeScript sources, the tsup
 // bundle and a benchmark bundle: it needs node:crypto, and uses libsodium's binary when the main
-// thread found one and it passes RFC 8032's test 2 (provenance/ed25519.ts: ~1.8x faster).
+// thread found one and it passes RFC 8032's test 2 (provenance/ed25519.ts: ~1.7x faster).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
