@@ -68,6 +68,40 @@ describe('canonicalTensorBytes', () => {
     }
   });
 
+  it('copies small and large data of every fixed dtype exactly: NaN payloads, views at offsets, fresh arrays', () => {
+    const nanBits = new Uint32Array([0x7fc00001, 0xffa00002, 0x7f800001]); // quiet, negative, signalling
+    const f32 = new Float32Array(nanBits.buffer);
+    const f64 = new Float64Array(new BigUint64Array([0x7ff0000000000001n, 0xfff8000000000123n]).buffer);
+    const big = new Int32Array(40).map((_, i) => i * 7919);
+    const datas: [TensorMap[string]['type'], () => TensorMap[string]['data']][] = [
+      ['float32', () => new Float32Array(f32)],
+      ['float64', () => new Float64Array(f64)],
+      ['int8', () => new Int8Array([-1, 2, -3])],
+      ['int16', () => new Int16Array([-300, 7])],
+      ['uint16', () => new Uint16Array([65535, 1])],
+      ['uint32', () => new Uint32Array([0xffffffff])],
+      ['int64', () => new BigInt64Array([-5n, 9n])],
+      ['uint64', () => new BigUint64Array([2n ** 64n - 1n])],
+      ['int32', () => new Int32Array(big.buffer, 8, 3)], // a small view 8 bytes into a larger buffer
+      ['int32', () => big], // above the small-copy limit
+      ['bool', () => new Uint8Array([1, 0, 1])],
+    ];
+    for (const [type, make] of datas) {
+      const data = make() as Exclude<TensorMap[string]['data'], string[]>;
+      const one: TensorMap = { t: { type, dims: [data.length], data } };
+      const size = canonicalSize(one);
+      const out = Buffer.alloc(size);
+      writeCanonicalMap(one, out, 0);
+      expect(createHash('sha256').update(out).digest()).toEqual(Buffer.from(tensorDigest(one)));
+      // The same tensor beside another (the planned path).
+      const two: TensorMap = { ...one, u: { type: 'uint8', dims: [2], data: new Uint8Array([4, 5]) } };
+      const size2 = canonicalSize(two);
+      const out2 = Buffer.alloc(size2);
+      writeCanonicalMap(two, out2, 0);
+      expect(createHash('sha256').update(out2).digest()).toEqual(Buffer.from(tensorDigest(two)));
+    }
+  });
+
   it('returns a buffer it owns entirely (transferable) and an empty stream for no tensors', () => {
     const ab = canonicalTensorBytes({ x: { type: 'uint8', dims: [3], data: new Uint8Array([1, 2, 3]) } });
     expect(ab.byteLength).toBe(4 + 1 + 1 + 4 + 8 + 8 + 3);
