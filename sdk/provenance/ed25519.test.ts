@@ -1,8 +1,9 @@
 import { createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ed25519Backend, SODIUM_NATIVE_VERSION, sodiumBinaryPath, verifyEd25519 } from './ed25519';
+import { ed25519Backend, probeSodium, SODIUM_NATIVE_VERSION, sodiumBinaryPath, verifyEd25519 } from './ed25519';
 
 // The group order L of Ed25519, little-endian: S + L is the same scalar, but not a canonical one.
 const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
@@ -36,6 +37,42 @@ describe('Ed25519 backends', () => {
       optionalDependencies?: Record<string, string>;
     };
     expect(pkg.optionalDependencies?.['sodium-native']).toBe(SODIUM_NATIVE_VERSION);
+  });
+
+  it('falls back to node:crypto, saying why, when sodium-native is missing, another version, without a binary, or broken', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ew-sodium-'));
+    try {
+      const fake = (name: string, version: string | undefined, binary?: string) => {
+        const dir = join(root, name);
+        const pkg = join(dir, 'node_modules', 'sodium-native');
+        if (version !== undefined) {
+          mkdirSync(pkg, { recursive: true });
+          writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'sodium-native', version }));
+        } else mkdirSync(dir, { recursive: true });
+        if (binary !== undefined) {
+          const at = join(pkg, 'prebuilds', `${process.platform}-${process.arch}`);
+          mkdirSync(at, { recursive: true });
+          writeFileSync(join(at, 'sodium-native.node'), binary);
+        }
+        return join(dir, 'app.js');
+      };
+      expect(probeSodium(fake('none', undefined)).backend).toEqual({
+        name: 'node:crypto',
+        reason: 'sodium-native is not installed',
+      });
+      expect(probeSodium(fake('other', '9.9.9')).backend.reason).toBe(
+        `sodium-native 9.9.9 is installed; edgewarden calls ${SODIUM_NATIVE_VERSION}'s binary`,
+      );
+      expect(probeSodium(fake('nobinary', SODIUM_NATIVE_VERSION)).backend.reason).toBe(
+        `sodium-native has no prebuilt binary for ${process.platform}-${process.arch}`,
+      );
+      const broken = probeSodium(fake('broken', SODIUM_NATIVE_VERSION, 'not a shared object'));
+      expect(broken.binding).toBeNull();
+      expect(broken.backend.name).toBe('node:crypto');
+      expect(broken.backend.reason).toMatch(/^sodium-native did not load: /);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('EDGEWARDEN_ED25519=node keeps node:crypto and says why', async () => {

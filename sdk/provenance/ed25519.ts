@@ -23,7 +23,7 @@ export interface Ed25519Backend {
 }
 
 /** The raw functions of sodium-native's binary that edgewarden calls (sizes are checked by the caller). */
-interface SodiumBinding {
+export interface SodiumBinding {
   crypto_sign_seed_keypair(pk: Uint8Array, sk: Uint8Array, seed: Uint8Array): number;
   crypto_sign_detached(sig: Uint8Array, msg: Uint8Array, sk: Uint8Array): number;
   crypto_sign_verify_detached(
@@ -43,14 +43,15 @@ interface SodiumBinding {
 export const SODIUM_NATIVE_VERSION = '5.1.0';
 
 /**
- * Path of sodium-native's prebuilt binary for this platform, or why there is none. Setting
- * `EDGEWARDEN_ED25519=node` turns libsodium off. Cheap: resolves a path, loads nothing.
+ * Path of sodium-native's prebuilt binary for this platform, resolved from `from` (a file path or
+ * URL; this module by default), or why there is none. Setting `EDGEWARDEN_ED25519=node` turns
+ * libsodium off. Cheap: resolves a path and reads one package.json, loads nothing.
  */
-export function sodiumBinaryPath(): { path?: string; reason?: string } {
+export function sodiumBinaryPath(from: string = import.meta.url): { path?: string; reason?: string } {
   if (process.env.EDGEWARDEN_ED25519 === 'node') return { reason: 'EDGEWARDEN_ED25519=node' };
   let pkg: string;
   try {
-    pkg = createRequire(import.meta.url).resolve('sodium-native/package.json');
+    pkg = createRequire(from).resolve('sodium-native/package.json');
   } catch {
     return { reason: 'sodium-native is not installed' };
   }
@@ -105,23 +106,26 @@ function verifyWith(b: SodiumBinding, msg: Uint8Array, sig: Uint8Array, pk: Uint
   return b.crypto_sign_verify_detached(s, sig.byteOffset, 64, m, msg.byteOffset, msg.byteLength, p, pk.byteOffset, 32);
 }
 
+/**
+ * Finds, loads and checks the binary as resolved from `from` (see {@link sodiumBinaryPath}): which
+ * implementation that gives, and why. The process decides once, through {@link ed25519Backend}.
+ */
+export function probeSodium(from?: string): { binding: SodiumBinding | null; backend: Ed25519Backend } {
+  const found = sodiumBinaryPath(from);
+  if (!found.path) return { binding: null, backend: { name: 'node:crypto', reason: found.reason as string } };
+  try {
+    return { binding: openSodium(found.path), backend: { name: 'libsodium' } };
+  } catch (cause) {
+    const reason = `sodium-native did not load: ${(cause as Error).message.split('\n')[0]}`;
+    return { binding: null, backend: { name: 'node:crypto', reason } };
+  }
+}
+
 let sodium: SodiumBinding | null | undefined;
 let backend: Ed25519Backend | undefined;
 
 function loadSodium(): SodiumBinding | null {
-  if (sodium !== undefined) return sodium;
-  const found = sodiumBinaryPath();
-  sodium = null;
-  if (!found.path) {
-    backend = { name: 'node:crypto', reason: found.reason };
-    return null;
-  }
-  try {
-    sodium = openSodium(found.path);
-    backend = { name: 'libsodium' };
-  } catch (cause) {
-    backend = { name: 'node:crypto', reason: `sodium-native did not load: ${(cause as Error).message}` };
-  }
+  if (sodium === undefined) ({ binding: sodium, backend } = probeSodium());
   return sodium;
 }
 
