@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { ED25519_KAT_HEX, sodiumBinaryPath } from '../provenance/ed25519';
+import { OPEN_SODIUM_SOURCE, sodiumBinaryPath } from '../provenance/ed25519';
 
 // The worker is inline source (eval) so that it works the same from TypeScript sources, the tsup
 // bundle and a benchmark bundle: it needs node:crypto, and uses libsodium's binary when the main
@@ -9,19 +9,11 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
 const PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const keys = new Map();
+${OPEN_SODIUM_SOURCE}
 // The binary's verify takes (ArrayBuffer, offset, length) for signature, message and key.
 const sodiumVerify = (b, buf, off, sigAt, msgAt, len) => b.crypto_sign_verify_detached(buf, sigAt, 64, buf, msgAt, len, buf, off, 32);
-let sodium = null;
-if (workerData && workerData.sodiumPath) {
-  try {
-    const b = require('node:module').createRequire(workerData.sodiumPath)(workerData.sodiumPath);
-    const kat = new Uint8Array(Buffer.from('${ED25519_KAT_HEX}', 'hex'));
-    const good = sodiumVerify(b, kat.buffer, 0, 32, 96, kat.length - 96);
-    kat[40] ^= 1;
-    const bad = sodiumVerify(b, kat.buffer, 0, 32, 96, kat.length - 96);
-    if (good === true && bad === false) sodium = b;
-  } catch {}
-}
+const opened = workerData && workerData.sodiumPath ? openSodiumBinary(require('node:module').createRequire, workerData.sodiumPath) : null;
+const sodium = opened && typeof opened !== 'string' ? opened : null;
 parentPort.on('message', ({ id, buf, n }) => {
   const b = Buffer.from(buf);
   const out = new Uint8Array(n);

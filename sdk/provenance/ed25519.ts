@@ -2,6 +2,7 @@ import { type KeyObject, verify as nodeVerify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { rawPublicKey } from './keys';
 
 // Ed25519 for the hot paths. node:crypto (OpenSSL) is always there and is the reference; libsodium,
 // through the optional dependency sodium-native's prebuilt binary, verifies and signs ~1.7x faster
@@ -26,6 +27,7 @@ export interface Ed25519Backend {
 export interface SodiumBinding {
   crypto_sign_seed_keypair(pk: Uint8Array, sk: Uint8Array, seed: Uint8Array): number;
   crypto_sign_detached(sig: Uint8Array, msg: Uint8Array, sk: Uint8Array): number;
+  crypto_hash_sha256(out: Uint8Array, msg: Uint8Array): void;
   crypto_sign_verify_detached(
     sig: ArrayBuffer,
     sigOffset: number,
@@ -79,24 +81,46 @@ const KAT_MESSAGE = '72';
 const KAT_SIGNATURE =
   '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00';
 
-/** RFC 8032's test 2 as hex of public key (32 bytes), signature (64) and message, for workers' checks. */
-export const ED25519_KAT_HEX = KAT_PUBLIC + KAT_SIGNATURE + KAT_MESSAGE;
+/**
+ * Source of `openSodiumBinary(createRequire, path)`: sodium-native's binary at `path` when it gives
+ * RFC 8032 test 2 (public key, signature bytes, a good and a bad verify) and SHA-256("abc"), else a
+ * reason. One text serves this thread and the workers that use the binary (they evaluate it in
+ * their own source).
+ */
+export const OPEN_SODIUM_SOURCE = `
+function openSodiumBinary(createRequire, path) {
+  try {
+    const b = createRequire(path)(path);
+    const hex = (u) => Buffer.from(u).toString('hex');
+    const pk = new Uint8Array(32);
+    const sk = new Uint8Array(64);
+    if (b.crypto_sign_seed_keypair(pk, sk, Buffer.from('${KAT_SEED}', 'hex')) !== 0) return 'keypair failed';
+    if (hex(pk) !== '${KAT_PUBLIC}') return 'wrong public key';
+    const msg = new Uint8Array(Buffer.from('${KAT_MESSAGE}', 'hex'));
+    const sig = new Uint8Array(64);
+    if (b.crypto_sign_detached(sig, msg, sk) !== 0) return 'sign failed';
+    if (hex(sig) !== '${KAT_SIGNATURE}') return 'wrong signature';
+    const verify = () => b.crypto_sign_verify_detached(sig.buffer, 0, 64, msg.buffer, 0, msg.length, pk.buffer, 0, 32);
+    if (verify() !== true) return 'a good signature did not verify';
+    sig[5] ^= 1;
+    if (verify() !== false) return 'a bad signature verified';
+    const digest = new Uint8Array(32);
+    b.crypto_hash_sha256(digest, Buffer.from('abc'));
+    if (hex(digest) !== 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad') return 'wrong SHA-256';
+    return b;
+  } catch (e) {
+    return String((e && e.message) || e).split('\\n')[0];
+  }
+}
+`;
 
-/** Loads the binary and checks it against the RFC 8032 vector; throws when it does not behave. */
-function openSodium(path: string): SodiumBinding {
-  const b = createRequire(path)(path) as SodiumBinding;
-  const pk = new Uint8Array(32);
-  const sk = new Uint8Array(64);
-  if (b.crypto_sign_seed_keypair(pk, sk, Buffer.from(KAT_SEED, 'hex')) !== 0) throw new Error('keypair failed');
-  if (Buffer.from(pk).toString('hex') !== KAT_PUBLIC) throw new Error('wrong public key');
-  const sig = new Uint8Array(64);
-  const msg = Buffer.from(KAT_MESSAGE, 'hex');
-  if (b.crypto_sign_detached(sig, msg, sk) !== 0) throw new Error('sign failed');
-  if (Buffer.from(sig).toString('hex') !== KAT_SIGNATURE) throw new Error('wrong signature');
-  if (!verifyWith(b, msg, sig, pk)) throw new Error('a good signature did not verify');
-  sig[5] = (sig[5] as number) ^ 1;
-  if (verifyWith(b, msg, sig, pk)) throw new Error('a bad signature verified');
-  return b;
+/** {@link OPEN_SODIUM_SOURCE} evaluated on this thread: the binary, or why it is not used. */
+function openSodium(path: string): SodiumBinding | string {
+  const open = new Function('Buffer', `${OPEN_SODIUM_SOURCE}\nreturn openSodiumBinary;`)(Buffer) as (
+    req: typeof createRequire,
+    path: string,
+  ) => SodiumBinding | string;
+  return open(createRequire, path);
 }
 
 function verifyWith(b: SodiumBinding, msg: Uint8Array, sig: Uint8Array, pk: Uint8Array): boolean {
@@ -113,12 +137,11 @@ function verifyWith(b: SodiumBinding, msg: Uint8Array, sig: Uint8Array, pk: Uint
 export function probeSodium(from?: string): { binding: SodiumBinding | null; backend: Ed25519Backend } {
   const found = sodiumBinaryPath(from);
   if (!found.path) return { binding: null, backend: { name: 'node:crypto', reason: found.reason as string } };
-  try {
-    return { binding: openSodium(found.path), backend: { name: 'libsodium' } };
-  } catch (cause) {
-    const reason = `sodium-native did not load: ${(cause as Error).message.split('\n')[0]}`;
-    return { binding: null, backend: { name: 'node:crypto', reason } };
+  const opened = openSodium(found.path);
+  if (typeof opened === 'string') {
+    return { binding: null, backend: { name: 'node:crypto', reason: `sodium-native did not load: ${opened}` } };
   }
+  return { binding: opened, backend: { name: 'libsodium' } };
 }
 
 let sodium: SodiumBinding | null | undefined;
@@ -137,12 +160,11 @@ export function ed25519Backend(): Ed25519Backend {
 
 const rawKeys = new WeakMap<KeyObject, Uint8Array>();
 
-/** Raw 32 bytes of an Ed25519 key object (public, or the public half of a private one), cached. */
+/** {@link rawPublicKey} of a key object (public, or the public half of a private one), cached. */
 function rawOf(key: KeyObject): Uint8Array {
   let raw = rawKeys.get(key);
   if (!raw) {
-    const x = (key.export({ format: 'jwk' }) as { x?: string }).x ?? '';
-    raw = new Uint8Array(Buffer.from(x, 'base64url'));
+    raw = rawPublicKey(key);
     rawKeys.set(key, raw);
   }
   return raw;

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { EdgewardenError } from '../errors';
 import { PAYLOAD_TYPES } from '../provenance/dsse';
-import { sodiumBinaryPath } from '../provenance/ed25519';
+import { OPEN_SODIUM_SOURCE, sodiumBinaryPath } from '../provenance/ed25519';
 import { RECORD_LIMITS } from '../provenance/record';
 
 // The provenance worker. Its source is plain JavaScript evaluated from these strings (`eval: true`)
@@ -133,7 +133,9 @@ const WORKER_MAIN_SOURCE = `
   const nodeSha256 = typeof hash === 'function' ? (view) => hash('sha256', view, 'buffer') : (view) => createHash('sha256').update(view).digest();
   // libsodium's binary when the main thread found one (provenance/ed25519.ts), loaded now, while
   // the application loads its model; node:crypto otherwise.
-  const sodium = workerData.sodiumPath ? await openSodium(workerData.sodiumPath, nodeSha256) : null;
+  const { createRequire } = await import('node:module');
+  const opened = workerData.sodiumPath ? openSodiumBinary(createRequire, workerData.sodiumPath) : null;
+  const sodium = opened && typeof opened !== 'string' ? opened : null;
   // libsodium's SHA-256 has no per-call OpenSSL context to set up: ~2.4x faster for the short
   // inputs a record hashes (0.56 against 1.32 µs for 40 bytes, bench/ed25519.mjs on the 2-core
   // EPYC); OpenSSL's SHA instructions win from a few hundred bytes on.
@@ -319,20 +321,6 @@ const WORKER_MAIN_SOURCE = `
   });
 })();
 
-// sodium-native's binary, when its SHA-256 gives node:crypto's bytes; null when it does not load.
-async function openSodium(path, nodeSha256) {
-  try {
-    const { createRequire } = await import('node:module');
-    const b = createRequire(path)(path);
-    const probe = Buffer.from('edgewarden: libsodium and node:crypto agree');
-    const out = Buffer.alloc(32);
-    b.crypto_hash_sha256(out, probe);
-    return out.equals(nodeSha256(probe)) ? b : null;
-  } catch {
-    return null;
-  }
-}
-
 // A signing function on libsodium, used only when it gives node:crypto's bytes (Ed25519 is
 // deterministic); node:crypto's otherwise.
 function sodiumSigner(b, key, fallback) {
@@ -355,7 +343,7 @@ function sodiumSigner(b, key, fallback) {
 }
 `;
 
-const WORKER_SOURCE = `'use strict';\n${RECORD_ENCODER_SOURCE}\n${WORKER_MAIN_SOURCE}`;
+const WORKER_SOURCE = `'use strict';\n${RECORD_ENCODER_SOURCE}\n${OPEN_SODIUM_SOURCE}\n${WORKER_MAIN_SOURCE}`;
 
 /**
  * The record encoder the worker runs, evaluated on this thread (tests compare it with
