@@ -28,7 +28,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const pipeline = (extra: { maxBacklogBytes?: number; mode?: 'batched' | 'per-output'; worker?: DigestWorker } = {}) =>
+const pipeline = (
+  extra: {
+    maxBacklogBytes?: number;
+    mode?: 'batched' | 'per-output';
+    worker?: DigestWorker;
+    log?: AuditLog;
+    checkpointEvery?: number;
+  } = {},
+) =>
   new ProvenancePipeline({
     mode: 'batched',
     log,
@@ -99,18 +107,7 @@ describe('ProvenancePipeline', () => {
     // A long group-commit interval: the first cut waits for it while ~3,000 records arrive.
     const groupLog = await AuditLog.open(groupDir, { durability: 'group', groupMs: 300 });
     try {
-      const p = new ProvenancePipeline({
-        mode: 'batched',
-        log: groupLog,
-        signer,
-        worker,
-        clock: SYSTEM_CLOCK,
-        bootId: new Uint8Array(16),
-        clockSynced: () => false,
-        salted: false,
-        checkpointEvery: 10,
-        checkpointMs: 60_000,
-      });
+      const p = pipeline({ log: groupLog, checkpointEvery: 10 });
       let cuts = 0;
       const cut = p.cut.bind(p);
       p.cut = () => {
