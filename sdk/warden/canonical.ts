@@ -4,9 +4,8 @@ import { ONNX_DTYPE, writeU64 } from '../provenance/tensor-digest';
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 interface Part {
-  name: Buffer;
-  type: number;
-  dims: readonly number[];
+  /** Name length, name, dtype, rank and dims ({@link tensorHeader}). */
+  head: Buffer;
   /** The stream's bytes of the data: strings (length-prefixed) and big-endian hosts' swapped copies. */
   bytes: Uint8Array[];
   /** Or the data itself, copied as it is (fixed-width types on a little-endian host). */
@@ -37,15 +36,11 @@ function nameBytes(n: string): Buffer {
 
 /** Plans the canonical byte stream of DESIGN.md's tensor digest (names sorted by UTF-8 bytes). */
 export function planCanonical(tensors: TensorMap): CanonicalPlan {
-  const keys = Object.keys(tensors);
-  const names =
-    keys.length === 1
-      ? [{ n: keys[0] as string, b: nameBytes(keys[0] as string) }]
-      : keys.map((n) => ({ n, b: nameBytes(n) }));
-  if (names.length > 1) names.sort((a, b) => Buffer.compare(a.b, b.b));
+  const names = Object.keys(tensors);
+  if (names.length > 1) names.sort((a, b) => Buffer.compare(nameBytes(a), nameBytes(b)));
   const parts: Part[] = [];
   let size = 0;
-  for (const { n, b } of names) {
+  for (const n of names) {
     const t = tensors[n];
     if (!t) continue;
     let bytes: Uint8Array[];
@@ -60,16 +55,18 @@ export function planCanonical(tensors: TensorMap): CanonicalPlan {
     } else if (LE) {
       // Copied by writeCanonical without reading `.buffer` first (see copyData).
       const d = t.data as FixedData;
-      parts.push({ name: b, type: ONNX_DTYPE[t.type], dims: t.dims, bytes: [], data: d, len: d.byteLength });
-      size += 4 + b.length + 1 + 4 + 8 * t.dims.length + 8 + d.byteLength;
+      const head = tensorHeader(n, t);
+      parts.push({ head, bytes: [], data: d, len: d.byteLength });
+      size += head.length + 8 + d.byteLength;
       continue;
     } else {
       bytes = [leBytes(t.data as FixedData)];
     }
     let len = 0;
     for (const x of bytes) len += x.length;
-    parts.push({ name: b, type: ONNX_DTYPE[t.type], dims: t.dims, bytes, len });
-    size += 4 + b.length + 1 + 4 + 8 * t.dims.length + 8 + len;
+    const head = tensorHeader(n, t);
+    parts.push({ head, bytes, len });
+    size += head.length + 8 + len;
   }
   return { size, parts };
 }
@@ -82,12 +79,8 @@ export function planCanonical(tensors: TensorMap): CanonicalPlan {
 export function writeCanonical(plan: CanonicalPlan, out: Buffer, offset: number): number {
   let o = offset;
   for (const p of plan.parts) {
-    o = out.writeUInt32LE(p.name.length, o);
-    o += p.name.copy(out, o);
-    o = out.writeUInt8(p.type, o);
-    o = out.writeUInt32LE(p.dims.length, o);
-    for (const d of p.dims) o = writeU64(out, d, o);
-    o = writeU64(out, p.len, o);
+    out.set(p.head, o);
+    o = writeU64(out, p.len, o + p.head.length);
     if (p.data) {
       copyData(p.data, out, o);
       o += p.len;
