@@ -17,6 +17,11 @@ export interface SerialTransportOptions {
   baudRate?: number;
   /** Take an exclusive lock on the port (default true). */
   lock?: boolean;
+  /**
+   * A serialport binding to use instead of the operating system's, e.g. `SerialPortMock.binding`
+   * from serialport for tests without hardware (default: the OS binding).
+   */
+  binding?: typeof SerialPort.binding;
 }
 
 /** A serial port found by the OS, with its USB identity when it has one. */
@@ -132,13 +137,16 @@ export class SerialTransport extends TypedEmitter<TransportEvents> implements Tr
   readonly path: string;
   readonly baudRate: number;
   readonly #lock: boolean;
+  readonly #binding: BindingInterface | undefined;
   #port?: SerialPort;
+  #opening?: Promise<void>;
 
   constructor(options: SerialTransportOptions) {
     super();
     this.path = options.path;
     this.baudRate = options.baudRate ?? DEFAULT_BAUD_RATE;
     this.#lock = options.lock ?? true;
+    this.#binding = options.binding ? hangupAwareBinding(options.binding) : undefined;
   }
 
   get description(): string {
@@ -149,16 +157,23 @@ export class SerialTransport extends TypedEmitter<TransportEvents> implements Tr
     return this.#port?.isOpen === true;
   }
 
-  async open(): Promise<void> {
-    if (this.#port) return;
+  open(): Promise<void> {
+    if (this.#port) return Promise.resolve();
+    // Concurrent calls share one attempt: two would open two descriptors on one device.
+    this.#opening ??= this.#open().finally(() => {
+      this.#opening = undefined;
+    });
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
     const { SerialPort, binding } = await loadSerialPort();
-    if (this.#port) return; // opened by a concurrent call while serialport loaded
     const port = new SerialPort({
       path: this.path,
       baudRate: this.baudRate,
       autoOpen: false,
       lock: this.#lock,
-      binding,
+      binding: this.#binding ?? binding,
     });
     await new Promise<void>((resolve, reject) =>
       port.open((err) =>
@@ -171,18 +186,30 @@ export class SerialTransport extends TypedEmitter<TransportEvents> implements Tr
     port.on('data', (chunk: Buffer) => {
       if (this.#port === port) this.emit('data', chunk);
     });
-    port.on('error', () => {
-      // Errors arrive with the 'close' that follows a lost port; a write error rejects its write().
+    let lastError: Error | undefined;
+    port.on('error', (err: Error) => {
+      // A write error rejects its write() too; kept to say why the port closed.
+      lastError = err;
     });
+    // close() removes this listener first, so every 'close' that reaches it is a lost port. It comes
+    // with serialport's DisconnectedError after a failed read, but without one when a failed write
+    // made the stream destroy itself: either way it is reported as a disconnect.
     port.on('close', (err?: Error & { disconnected?: boolean }) => {
       if (this.#port !== port) return;
       this.#port = undefined;
       port.removeAllListeners();
+      // serialport may still report errors of the dead port (its own close after the stream's):
+      // an 'error' event without a listener would throw.
+      port.on('error', () => undefined);
+      const cause = err ?? lastError;
       this.emit(
         'close',
-        err
-          ? linkError('EW_LINK_DISCONNECTED', `${this.path} went away: ${err.message}`, { path: this.path }, err)
-          : undefined,
+        linkError(
+          'EW_LINK_DISCONNECTED',
+          `${this.path} went away${cause ? `: ${cause.message}` : ''}`,
+          { path: this.path },
+          cause,
+        ),
       );
     });
   }
