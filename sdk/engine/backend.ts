@@ -14,6 +14,13 @@ export interface SessionOptions {
   readonly executionProviders?: readonly string[];
   readonly intraOpThreads?: number;
   readonly interOpThreads?: number;
+  /**
+   * The model file's bytes as they were hashed. A runtime that can open a model from memory opens
+   * these rather than reading the file again, so that what runs is what was digested even if the
+   * file is replaced meanwhile. Ignored for a model with external data, which the runtime reads
+   * beside the file.
+   */
+  readonly modelBytes?: Uint8Array;
 }
 
 /** An opened model that can run. */

@@ -2,6 +2,8 @@
 export const ENGINE_CODES = {
   EW_ENGINE_MODEL_NOT_FOUND: 'The model file, or one of its external-data files, does not exist or cannot be read.',
   EW_ENGINE_MODEL_INVALID: 'The model file is not a valid ONNX model (does not parse, or ONNX Runtime refuses it).',
+  EW_ENGINE_MODEL_CHANGED:
+    'A model file or one of its external-data files was replaced while the model loaded: what runs might not be what was digested. Load it again.',
   EW_ENGINE_EXTERNAL_DATA:
     'An external-data location in the model is absolute, malformed, or escapes the model folder (.., symlink).',
   EW_ENGINE_TENSOR_JSON:

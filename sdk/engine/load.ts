@@ -1,7 +1,8 @@
 import { basename, resolve } from 'node:path';
+import { EdgewardenError } from '../errors';
 import type { BackendSession, InferenceBackend, TensorMeta } from './backend';
 import { currentBoardHints } from './board-hints';
-import { computeModelDigest } from './model-digest';
+import { digestModelFiles, modelFilesChanged } from './model-digest';
 import type { TensorInput, TensorMap } from './tensor';
 import { chooseThreads, type ThreadChoice } from './threads';
 import { validateInputs } from './validate';
@@ -43,10 +44,13 @@ export interface LoadedModel {
 
 /**
  * Loads a model: computes its digest (refusing external data that escapes the model folder before
- * the runtime reads anything), then opens it with the chosen execution providers and threads.
+ * the runtime reads anything), then opens it with the chosen execution providers and threads. The
+ * runtime is given the model bytes that were hashed; a model with external data is opened from its
+ * path, and refused if any of its files changed between hashing and opening.
  *
  * @throws EdgewardenError `EW_ENGINE_MODEL_NOT_FOUND`, `EW_ENGINE_MODEL_INVALID`,
- *   `EW_ENGINE_EXTERNAL_DATA`, `EW_ENGINE_OPTIONS`, `EW_ENGINE_RUNTIME_UNAVAILABLE`
+ *   `EW_ENGINE_EXTERNAL_DATA`, `EW_ENGINE_MODEL_CHANGED`, `EW_ENGINE_OPTIONS`,
+ *   `EW_ENGINE_RUNTIME_UNAVAILABLE`
  */
 export async function loadModel(
   backend: InferenceBackend,
@@ -54,7 +58,7 @@ export async function loadModel(
   opts: LoadModelOptions = {},
 ): Promise<LoadedModel> {
   const full = resolve(path);
-  const { digest, files, bytes } = await computeModelDigest(
+  const { digest, files, bytes, modelBytes, stamps } = await digestModelFiles(
     full,
     opts.onProgress ? { onProgress: opts.onProgress } : {},
   );
@@ -69,7 +73,19 @@ export async function loadModel(
     executionProviders: opts.executionProviders ?? hints?.executionProviders ?? ['cpu'],
     ...(threads.intraOpThreads !== undefined ? { intraOpThreads: threads.intraOpThreads } : {}),
     ...(threads.interOpThreads !== undefined ? { interOpThreads: threads.interOpThreads } : {}),
+    // The runtime opens the bytes just hashed, not the file again (a swap in between cannot run).
+    modelBytes,
   });
+  // External data is read by the runtime from its files: check that none was replaced meanwhile.
+  const changed = files.length > 1 ? modelFilesChanged(files, stamps) : undefined;
+  if (changed !== undefined) {
+    await session.release();
+    throw new EdgewardenError(
+      'EW_ENGINE_MODEL_CHANGED',
+      `${changed} changed while the model loaded, so what runs might not be what was digested: load it again`,
+      { details: { file: changed } },
+    );
+  }
   return {
     path: full,
     name: opts.name ?? basename(full).replace(/\.onnx$/i, ''),

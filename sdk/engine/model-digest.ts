@@ -77,6 +77,8 @@ export interface InspectedModel {
   readonly scan: ModelScan;
   /** Absolute paths of its external-data files, each once, in UTF-8 order of their names in the folder. */
   readonly externalFiles: readonly string[];
+  /** The model file's identity when it was read (see {@link modelFilesChanged}). */
+  readonly stamp: string;
 }
 
 // Models up to this size are read synchronously: one read(2) instead of the promise API's chunked
@@ -86,9 +88,34 @@ const SYNC_READ_MAX = 16 << 20;
 
 /** The last model scanned, so that loading (digest, then runtime) does not read and scan it twice. */
 let lastScan: { key: string; scan: ModelScan } | undefined;
+/** Scans of model bytes read here, so that a runtime given those bytes does not parse them again. */
+const scannedBytes = new WeakMap<Uint8Array, ModelScan>();
 
 const identity = (path: string, st: BigIntStats): string =>
   `${path}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
+/** A file's identity now: path, device, inode, size, mtime and ctime; '' when it cannot be read. */
+function stampOf(path: string): string {
+  try {
+    return identity(path, statSync(path, { bigint: true }));
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The first of `files` whose identity is no longer the one in `stamps` (same order): replaced,
+ * rewritten or removed since it was hashed. Undefined when none changed. A rewrite in place that
+ * keeps size and falls within one tick of the filesystem's clock keeps its identity.
+ */
+export function modelFilesChanged(files: readonly string[], stamps: readonly string[]): string | undefined {
+  return files.find((f, i) => stampOf(f) !== stamps[i]);
+}
+
+/** What the model scan finds in these bytes (the scan done when they were read, if they were read here). */
+export function scanModelBytes(bytes: Uint8Array): ModelScan {
+  return scannedBytes.get(bytes) ?? scanOnnxModel(bytes);
+}
 
 function statModel(path: string): BigIntStats {
   try {
@@ -131,9 +158,11 @@ export async function inspectModelFile(modelPath: string): Promise<InspectedMode
   const st = statModel(path);
   const bytes = await readModel(path, st);
   const scan = scanOnnxModel(bytes);
+  scannedBytes.set(bytes, scan);
+  const stamp = identity(path, st);
   // Remembered only when the file did not change while it was read.
-  if (bytes.length === Number(st.size)) lastScan = { key: identity(path, st), scan };
-  return { path, bytes, scan, externalFiles: await externalFilesOf(path, scan) };
+  if (bytes.length === Number(st.size)) lastScan = { key: stamp, scan };
+  return { path, bytes, scan, externalFiles: await externalFilesOf(path, scan), stamp };
 }
 
 /**
@@ -146,9 +175,18 @@ export async function inspectModelFile(modelPath: string): Promise<InspectedMode
 export async function checkModelFile(modelPath: string): Promise<Omit<InspectedModel, 'bytes'>> {
   const path = resolve(modelPath);
   const st = statModel(path);
-  const cached = lastScan?.key === identity(path, st) ? lastScan.scan : undefined;
+  const stamp = identity(path, st);
+  const cached = lastScan?.key === stamp ? lastScan.scan : undefined;
   const scan = cached ?? scanOnnxModel(await readModel(path, st));
-  return { path, scan, externalFiles: await externalFilesOf(path, scan) };
+  return { path, scan, externalFiles: await externalFilesOf(path, scan), stamp };
+}
+
+/** {@link ModelDigest} with what loading needs besides: the model bytes and each file's identity. */
+export interface ModelDigestForLoad extends ModelDigest {
+  /** The model file's bytes, as hashed. */
+  readonly modelBytes: Uint8Array;
+  /** Identity of each of `files` when it was hashed (see {@link modelFilesChanged}). */
+  readonly stamps: readonly string[];
 }
 
 /**
@@ -160,7 +198,21 @@ export async function checkModelFile(modelPath: string): Promise<Omit<InspectedM
  *   `EW_ENGINE_MODEL_INVALID` (not an ONNX model), `EW_ENGINE_EXTERNAL_DATA` (location escapes the folder)
  */
 export async function computeModelDigest(modelPath: string, options: ModelDigestOptions = {}): Promise<ModelDigest> {
-  const { path, bytes, scan, externalFiles } = await inspectModelFile(modelPath);
+  const { digest, files, bytes, scan } = await digestModelFiles(modelPath, options);
+  return { digest, files, bytes, scan };
+}
+
+/**
+ * {@link computeModelDigest}, also returning the model bytes and the files' identities, so that a
+ * loader can give the runtime exactly what it hashed and notice external data replaced meanwhile.
+ */
+export async function digestModelFiles(
+  modelPath: string,
+  options: ModelDigestOptions = {},
+): Promise<ModelDigestForLoad> {
+  const { path, bytes, scan, externalFiles, stamp } = await inspectModelFile(modelPath);
+  // Taken before each file is read: a change while it is read shows as a changed identity later.
+  const stamps = [stamp, ...externalFiles.map(stampOf)];
   const sizes = await Promise.all(externalFiles.map(async (full) => (await stat(full)).size));
   const total = bytes.length + sizes.reduce((a, b) => a + b, 0);
   const hash = createHash('sha256');
@@ -178,5 +230,12 @@ export async function computeModelDigest(modelPath: string, options: ModelDigest
       throw notFound(full, 'external-data file', err);
     }
   }
-  return { digest: new Uint8Array(hash.digest()), files: [path, ...externalFiles], bytes: total, scan };
+  return {
+    digest: new Uint8Array(hash.digest()),
+    files: [path, ...externalFiles],
+    bytes: total,
+    scan,
+    modelBytes: bytes,
+    stamps,
+  };
 }

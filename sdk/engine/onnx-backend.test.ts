@@ -119,6 +119,7 @@ function fakeOrt(opts: { failProviders?: Record<string, string>; runError?: Erro
     ) {}
   }
   const creates: Record<string, unknown>[] = [];
+  const opened: (string | Uint8Array)[] = [];
   const run = vi.fn(async (feeds: Record<string, unknown>): Promise<Record<string, unknown>> => {
     if (opts.runError) throw opts.runError;
     return { y: (feeds.x as Tensor) ?? new Tensor('float32', new Float32Array(0), [0]) };
@@ -133,8 +134,9 @@ function fakeOrt(opts: { failProviders?: Record<string, string>; runError?: Erro
   };
   const ort: OrtModuleLike = {
     InferenceSession: {
-      create: vi.fn(async (_path: string, options: Record<string, unknown>) => {
+      create: vi.fn(async (model: string | Uint8Array, options: Record<string, unknown>) => {
         creates.push(options);
+        opened.push(model);
         const first = (options.executionProviders as string[])[0]!;
         const failure = opts.failProviders?.[first];
         if (failure) throw new Error(`${failure}\n\u001b[1;31mnoisy log line\u001b[m`);
@@ -149,7 +151,7 @@ function fakeOrt(opts: { failProviders?: Record<string, string>; runError?: Erro
     ],
     env: { versions: { node: '9.9.9' } },
   };
-  return { ort, creates, run, session };
+  return { ort, creates, opened, run, session };
 }
 
 describe('OnnxRuntimeBackend against a scripted runtime', () => {
@@ -205,6 +207,28 @@ describe('OnnxRuntimeBackend against a scripted runtime', () => {
     const ok = await s.run({ x: { type: 'float32', dims: [3, 2], data: new Float32Array(6).fill(2) } });
     expect(f.run).toHaveBeenCalledTimes(1);
     expect(ok.y!.dims).toEqual([3, 2]);
+  });
+
+  it('opens the model bytes it is given, or the path when the model has external data', async () => {
+    const f = fakeOrt();
+    const backend = new OnnxRuntimeBackend({ ort: f.ort });
+    const bytes = readFileSync(model);
+    await backend.load(model, { modelBytes: bytes });
+    expect(f.opened[0]).toBe(bytes);
+    const external = join(FIX, 'external.onnx');
+    await backend.load(external, { modelBytes: readFileSync(external) });
+    expect(f.opened[1]).toBe(external);
+    await backend.load(model, {});
+    expect(f.opened[2]).toBe(model);
+    // Bytes are checked like a file: escaping external data is refused before the runtime is asked.
+    const escaping = readFileSync(join(FIX, 'escape.onnx'));
+    expect(await codeOf(backend.load(join(FIX, 'escape.onnx'), { modelBytes: escaping }))).toBe(
+      'EW_ENGINE_EXTERNAL_DATA',
+    );
+    expect(await codeOf(backend.load(model, { modelBytes: Uint8Array.of(0xff, 0xff, 0xff) }))).toBe(
+      'EW_ENGINE_MODEL_INVALID',
+    );
+    expect(f.opened).toHaveLength(3);
   });
 
   it('refuses escaping external data and missing files before asking the runtime', async () => {

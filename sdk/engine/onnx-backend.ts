@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { EdgewardenError } from '../errors';
 import type { BackendSession, InferenceBackend, SessionOptions, TensorMeta } from './backend';
-import { checkModelFile } from './model-digest';
+import { checkModelFile, scanModelBytes } from './model-digest';
 import type { ModelScan } from './onnx-scan';
 import type { TensorMap, TensorView } from './tensor';
 import { isDType } from './tensor';
@@ -33,7 +33,9 @@ export interface OrtValueMetadata {
  * runtime is (and is not) asked to do; by default the real module is loaded on first use.
  */
 export interface OrtModuleLike {
-  readonly InferenceSession: { create(path: string, options: Record<string, unknown>): Promise<OrtSessionLike> };
+  readonly InferenceSession: {
+    create(model: string | Uint8Array, options: Record<string, unknown>): Promise<OrtSessionLike>;
+  };
   readonly Tensor: new (type: string, data: unknown, dims: readonly number[]) => object;
   readonly listSupportedBackends?: () => readonly { name: string; bundled: boolean }[];
   readonly env?: { readonly versions?: { readonly node?: string; readonly common?: string } };
@@ -158,8 +160,15 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     checkThreads('intraOpThreads', options.intraOpThreads);
     checkThreads('interOpThreads', options.interOpThreads);
     // The adapter's own guarantee, whoever calls it: ONNX Runtime never opens a model whose external
-    // data escapes its folder, nor a file that is not there.
-    const { path, scan } = await checkModelFile(modelPath);
+    // data escapes its folder, nor a file that is not there. Bytes given are what was hashed: the
+    // runtime opens them rather than the file, unless the model has external data to read beside it.
+    const given = options.modelBytes;
+    const givenScan = given ? scanModelBytes(given) : undefined;
+    const fromBytes = given !== undefined && givenScan?.externalData.length === 0;
+    const { path, scan } = fromBytes
+      ? { path: resolve(modelPath), scan: givenScan as ModelScan }
+      : await checkModelFile(modelPath);
+    const source: string | Uint8Array = fromBytes ? given : path;
     const { ort, libDir } = this.runtime;
     const base: Record<string, unknown> = { logSeverityLevel: this.options.logSeverityLevel ?? 3 };
     if (options.intraOpThreads !== undefined) base.intraOpNumThreads = options.intraOpThreads;
@@ -183,7 +192,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       }
       try {
         // CPU stays in the list so that nodes the provider lacks still run.
-        const session = await ort.InferenceSession.create(path, { ...base, executionProviders: [provider, 'cpu'] });
+        const session = await ort.InferenceSession.create(source, { ...base, executionProviders: [provider, 'cpu'] });
         return this.wrap(ort, scan, session, provider, reasons);
       } catch (err) {
         reasons.push(`${provider}: ${message(err)}`);
@@ -191,7 +200,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     }
     let session: OrtSessionLike;
     try {
-      session = await ort.InferenceSession.create(path, { ...base, executionProviders: ['cpu'] });
+      session = await ort.InferenceSession.create(source, { ...base, executionProviders: ['cpu'] });
     } catch (err) {
       throw new EdgewardenError('EW_ENGINE_MODEL_INVALID', `ONNX Runtime cannot load ${path}: ${message(err)}`, {
         cause: err,
