@@ -43,7 +43,7 @@ export function registerBench(program: Command): void {
     .option('--rounds <n>', 'alternating rounds', '10')
     .option('--per-round <n>', 'inferences per side per round', '300')
     .option('--threads <n>', 'ONNX Runtime intra-op threads, the same for both sides', '1')
-    .option('--cold <n>', 'fresh processes per side for the cold-start and memory measurement (0: skip)', '7')
+    .option('--cold <n>', 'fresh processes per side for the cold-start and memory measurement (0: skip)', '15')
     .option('--json', 'print the JSON report only')
     .addHelpText(
       'after',
