@@ -216,10 +216,13 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
   const clock = opts.clock ?? SYSTEM_CLOCK;
   // Identity first: no key, no warden (and so no output without provenance).
   const signer = opts.signer ?? (await loadKeyFileSigner(join(home, 'keys', 'device.key')));
-  // Start the worker now: its start-up overlaps the audit-log open and the model load.
+  // Its thread starts with the second inference; the first is digested and signed on this thread.
+  const pem = mode === 'per-output' ? exportablePem(signer) : undefined;
   const worker = new DigestWorker({
     ...(opts.salt ? { salt: opts.salt } : {}),
-    ...(mode === 'per-output' ? { privateKeyPem: exportablePem(signer) } : {}),
+    ...(pem !== undefined ? { privateKeyPem: pem } : {}),
+    // The same key, already parsed: signing on this thread until the worker's thread is up.
+    ...(pem !== undefined && signer.signSync ? { signSync: signer.signSync.bind(signer) } : {}),
   });
   let log: AuditLog | undefined;
   let logPending: Promise<AuditLog> | undefined;

@@ -239,6 +239,70 @@ describe('ProvenancePipeline records', () => {
     }
   });
 
+  it('answers on this thread until the worker thread is up, then hands the chain over: the same records as a thread from the start', async () => {
+    const pem = signer.privateKeyPem();
+    const t = (v: number): TensorMap => ({ x: { type: 'float32', dims: [2], data: new Float32Array([v, -v]) } });
+    // Several models and label sets, so that dictionary entries made before the hand-over are used after it.
+    const at = (i: number): PipelineItem => ({
+      ...item(t(i), t(i * 2)),
+      modelName: `m${i % 3}`,
+      labels: i % 2 ? { site: `s${i % 5}` } : {},
+      timeUnixMs: 1000 + i,
+      monotonicNs: BigInt(i),
+    });
+    // The hand-over run decides the batches (until its thread is up, then three more); the
+    // reference replays them on a worker whose thread ran from the start.
+    const run = async (w: DigestWorker, into: AuditLog, plan?: number[]) => {
+      const p = pipeline({ mode: 'per-output', worker: w, log: into });
+      const bundles: ProvenanceBundle[] = [];
+      const where: string[] = [];
+      const sizes: number[] = [];
+      let i = 0;
+      const batch = async (n: number) => {
+        const b = Array.from({ length: n }, () => p.submit(at(i++)));
+        await p.flush();
+        bundles.push(...(await Promise.all(b)));
+        sizes.push(n);
+        where.push((w as unknown as { threadUp: boolean }).threadUp ? 'thread' : 'here');
+      };
+      if (plan) {
+        for (const n of plan) await batch(n);
+      } else {
+        await batch(1);
+        let ready = false;
+        const up = w.threadReady().then(() => {
+          ready = true;
+        });
+        while (!ready && i < 5000) await batch(3);
+        await up;
+        for (let k = 0; k < 3; k++) await batch(5);
+      }
+      p.stop();
+      return { bundles, where, sizes };
+    };
+    const handedOver = new DigestWorker({ privateKeyPem: pem, signSync: (d) => signer.signSync(d) });
+    const got = await run(handedOver, log);
+    await handedOver.close();
+    const fromStart = new DigestWorker({ privateKeyPem: pem, threadAtStart: true });
+    const other = await AuditLog.open(join(dir, 'other'), { durability: 'none' });
+    const reference = await run(fromStart, other, got.sizes);
+    await fromStart.close();
+    expect(reference.where.every((x) => x === 'thread')).toBe(true);
+    expect(got.where.filter((x) => x === 'here').length).toBeGreaterThanOrEqual(2);
+    expect(got.where.slice(-3)).toEqual(['thread', 'thread', 'thread']);
+    // Same records, chain and signatures (Ed25519 is deterministic) on both; every bundle verifies.
+    expect(got.bundles.length).toBe(reference.bundles.length);
+    expect(Buffer.from(log.tree.root()).equals(Buffer.from(other.tree.root()))).toBe(true);
+    got.bundles.forEach((b, k) => {
+      const r = reference.bundles[k] as ProvenanceBundle;
+      expect(Buffer.from(b.record.payload).equals(Buffer.from(r.record.payload))).toBe(true);
+      expect(Buffer.from(b.record.signatures[0]!.sig).equals(Buffer.from(r.record.signatures[0]!.sig))).toBe(true);
+      expect(verifyBundle(b, t(k * 2), { trust: [signer.publicKey] })).toMatchObject({ ok: true });
+    });
+    expect(decodeRecord(got.bundles.at(-1)!.record.payload).index).toBe(got.bundles.length - 1);
+    await other.close();
+  });
+
   it('a wrong leaf hash from the worker fails the pipeline before the record is appended', async () => {
     // The first record of each answer is checked in full: its leaf is recomputed and compared.
     const real = worker;
@@ -263,10 +327,11 @@ describe('ProvenancePipeline records', () => {
     const first = p.submit(item(t(1), t(1)));
     await p.flush();
     expect((await first).mode).toBe('per-output');
-    // A request still in the worker when it dies (64 MiB to hash keeps it busy), then the crash.
+    // A request still in the worker thread when it dies (64 MiB to hash keeps it busy), then the crash.
+    await worker.threadReady();
     const busy = worker.digest(new ArrayBuffer(64 << 20), [0, 64 << 20]);
     const rejected = expect(busy).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
-    await (worker as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await (worker as unknown as { thread: { terminate(): Promise<number> } }).thread.terminate();
     await rejected;
     expect(p.error).toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
     await expect(p.submit(item(t(3), t(3)))).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });

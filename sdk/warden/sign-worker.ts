@@ -1,4 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import * as nodeCrypto from 'node:crypto';
+import { createRequire } from 'node:module';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { EdgewardenError } from '../errors';
 import { PAYLOAD_TYPES } from '../provenance/dsse';
 import { OPEN_SODIUM_SOURCE, sodiumBinaryPath } from '../provenance/ed25519';
@@ -121,19 +123,19 @@ function varintSize(v) {
 }
 `;
 
-const WORKER_MAIN_SOURCE = `
-// Dynamic import works whether Node evaluates this as CommonJS or (under --input-type=module, which
-// workers inherit) as an ES module. Messages wait in the port until the listener is attached.
-(async () => {
-  const { parentPort, workerData } = await import('node:worker_threads');
-  const { createHash, createHmac, createPrivateKey, hash, sign } = await import('node:crypto');
+const SERVICE_SOURCE = `
+// The digest service: answers the requests that arrive on \`port\` with port.postMessage. The worker
+// thread runs it on its parentPort; until that thread is up, the inference thread runs the same code
+// on a MessageChannel (then \`data.signSync\`, the application's signer, replaces the key file).
+// Returns the request handler and a snapshot of the chain state, for the hand-over to the thread.
+function startDigestService(port, workerData, crypto, createRequire, warm) {
+  const { createHash, createHmac, createPrivateKey, hash, sign } = crypto;
   const salt = workerData.salt ? Buffer.from(workerData.salt) : null;
-  const key = workerData.privateKeyPem ? createPrivateKey(workerData.privateKeyPem) : null;
+  const key = !workerData.signSync && workerData.privateKeyPem ? createPrivateKey(workerData.privateKeyPem) : null;
   // One-shot crypto.hash (Node >= 20.12) is much cheaper than a Hash object per digest.
   const nodeSha256 = typeof hash === 'function' ? (view) => hash('sha256', view, 'buffer') : (view) => createHash('sha256').update(view).digest();
   // libsodium's binary when the main thread found one (provenance/ed25519.ts), loaded now, while
   // the application loads its model; node:crypto otherwise.
-  const { createRequire } = await import('node:module');
   const opened = workerData.sodiumPath ? openSodiumBinary(createRequire, workerData.sodiumPath) : null;
   const sodium = opened && typeof opened !== 'string' ? opened : null;
   // libsodium's SHA-256 has no per-call OpenSSL context to set up: ~2.4x faster for the short
@@ -147,7 +149,11 @@ const WORKER_MAIN_SOURCE = `
         return out;
       }
     : nodeSha256;
-  const nodeSign = key ? (msg) => sign(null, msg, key) : null;
+  const nodeSign = workerData.signSync
+    ? (msg) => Buffer.from(workerData.signSync(msg))
+    : key
+      ? (msg) => sign(null, msg, key)
+      : null;
   const signMsg = key && sodium ? sodiumSigner(sodium, key, nodeSign) : nodeSign;
   const signer = !signMsg ? 'none' : signMsg === nodeSign ? 'node:crypto' : 'libsodium';
   const digestOf = salt ? (view) => createHmac('sha256', salt).update(view).digest() : sha256;
@@ -265,12 +271,14 @@ const WORKER_MAIN_SOURCE = `
     }
     const out = new Uint8Array(w.pos);
     out.set(w.buf.subarray(0, w.pos));
-    parentPort.postMessage({ id: m.id, out: out.buffer, buf: m.buf }, [out.buffer, m.buf]);
+    port.postMessage({ id: m.id, out: out.buffer, buf: m.buf }, [out.buffer, m.buf]);
   });
-  parentPort.on('message', (m) => {
+  const handle = (m) => {
     try {
       if (m.t === 'chunk') return onChunk(m);
       if (m.t === 'chain') {
+        // The dictionary travels with a hand-over from the service that ran before this one.
+        if (m.dict) for (const [k, v] of m.dict) dict.set(k, v);
         index = m.index;
         prevLeaf = Buffer.from(m.prevLeaf);
         frontier = m.frontier.map((h) => (h ? Buffer.from(h) : undefined));
@@ -284,9 +292,10 @@ const WORKER_MAIN_SOURCE = `
           payloadType,
           paeHead: (n) => Buffer.from('DSSEv1 ' + payloadType.length + ' ' + m.payloadType + ' ' + n + ' '),
         };
-        // Warm the record encoder, the digest and, per-output, the signature now, while the
-        // application loads its model: the first inference's bundle then does not pay for their
-        // first use (about half a millisecond in a process that has just started).
+        // On the worker thread, warm the record encoder, the digest and, per-output, the signature
+        // now, off the inference thread: its first chunk then does not pay for their first use
+        // (about half a millisecond in a thread that has just started).
+        if (!warm) return;
         const none = Buffer.alloc(0);
         const k = ctx.keyid;
         const v = ctx.sdkVersion;
@@ -314,12 +323,14 @@ const WORKER_MAIN_SOURCE = `
       } else {
         throw new Error('unknown request ' + m.t);
       }
-      parentPort.postMessage({ id: m.id, out: out.buffer }, [out.buffer]);
+      port.postMessage({ id: m.id, out: out.buffer }, [out.buffer]);
     } catch (e) {
-      parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
+      port.postMessage({ id: m.id, error: String((e && e.stack) || e) });
     }
-  });
-})();
+  };
+  port.on('message', handle);
+  return { handle, snapshot: () => ({ index, prevLeaf, frontier, dict: [...dict] }) };
+}
 
 // A signing function on libsodium, used only when it gives node:crypto's bytes (Ed25519 is
 // deterministic); node:crypto's otherwise.
@@ -343,7 +354,20 @@ function sodiumSigner(b, key, fallback) {
 }
 `;
 
-const WORKER_SOURCE = `'use strict';\n${RECORD_ENCODER_SOURCE}\n${OPEN_SODIUM_SOURCE}\n${WORKER_MAIN_SOURCE}`;
+const WORKER_MAIN_SOURCE = `
+// Dynamic import works whether Node evaluates this as CommonJS or (under --input-type=module, which
+// workers inherit) as an ES module. Messages wait in the port until the listener is attached.
+(async () => {
+  const { parentPort, workerData } = await import('node:worker_threads');
+  const crypto = await import('node:crypto');
+  const { createRequire } = await import('node:module');
+  startDigestService(parentPort, workerData, crypto, createRequire, true);
+  parentPort.postMessage({ t: 'ready' });
+})();
+`;
+
+const SERVICE_SOURCES = `${RECORD_ENCODER_SOURCE}\n${OPEN_SODIUM_SOURCE}\n${SERVICE_SOURCE}`;
+const WORKER_SOURCE = `'use strict';\n${SERVICE_SOURCES}\n${WORKER_MAIN_SOURCE}`;
 
 /**
  * The record encoder the worker runs, evaluated on this thread (tests compare it with
@@ -429,14 +453,60 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** Options of {@link DigestWorker}. */
+export interface DigestWorkerOptions {
+  /** HMAC-SHA256 key for tensor digests (salted records). */
+  salt?: Uint8Array;
+  /** The device key as PKCS#8 PEM: the worker thread signs records with it. */
+  privateKeyPem?: string | undefined;
+  /** Signs on the inference thread until the worker thread is up (the application's signer). */
+  signSync?: (data: Uint8Array) => Uint8Array;
+  /** Node options of the worker thread (tests). */
+  execArgv?: string[];
+  /**
+   * Start the worker thread with the constructor rather than with the second request (default
+   * false): until the thread is up, the inference thread answers requests itself.
+   */
+  threadAtStart?: boolean;
+}
+
+type Answer = { id: number; out?: ArrayBuffer; buf?: ArrayBuffer; error?: string; t?: string };
+
+// Compiled once per process, the first time a DigestWorker answers on the inference thread.
+let serviceFactory: ((b: typeof Buffer) => StartService) | undefined;
+type StartService = (
+  port: MessagePort,
+  data: Record<string, unknown>,
+  crypto: typeof import('node:crypto'),
+  req: typeof createRequire,
+  warm: boolean,
+) => { handle(m: unknown): void; snapshot(): ChainState };
+interface ChainState {
+  index: number;
+  prevLeaf: Uint8Array;
+  frontier: (Uint8Array | undefined)[];
+  dict: [unknown, unknown][];
+}
+
 /**
- * A worker thread that does the provenance work off the inference thread: canonical tensor digests,
- * record encoding and the hash chain, and (per-output, when it holds the key) Ed25519 signatures.
- * Requests are answered in order. The worker keeps the process alive only while requests are
- * pending, so an application that forgets close() still exits.
+ * The provenance work, off the inference thread: canonical tensor digests, record encoding and the
+ * hash chain, and (per-output, when it holds the key) Ed25519 signatures. Requests are answered in
+ * order. The worker thread starts with the second request, not with the warden: a Node worker
+ * takes ~30 ms of CPU to boot, which on a 2-core board would otherwise compete with loading the
+ * model, and the first output of a process that has just started would wait for it. Until the
+ * thread is up, the same code answers on the inference thread (a MessageChannel, with the same
+ * transfer semantics); when the thread says it is ready, the chain state is handed over and every
+ * later request goes to it. The worker keeps the process alive only while requests are pending, so
+ * an application that forgets close() still exits.
  */
 export class DigestWorker {
-  private readonly worker: Worker;
+  private thread: Worker | undefined;
+  private threadUp = false;
+  private readonly ready: Promise<void>;
+  private markReady!: () => void;
+  private inline: { near: MessagePort; far: MessagePort; service: ReturnType<StartService> } | undefined;
+  private chainMsg: Record<string, unknown> | undefined;
+  private requests = 0;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: Error | undefined;
@@ -444,37 +514,13 @@ export class DigestWorker {
   /** True when this worker holds the private key and can sign. */
   readonly canSign: boolean;
 
-  constructor(opts: { salt?: Uint8Array; privateKeyPem?: string | undefined; execArgv?: string[] }) {
+  constructor(private readonly opts: DigestWorkerOptions) {
     this.canSign = opts.privateKeyPem !== undefined;
-    const sodiumPath = sodiumBinaryPath().path;
-    this.worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
-      workerData: {
-        salt: opts.salt ? new Uint8Array(opts.salt) : null,
-        privateKeyPem: opts.privateKeyPem ?? null,
-        sodiumPath: sodiumPath ?? null,
-      },
-      // Not piped to this process's stdio at start (that creates its stdout and stderr streams, ~0.6 ms
-      // of a device's cold start); anything the worker writes is forwarded when it comes.
-      stdout: true,
-      stderr: true,
+    this.ready = new Promise((resolve) => {
+      this.markReady = resolve;
     });
-    this.worker.stdout.on('data', (d: Buffer) => process.stdout.write(d));
-    this.worker.stderr.on('data', (d: Buffer) => process.stderr.write(d));
-    this.worker.unref();
-    this.worker.on('message', (m: { id: number; out?: ArrayBuffer; buf?: ArrayBuffer; error?: string }) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (this.pending.size === 0) this.worker.unref();
-      if (m.out) p.resolve(m as { out: ArrayBuffer; buf?: ArrayBuffer });
-      else p.reject(new EdgewardenError('EW_WARDEN_PIPELINE', `digest worker: ${m.error}`));
-    });
-    this.worker.on('error', (err) => this.fail(err));
-    this.worker.on('exit', (code) => {
-      if (!this.closed) this.fail(new Error(`digest worker exited with code ${code}`));
-    });
+    if (opts.threadAtStart) this.startThread();
+    else this.startInline();
   }
 
   /** Set once the worker has failed; every later request is refused with it. */
@@ -485,7 +531,7 @@ export class DigestWorker {
   /** Where the record chain starts (once, before the first chunk). */
   startChain(c: ChainStart): void {
     if (this.failure || this.closed) return;
-    this.worker.postMessage({
+    this.chainMsg = {
       t: 'chain',
       version: c.version,
       keyid: c.keyid,
@@ -496,7 +542,8 @@ export class DigestWorker {
       prevLeaf: c.prevLeaf,
       frontier: c.frontier,
       payloadType: PAYLOAD_TYPES.record,
-    });
+    };
+    this.post(this.chainMsg, []);
   }
 
   /**
@@ -535,11 +582,17 @@ export class DigestWorker {
     return this.request({ t: 'sign', buf: buf.buffer, ranges }, [buf.buffer]).then((m) => new Uint8Array(m.out));
   }
 
-  /** The Ed25519 implementation the worker signs with ('none' when it holds no key). */
-  signerBackend(): Promise<'libsodium' | 'node:crypto' | 'none'> {
-    return this.request({ t: 'signer' }, []).then(
-      (m) => Buffer.from(m.out).toString() as 'libsodium' | 'node:crypto' | 'none',
-    );
+  /** The Ed25519 implementation the worker thread signs with ('none' when it holds no key); starts it. */
+  async signerBackend(): Promise<'libsodium' | 'node:crypto' | 'none'> {
+    await this.threadReady();
+    const m = await this.request({ t: 'signer' }, []);
+    return Buffer.from(m.out).toString() as 'libsodium' | 'node:crypto' | 'none';
+  }
+
+  /** Resolves once the worker thread answers every request (starts it if it has not started). */
+  threadReady(): Promise<void> {
+    this.startThread();
+    return this.ready;
   }
 
   private request(
@@ -548,13 +601,111 @@ export class DigestWorker {
   ): Promise<{ out: ArrayBuffer; buf?: ArrayBuffer }> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new EdgewardenError('EW_WARDEN_CLOSED', 'digest worker is closed'));
+    // The second request starts the thread: a process that signs one output and exits never pays for it.
+    if (++this.requests === 2) setImmediate(() => this.startThread());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      if (this.pending.size === 1) this.worker.ref();
+      if (this.pending.size === 1) this.refPorts(true);
       msg.id = id;
-      this.worker.postMessage(msg, transfer);
+      this.post(msg, transfer);
     });
+  }
+
+  private post(msg: Record<string, unknown>, transfer: ArrayBuffer[]): void {
+    if (this.threadUp || !this.inline) this.thread?.postMessage(msg, transfer);
+    else this.inline.near.postMessage(msg, transfer);
+  }
+
+  private onAnswer(m: Answer): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (this.pending.size === 0) this.refPorts(false);
+    if (m.out) p.resolve(m as { out: ArrayBuffer; buf?: ArrayBuffer });
+    else p.reject(new EdgewardenError('EW_WARDEN_PIPELINE', `digest worker: ${m.error}`));
+  }
+
+  private refPorts(on: boolean): void {
+    const port = this.threadUp ? this.thread : this.inline?.near;
+    if (on) port?.ref();
+    else {
+      this.thread?.unref();
+      this.inline?.near.unref();
+    }
+  }
+
+  /** The service on this thread, answering until the worker thread is up. */
+  private startInline(): void {
+    serviceFactory ??= new Function('Buffer', `${SERVICE_SOURCES}\nreturn startDigestService;`) as (
+      b: typeof Buffer,
+    ) => StartService;
+    const { port1: near, port2: far } = new MessageChannel();
+    const data = {
+      salt: this.opts.salt ? new Uint8Array(this.opts.salt) : null,
+      privateKeyPem: this.opts.signSync ? null : (this.opts.privateKeyPem ?? null),
+      signSync: this.opts.signSync ?? null,
+      sodiumPath: null,
+    };
+    const service = serviceFactory(Buffer)(far, data, nodeCrypto, createRequire, false);
+    near.on('message', (m: Answer) => this.onAnswer(m));
+    near.unref();
+    far.unref();
+    this.inline = { near, far, service };
+  }
+
+  private startThread(): void {
+    if (this.thread || this.closed || this.failure) return;
+    const sodiumPath = sodiumBinaryPath().path;
+    const thread = new Worker(WORKER_SOURCE, {
+      eval: true,
+      ...(this.opts.execArgv ? { execArgv: this.opts.execArgv } : {}),
+      workerData: {
+        salt: this.opts.salt ? new Uint8Array(this.opts.salt) : null,
+        privateKeyPem: this.opts.privateKeyPem ?? null,
+        sodiumPath: sodiumPath ?? null,
+      },
+      // Not piped to this process's stdio at start (that creates its stdout and stderr streams, ~0.6 ms
+      // of a device's cold start); anything the worker writes is forwarded when it comes.
+      stdout: true,
+      stderr: true,
+    });
+    this.thread = thread;
+    thread.stdout.on('data', (d: Buffer) => process.stdout.write(d));
+    thread.stderr.on('data', (d: Buffer) => process.stderr.write(d));
+    thread.unref();
+    thread.on('message', (m: Answer) => {
+      if (m.t === 'ready') this.handOver();
+      else this.onAnswer(m);
+    });
+    thread.on('error', (err) => this.fail(err));
+    thread.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`digest worker exited with code ${code}`));
+    });
+    if (!this.inline && this.chainMsg) thread.postMessage(this.chainMsg);
+  }
+
+  /** The thread is up: answer what the inline service still holds, then move the chain to the thread. */
+  private handOver(): void {
+    const inline = this.inline;
+    if (inline) {
+      for (let r = receiveMessageOnPort(inline.far); r; r = receiveMessageOnPort(inline.far)) {
+        inline.service.handle(r.message);
+      }
+      const s = inline.service.snapshot();
+      if (this.chainMsg) {
+        this.thread?.postMessage({
+          ...this.chainMsg,
+          index: s.index,
+          prevLeaf: s.prevLeaf,
+          frontier: s.frontier,
+          dict: s.dict,
+        });
+      }
+    }
+    this.threadUp = true;
+    if (this.pending.size > 0) this.thread?.ref();
+    this.markReady();
   }
 
   private fail(cause: unknown): void {
@@ -564,12 +715,16 @@ export class DigestWorker {
     });
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
+    this.markReady();
   }
 
   /** Stops the worker (after the caller has awaited its pending requests). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.worker.terminate();
+    this.markReady();
+    this.inline?.near.close();
+    this.inline?.far.close();
+    await this.thread?.terminate();
   }
 }
