@@ -122,8 +122,11 @@ describe('DigestWorker', () => {
     expect(out.subarray(32, 64)).toEqual(tensorDigest({}, salt));
   });
 
-  it('unsalted digests equal tensorDigest on both sides of the short-input limit (libsodium below it where installed)', async () => {
-    worker = new DigestWorker({});
+  it.each([
+    ['on its thread (libsodium below the limit where installed)', true],
+    ['on the inference thread, before its thread is up (node:crypto)', false],
+  ])('unsalted digests equal tensorDigest on both sides of the short-input limit, %s', async (_, threadAtStart) => {
+    worker = new DigestWorker({ threadAtStart });
     // The canonical stream of one uint8 tensor named 't' is 26 bytes + its data: 357-359 bytes of
     // data put it at 383, 384 and 385 bytes.
     const sizes = [1, 10, 40, 90, 300, 357, 358, 359, 1000, 70_000];
@@ -174,6 +177,19 @@ describe('DigestWorker', () => {
     worker = new DigestWorker({ execArgv: ['--input-type=module'] });
     const out = await worker.digest(canonicalTensorBytes(tensors), [0, 0]);
     expect(out).toEqual(tensorDigest({}));
+  });
+
+  it('answers its first request on this thread and starts its thread with the second', async () => {
+    worker = new DigestWorker({});
+    const threadOf = () => (worker as unknown as { thread?: unknown }).thread;
+    expect(await worker.digest(canonicalTensorBytes(tensors), [0, 0])).toEqual(tensorDigest({}));
+    await new Promise((r) => setImmediate(r));
+    expect(threadOf()).toBeUndefined();
+    expect(await worker.digest(canonicalTensorBytes(tensors), [0, 0])).toEqual(tensorDigest({}));
+    await new Promise((r) => setImmediate(r));
+    expect(threadOf()).toBeDefined();
+    await worker.threadReady();
+    expect(await worker.digest(canonicalTensorBytes(tensors), [0, 0])).toEqual(tensorDigest({}));
   });
 
   it('refuses requests after close', async () => {
