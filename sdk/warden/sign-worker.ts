@@ -6,9 +6,11 @@ import { PAYLOAD_TYPES } from '../provenance/dsse';
 import { OPEN_SODIUM_SOURCE, sodiumBinaryPath } from '../provenance/ed25519';
 import { RECORD_LIMITS } from '../provenance/record';
 
-// The provenance worker. Its source is plain JavaScript evaluated from these strings (`eval: true`)
-// and needs only node:crypto (libsodium's binary, where the main thread found one, is optional), so
-// it runs the same under vitest (TypeScript sources) and from the published bundle.
+// The provenance worker. Its source is plain JavaScript evaluated from these strings (`eval: true`
+// on the worker thread, `new Function` on the inference thread until that thread is up) and needs
+// only node:crypto (libsodium's binary, where the main thread found one, is optional, and used on
+// the worker thread only), so it runs the same under vitest (TypeScript sources) and from the
+// published bundle.
 //
 // RECORD_ENCODER_SOURCE defines `encodeRecordInto(w, r)`: the protobuf bytes of a provenance record
 // exactly as protobufjs' generated `Record.encode` writes them (proto3: default values omitted,
