@@ -192,6 +192,27 @@ describe('DigestWorker', () => {
     expect(await worker.digest(canonicalTensorBytes(tensors), [0, 0])).toEqual(tensorDigest({}));
   });
 
+  it('resolves answers in request order, whichever port brings them first (as across the hand-over)', async () => {
+    worker = new DigestWorker({});
+    const order: number[] = [];
+    const answer = (n: number) => (d: Uint8Array) => {
+      order.push(n);
+      return d;
+    };
+    const first = worker.digest(new ArrayBuffer(8), [0, 8]).then(answer(1));
+    const second = worker.digest(new ArrayBuffer(8), [0, 8]).then(answer(2));
+    // The second answer arrives before the first: it waits for it.
+    const early = new Uint8Array(32).fill(7);
+    (worker as unknown as { onAnswer(m: { id: number; out: ArrayBuffer }): void }).onAnswer({
+      id: 2,
+      out: early.buffer,
+    });
+    await Promise.all([first, second]);
+    expect(order).toEqual([1, 2]);
+    expect(await second).toEqual(early);
+    expect(await first).toEqual(new Uint8Array(createHash('sha256').update(new Uint8Array(8)).digest()));
+  });
+
   it('refuses requests after close', async () => {
     worker = new DigestWorker({});
     await worker.close();

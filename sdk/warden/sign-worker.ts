@@ -510,6 +510,8 @@ export class DigestWorker {
   private chainMsg: Record<string, unknown> | undefined;
   private requests = 0;
   private readonly pending = new Map<number, Pending>();
+  /** Answers that came before an earlier request's (see onAnswer). */
+  private readonly answered = new Map<number, Answer>();
   private nextId = 1;
   private failure: Error | undefined;
   private closed = false;
@@ -620,12 +622,18 @@ export class DigestWorker {
   }
 
   private onAnswer(m: Answer): void {
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    this.pending.delete(m.id);
+    if (!this.pending.has(m.id)) return;
+    this.answered.set(m.id, m);
+    // In request order, also across the hand-over, where answers come through two ports.
+    for (const [id, p] of this.pending) {
+      const a = this.answered.get(id);
+      if (!a) break;
+      this.answered.delete(id);
+      this.pending.delete(id);
+      if (a.out) p.resolve(a as { out: ArrayBuffer; buf?: ArrayBuffer });
+      else p.reject(new EdgewardenError('EW_WARDEN_PIPELINE', `digest worker: ${a.error}`));
+    }
     if (this.pending.size === 0) this.refPorts(false);
-    if (m.out) p.resolve(m as { out: ArrayBuffer; buf?: ArrayBuffer });
-    else p.reject(new EdgewardenError('EW_WARDEN_PIPELINE', `digest worker: ${m.error}`));
   }
 
   private refPorts(on: boolean): void {
@@ -684,7 +692,6 @@ export class DigestWorker {
     thread.on('exit', (code) => {
       if (!this.closed) this.fail(new Error(`digest worker exited with code ${code}`));
     });
-    if (!this.inline && this.chainMsg) thread.postMessage(this.chainMsg);
   }
 
   /** The thread is up: answer what the inline service still holds, then move the chain to the thread. */
@@ -717,6 +724,7 @@ export class DigestWorker {
     });
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
+    this.answered.clear();
     this.markReady();
   }
 
