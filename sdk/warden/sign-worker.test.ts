@@ -174,7 +174,7 @@ describe('DigestWorker', () => {
   });
 
   it('runs when workers inherit --input-type=module (the source is evaluated as an ES module)', async () => {
-    worker = new DigestWorker({ execArgv: ['--input-type=module'] });
+    worker = new DigestWorker({ execArgv: ['--input-type=module'], threadAtStart: true });
     const out = await worker.digest(canonicalTensorBytes(tensors), [0, 0]);
     expect(out).toEqual(tensorDigest({}));
   });
@@ -211,6 +211,18 @@ describe('DigestWorker', () => {
     expect(order).toEqual([1, 2]);
     expect(await second).toEqual(early);
     expect(await first).toEqual(new Uint8Array(createHash('sha256').update(new Uint8Array(8)).digest()));
+  });
+
+  it('goes on answering on this thread when its thread cannot start', async () => {
+    worker = new DigestWorker({ execArgv: ['--no-such-node-flag'] });
+    const empty = () => worker!.digest(canonicalTensorBytes(tensors), [0, 0]);
+    expect(await empty()).toEqual(tensorDigest({}));
+    expect(await empty()).toEqual(tensorDigest({})); // starts the thread, which fails
+    await expect(worker.threadReady()).rejects.toMatchObject({ code: 'EW_WARDEN_PIPELINE' });
+    expect(worker.threadError?.message).toMatch(/did not start/);
+    expect(worker.error).toBeUndefined();
+    expect(await empty()).toEqual(tensorDigest({}));
+    expect(await worker.signerBackend()).toBe('none');
   });
 
   it('refuses requests after close', async () => {

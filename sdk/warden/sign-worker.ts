@@ -506,6 +506,8 @@ export class DigestWorker {
   private threadUp = false;
   private readonly ready: Promise<void>;
   private markReady!: () => void;
+  private markNotReady!: (err: Error) => void;
+  private threadFailure: Error | undefined;
   private inline: { near: MessagePort; far: MessagePort; service: ReturnType<StartService> } | undefined;
   private chainMsg: Record<string, unknown> | undefined;
   private requests = 0;
@@ -520,9 +522,11 @@ export class DigestWorker {
 
   constructor(private readonly opts: DigestWorkerOptions) {
     this.canSign = opts.privateKeyPem !== undefined;
-    this.ready = new Promise((resolve) => {
+    this.ready = new Promise((resolve, reject) => {
       this.markReady = resolve;
+      this.markNotReady = reject;
     });
+    this.ready.catch(() => undefined); // a thread that cannot start is not an unhandled rejection
     if (opts.threadAtStart) this.startThread();
     else this.startInline();
   }
@@ -530,6 +534,11 @@ export class DigestWorker {
   /** Set once the worker has failed; every later request is refused with it. */
   get error(): Error | undefined {
     return this.failure;
+  }
+
+  /** Why the worker thread could not start; the inference thread then answers every request itself. */
+  get threadError(): Error | undefined {
+    return this.threadFailure;
   }
 
   /** Where the record chain starts (once, before the first chunk). */
@@ -588,12 +597,15 @@ export class DigestWorker {
 
   /** The Ed25519 implementation the worker thread signs with ('none' when it holds no key); starts it. */
   async signerBackend(): Promise<'libsodium' | 'node:crypto' | 'none'> {
-    await this.threadReady();
+    await this.threadReady().catch(() => undefined); // then the inference thread's service answers
     const m = await this.request({ t: 'signer' }, []);
     return Buffer.from(m.out).toString() as 'libsodium' | 'node:crypto' | 'none';
   }
 
-  /** Resolves once the worker thread answers every request (starts it if it has not started). */
+  /**
+   * Resolves once the worker thread answers every request (starts it if it has not started); rejects
+   * with {@link threadError} when it cannot start.
+   */
   threadReady(): Promise<void> {
     this.startThread();
     return this.ready;
@@ -667,19 +679,25 @@ export class DigestWorker {
   private startThread(): void {
     if (this.thread || this.closed || this.failure) return;
     const sodiumPath = sodiumBinaryPath().path;
-    const thread = new Worker(WORKER_SOURCE, {
-      eval: true,
-      ...(this.opts.execArgv ? { execArgv: this.opts.execArgv } : {}),
-      workerData: {
-        salt: this.opts.salt ? new Uint8Array(this.opts.salt) : null,
-        privateKeyPem: this.opts.privateKeyPem ?? null,
-        sodiumPath: sodiumPath ?? null,
-      },
-      // Not piped to this process's stdio at start (that creates its stdout and stderr streams, ~0.6 ms
-      // of a device's cold start); anything the worker writes is forwarded when it comes.
-      stdout: true,
-      stderr: true,
-    });
+    let thread: Worker;
+    try {
+      thread = new Worker(WORKER_SOURCE, {
+        eval: true,
+        ...(this.opts.execArgv ? { execArgv: this.opts.execArgv } : {}),
+        workerData: {
+          salt: this.opts.salt ? new Uint8Array(this.opts.salt) : null,
+          privateKeyPem: this.opts.privateKeyPem ?? null,
+          sodiumPath: sodiumPath ?? null,
+        },
+        // Not piped to this process's stdio at start (that creates its stdout and stderr streams, ~0.6 ms
+        // of a device's cold start); anything the worker writes is forwarded when it comes.
+        stdout: true,
+        stderr: true,
+      });
+    } catch (err) {
+      this.threadFailed(err);
+      return;
+    }
     this.thread = thread;
     thread.stdout.on('data', (d: Buffer) => process.stdout.write(d));
     thread.stderr.on('data', (d: Buffer) => process.stderr.write(d));
@@ -688,10 +706,24 @@ export class DigestWorker {
       if (m.t === 'ready') this.handOver();
       else this.onAnswer(m);
     });
-    thread.on('error', (err) => this.fail(err));
+    // Before it is up, a thread that fails leaves the requests where they are: on this thread.
+    thread.on('error', (err) => (this.threadUp ? this.fail(err) : this.threadFailed(err)));
     thread.on('exit', (code) => {
-      if (!this.closed) this.fail(new Error(`digest worker exited with code ${code}`));
+      if (this.closed) return;
+      const err = new Error(`digest worker exited with code ${code}`);
+      if (this.threadUp) this.fail(err);
+      else this.threadFailed(err);
     });
+  }
+
+  private threadFailed(cause: unknown): void {
+    if (!this.inline) return this.fail(cause);
+    this.threadFailure ??= new EdgewardenError(
+      'EW_WARDEN_PIPELINE',
+      `the digest worker thread did not start (${(cause as Error).message}); the inference thread answers instead`,
+      { cause },
+    );
+    this.markNotReady(this.threadFailure);
   }
 
   /** The thread is up: answer what the inline service still holds, then move the chain to the thread. */
