@@ -717,7 +717,10 @@ export class DigestWorker {
   }
 
   private threadFailed(cause: unknown): void {
-    if (!this.inline) return this.fail(cause);
+    if (!this.inline) {
+      this.fail(cause);
+      return;
+    }
     this.threadFailure ??= new EdgewardenError(
       'EW_WARDEN_PIPELINE',
       `the digest worker thread did not start (${(cause as Error).message}); the inference thread answers instead`,
