@@ -210,15 +210,23 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       details: { option: 'durability' },
     });
   }
+  const startWorker = opts.startWorker ?? 'on-demand';
+  if (startWorker !== 'on-demand' && startWorker !== 'at-create') {
+    const got = String(startWorker);
+    throw new EdgewardenError('EW_WARDEN_OPTIONS', `startWorker must be 'on-demand' or 'at-create', got ${got}`, {
+      details: { option: 'startWorker' },
+    });
+  }
   const checkpointEvery = positiveInt('checkpointEvery', opts.checkpointEvery, DEFAULT_CHECKPOINT_EVERY);
   const checkpointMs = positiveInt('checkpointMs', opts.checkpointMs, DEFAULT_CHECKPOINT_MS);
   const home = resolve(opts.home);
   const clock = opts.clock ?? SYSTEM_CLOCK;
   // Identity first: no key, no warden (and so no output without provenance).
   const signer = opts.signer ?? (await loadKeyFileSigner(join(home, 'keys', 'device.key')));
-  // Its thread starts with the second inference; the first is digested and signed on this thread.
+  // Its thread starts with the second inference (by default); the first is digested and signed here.
   const pem = mode === 'per-output' ? exportablePem(signer) : undefined;
   const worker = new DigestWorker({
+    threadAtStart: startWorker === 'at-create',
     ...(opts.salt ? { salt: opts.salt } : {}),
     ...(pem !== undefined ? { privateKeyPem: pem } : {}),
     // The same key, already parsed: signing on this thread until the worker's thread is up.

@@ -41,6 +41,13 @@ export interface WardenOptions {
   readonly intraOpThreads?: number;
   /** Labels added to every record (per-inference labels override them). */
   readonly labels?: Record<string, string>;
+  /**
+   * When the provenance worker thread starts. 'on-demand' (default): with the second inference; the
+   * first is digested and signed on the inference thread, so the thread's ~30 ms boot does not delay
+   * the first output. 'at-create': with `createWarden`, for applications that want the same cost per
+   * inference from the first one (a real-time stream that starts at once).
+   */
+  readonly startWorker?: 'on-demand' | 'at-create';
 }
 
 /** What the policy decided for one inference. */

@@ -95,6 +95,24 @@ describe('createWarden', () => {
     await expect(createWarden({ home, signer, checkpointEvery: 0 })).rejects.toMatchObject({
       code: 'EW_WARDEN_OPTIONS',
     });
+    // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong at runtime
+    await expect(createWarden({ home, signer, startWorker: 'later' as any })).rejects.toMatchObject({
+      code: 'EW_WARDEN_OPTIONS',
+      details: { option: 'startWorker' },
+    });
+  });
+
+  it.each(['on-demand', 'at-create'] as const)('startWorker %s: the same verified records', async (startWorker) => {
+    const signer = KeySigner.generate();
+    const w = await open({ mode: 'per-output', signer, startWorker });
+    const m = await w.load(MODEL, { name: 'fake' });
+    const results: InferResult[] = [];
+    for (let i = 0; i < 40; i++) results.push(await m.infer(x(i)));
+    const bundles = await Promise.all(results.map((r) => r.provenance));
+    bundles.forEach((b, i) => {
+      expect(verifyBundle(b, results[i]!.outputs, { trust: [signer.publicKey] })).toMatchObject({ ok: true });
+    });
+    await w.close();
   });
 });
 
