@@ -136,8 +136,8 @@ function startDigestService(port, workerData, crypto, createRequire, warm) {
   const key = !workerData.signSync && workerData.privateKeyPem ? createPrivateKey(workerData.privateKeyPem) : null;
   // One-shot crypto.hash (Node >= 20.12) is much cheaper than a Hash object per digest.
   const nodeSha256 = typeof hash === 'function' ? (view) => hash('sha256', view, 'buffer') : (view) => createHash('sha256').update(view).digest();
-  // libsodium's binary when the main thread found one (provenance/ed25519.ts), loaded now, while
-  // the application loads its model; node:crypto otherwise.
+  // libsodium's binary when the main thread found one (provenance/ed25519.ts), loaded as the worker
+  // thread starts; node:crypto otherwise (and always on the inference thread).
   const opened = workerData.sodiumPath ? openSodiumBinary(createRequire, workerData.sodiumPath) : null;
   const sodium = opened && typeof opened !== 'string' ? opened : null;
   // libsodium's SHA-256 has no per-call OpenSSL context to set up: ~2.4x faster for the short
@@ -659,7 +659,7 @@ export class DigestWorker {
 
   /** The service on this thread, answering until the worker thread is up. */
   private startInline(): void {
-    serviceFactory ??= new Function('Buffer', `${SERVICE_SOURCES}\nreturn startDigestService;`) as (
+    serviceFactory ??= new Function('Buffer', `'use strict';\n${SERVICE_SOURCES}\nreturn startDigestService;`) as (
       b: typeof Buffer,
     ) => StartService;
     const { port1: near, port2: far } = new MessageChannel();
