@@ -211,10 +211,17 @@ export async function digestModelFiles(
   options: ModelDigestOptions = {},
 ): Promise<ModelDigestForLoad> {
   const { path, bytes, scan, externalFiles, stamp } = await inspectModelFile(modelPath);
-  // Taken before each file is read: a change while it is read shows as a changed identity later.
-  const stamps = [stamp, ...externalFiles.map(stampOf)];
-  const sizes = await Promise.all(externalFiles.map(async (full) => (await stat(full)).size));
-  const total = bytes.length + sizes.reduce((a, b) => a + b, 0);
+  // One stat per external file gives its size and its identity, taken before it is read: a change
+  // while it is read shows as a changed identity later.
+  const stats = externalFiles.map((full) => {
+    try {
+      return statSync(full, { bigint: true });
+    } catch (err) {
+      throw notFound(full, 'external-data file', err);
+    }
+  });
+  const stamps = [stamp, ...externalFiles.map((full, i) => identity(full, stats[i] as BigIntStats))];
+  const total = bytes.length + stats.reduce((a, st) => a + Number(st.size), 0);
   const hash = createHash('sha256');
   hash.update(bytes);
   let done = bytes.length;
