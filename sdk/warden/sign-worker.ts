@@ -133,7 +133,7 @@ const SERVICE_SOURCE = `
 function startDigestService(port, workerData, crypto, createRequire, warm) {
   const { createHash, createHmac, createPrivateKey, hash, sign } = crypto;
   const salt = workerData.salt ? Buffer.from(workerData.salt) : null;
-  const key = !workerData.signSync && workerData.privateKeyPem ? createPrivateKey(workerData.privateKeyPem) : null;
+  const key = workerData.privateKeyPem ? createPrivateKey(workerData.privateKeyPem) : null;
   // One-shot crypto.hash (Node >= 20.12) is much cheaper than a Hash object per digest.
   const nodeSha256 = typeof hash === 'function' ? (view) => hash('sha256', view, 'buffer') : (view) => createHash('sha256').update(view).digest();
   // libsodium's binary when the main thread found one (provenance/ed25519.ts), loaded as the worker
@@ -677,7 +677,8 @@ export class DigestWorker {
   }
 
   private startThread(): void {
-    if (this.thread || this.closed || this.failure) return;
+    // Once: a thread that could not start is not tried again (threadError keeps why).
+    if (this.thread || this.threadFailure || this.closed || this.failure) return;
     const sodiumPath = sodiumBinaryPath().path;
     let thread: Worker;
     try {
