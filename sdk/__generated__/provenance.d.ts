@@ -120,6 +120,8 @@ export namespace edgewarden {
             records: Uint8Array[];
             signedRecords: edgewarden.v1.Envelope.$Properties[];
             checkpoints: edgewarden.v1.Envelope.$Properties[];
+            firstIndex: number;
+            baseEdge: Uint8Array[];
             static create(properties: edgewarden.v1.AuditExport.$Shape): edgewarden.v1.AuditExport & edgewarden.v1.AuditExport.$Shape;
             static create(properties?: edgewarden.v1.AuditExport.$Properties): edgewarden.v1.AuditExport;
             static encode(m: edgewarden.v1.AuditExport.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
@@ -132,6 +134,8 @@ export namespace edgewarden {
                 records?: (Uint8Array[]|null);
                 signedRecords?: (edgewarden.v1.Envelope.$Properties[]|null);
                 checkpoints?: (edgewarden.v1.Envelope.$Properties[]|null);
+                firstIndex?: (number|null);
+                baseEdge?: (Uint8Array[]|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = edgewarden.v1.AuditExport.$Properties;

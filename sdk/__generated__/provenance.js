@@ -483,6 +483,7 @@ export const edgewarden = $root.edgewarden = (() => {
                 this.records = [];
                 this.signedRecords = [];
                 this.checkpoints = [];
+                this.baseEdge = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -493,6 +494,8 @@ export const edgewarden = $root.edgewarden = (() => {
             AuditExport.prototype.records = $util.emptyArray;
             AuditExport.prototype.signedRecords = $util.emptyArray;
             AuditExport.prototype.checkpoints = $util.emptyArray;
+            AuditExport.prototype.firstIndex = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            AuditExport.prototype.baseEdge = $util.emptyArray;
 
             AuditExport.create = function(properties) {
                 return new AuditExport(properties);
@@ -518,6 +521,12 @@ export const edgewarden = $root.edgewarden = (() => {
                 if (m.checkpoints != null && m.checkpoints.length) {
                     for (var i = 0; i < m.checkpoints.length; ++i)
                         $root.edgewarden.v1.Envelope.encode(m.checkpoints[i], w.uint32(34).fork(), q + 1).ldelim();
+                }
+                if (m.firstIndex != null && $Object.hasOwnProperty.call(m, "firstIndex") && (typeof m.firstIndex === "object" ? m.firstIndex.low || m.firstIndex.high : m.firstIndex !== 0))
+                    w.uint32(40).uint64(m.firstIndex);
+                if (m.baseEdge != null && m.baseEdge.length) {
+                    for (var i = 0; i < m.baseEdge.length; ++i)
+                        w.uint32(50).bytes(m.baseEdge[i]);
                 }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
@@ -583,6 +592,23 @@ export const edgewarden = $root.edgewarden = (() => {
                             if (!(m.checkpoints && m.checkpoints.length))
                                 m.checkpoints = [];
                             m.checkpoints.push($root.edgewarden.v1.Envelope.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.firstIndex = v;
+                            else
+                                delete m.firstIndex;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.baseEdge && m.baseEdge.length))
+                                m.baseEdge = [];
+                            m.baseEdge.push(r.bytes());
                             continue;
                         }
                     }

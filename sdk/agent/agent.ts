@@ -93,6 +93,7 @@ export class Agent {
         home: config.home,
         mode: config.provenance.mode,
         durability: config.provenance.durability,
+        ...(config.provenance.retainDays !== undefined ? { retainDays: config.provenance.retainDays } : {}),
         checkpointEvery: config.provenance.checkpointEvery,
         checkpointMs: config.provenance.checkpointMs,
         gate: policy.gate,
@@ -229,7 +230,9 @@ export class Agent {
       this.warden.treeSize > this.lastCheckpointSize ? await this.warden.checkpoint() : this.warden.latestCheckpoint();
     const size = checkpoint ? decodeCheckpoint(checkpoint.payload).treeSize : 0;
     const previous = this.lastCheckpointSize;
-    const proof = checkpoint && previous > 0 && previous < size ? this.warden.consistencyProof(previous, size) : [];
+    // Retention may have removed the records of a checkpoint reported long ago: then no proof.
+    const provable = previous > 0 && previous >= this.warden.auditBase && previous < size;
+    const proof = checkpoint && provable ? this.warden.consistencyProof(previous, size) : [];
     this.lastCheckpointSize = size;
     // Expiry is a matter of time: re-evaluate the policies before reporting compliance.
     this.policy.refresh();

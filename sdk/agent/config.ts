@@ -42,6 +42,8 @@ function buildSchemas() {
         durability: z.enum(['always', 'group', 'none']).default('group'),
         checkpointEvery: z.number().int().positive().default(1000),
         checkpointMs: z.number().int().positive().default(5000),
+        /** Audit-log retention in days (unset: keep everything); a policy's audit.retainDays can only lengthen it. */
+        retainDays: z.number().positive().max(36_500).optional(),
       })
       .default({ mode: 'batched', durability: 'group', checkpointEvery: 1000, checkpointMs: 5000 }),
     heartbeat: z

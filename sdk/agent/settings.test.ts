@@ -41,4 +41,19 @@ describe('applyEffectivePolicy', () => {
     expect(out.brokers.map((b) => b.share)).toEqual(['summary', 'none']);
     expect(out.salted).toBe(true);
   });
+
+  it("retains the audit log for the longer of the owner's and the policy's periods, and keeps everything without either", () => {
+    const own = (days?: number) =>
+      parseAgentConfig(`fleet: f\n${days ? `provenance: { retainDays: ${days} }\n` : ''}`, '/etc/ew/agent.yaml');
+    const policy = (days?: number): EffectivePolicy => ({
+      ...EMPTY_EFFECTIVE_POLICY,
+      audit: days === undefined ? {} : { retainDays: set(days) },
+    });
+    expect(applyEffectivePolicy(own(), policy()).provenance.retainDays).toBeUndefined();
+    expect(applyEffectivePolicy(own(30), policy()).provenance.retainDays).toBe(30);
+    expect(applyEffectivePolicy(own(30), policy(365)).provenance.retainDays).toBe(365);
+    expect(applyEffectivePolicy(own(400), policy(365)).provenance.retainDays).toBe(400);
+    expect(applyEffectivePolicy(own(), policy(90)).provenance.retainDays).toBe(90);
+    expect(applyEffectivePolicy(own(), policy(0)).provenance.retainDays).toBeUndefined();
+  });
 });

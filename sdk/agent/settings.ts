@@ -15,6 +15,11 @@ export function applyEffectivePolicy(
   const p = effective.provenance;
   const min = (a: number, b: number | undefined) => (b === undefined ? a : Math.min(a, b));
   const durability = effective.audit.durability?.value;
+  // Retention is a minimum an auditor relies on: the longer of the owner's and the policy's.
+  const policyDays = effective.audit.retainDays?.value;
+  const ownDays = config.provenance.retainDays;
+  const longest = Math.max(policyDays ?? 0, ownDays ?? 0);
+  const retainDays = longest > 0 ? longest : undefined;
   return {
     ...config,
     provenance: {
@@ -25,6 +30,7 @@ export function applyEffectivePolicy(
           : config.provenance.durability,
       checkpointEvery: min(config.provenance.checkpointEvery, p.checkpointEvery?.value),
       checkpointMs: min(config.provenance.checkpointMs, p.checkpointMs?.value),
+      ...(retainDays !== undefined ? { retainDays } : {}),
     },
     heartbeat: { intervalSeconds: min(config.heartbeat.intervalSeconds, effective.telemetry.heartbeatSeconds?.value) },
     brokers: config.brokers.map((b) => {

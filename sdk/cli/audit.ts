@@ -92,7 +92,11 @@ Examples:
             ? ` (a torn tail was dropped after a crash: ${JSON.stringify(report.tornTail)})`
             : '';
           if (ok) {
-            return `${paint(process.stdout, 'green', 'intact')}: ${report.size} records, ${report.checkpoints} checkpoints${torn}`;
+            const kept =
+              report.base > 0
+                ? `records ${report.base}..${report.size - 1} (the ${report.base} before them were removed by retention)`
+                : `${report.size} records`;
+            return `${paint(process.stdout, 'green', 'intact')}: ${kept}, ${report.checkpoints} checkpoints${torn}`;
           }
           const d = report.damage;
           return (

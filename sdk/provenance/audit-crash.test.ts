@@ -23,7 +23,12 @@ const [bundlePath, dir] = process.argv.slice(1);
 const api = await import(bundlePath);
 const { createPrivateKey } = await import('node:crypto');
 const signer = new api.KeySigner(createPrivateKey(process.env.EW_TEST_KEY));
-const log = await api.AuditLog.open(dir, { durability: 'always' });
+const retain = process.env.EW_TEST_RETAIN_DAYS;
+// With retention: small segments, each older than the period soon after it is sealed, so that
+// removals (base written, files deleted) happen all the time and the kills land inside some.
+const log = await api.AuditLog.open(dir, retain
+  ? { durability: 'always', segmentBytes: 4096, retainDays: Number(retain) }
+  : { durability: 'always' });
 const zero = new Uint8Array(32);
 process.stdout.write('open ' + log.size + '\\n');
 for (;;) {
@@ -65,11 +70,15 @@ afterAll(() => {
 });
 
 /** Runs the child until it has reported `target` more durable records (or the deadline), then SIGKILLs it. */
-function runAndKill(dir: string, afterLines: number): Promise<number> {
+function runAndKill(dir: string, afterLines: number, retainDays?: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', CHILD, bundle, dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, EW_TEST_KEY: keyPem },
+      env: {
+        ...process.env,
+        EW_TEST_KEY: keyPem,
+        ...(retainDays ? { EW_TEST_RETAIN_DAYS: String(retainDays) } : {}),
+      },
     });
     let maxDurable = -1;
     let lines = 0;
@@ -128,5 +137,29 @@ describe('audit log under SIGKILL (durability always)', () => {
     const final = await verifyAuditLog(dir);
     expect(final).toMatchObject({ ok: true });
     expect(final.tornTail).toBeUndefined();
+  });
+
+  it('with retention removing segments as it goes: every durable record it keeps survives, the chain verifies', async () => {
+    const dir = join(work, 'retained');
+    // 20 ms: a sealed segment is past the period by the next roll or the next open.
+    const retainDays = 20 / 86_400_000;
+    let mustHave = -1;
+    const bases = new Set<number>();
+    for (let round = 0; round < 20; round++) {
+      const reported = await runAndKill(dir, 1 + Math.floor(Math.random() * 60), retainDays);
+      mustHave = Math.max(mustHave, reported);
+      const report = await verifyAuditLog(dir);
+      expect(report.damage).toBeUndefined();
+      expect(report.size).toBeGreaterThanOrEqual(mustHave + 1);
+      expect(report.base).toBeLessThanOrEqual(report.size);
+      bases.add(report.base);
+    }
+    // The killed writers themselves moved the base, again and again.
+    expect(bases.size).toBeGreaterThan(5);
+    const log = await AuditLog.open(dir, { retainDays });
+    expect(log.damage).toBeUndefined();
+    expect(log.base).toBeGreaterThan(0);
+    expect(log.size).toBeGreaterThanOrEqual(mustHave + 1);
+    await log.close();
   });
 });

@@ -7,6 +7,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -14,6 +15,7 @@ import {
 import { join, resolve } from 'node:path';
 import { EdgewardenError } from '../errors';
 import { type Clock, SYSTEM_CLOCK } from '../util/clock';
+import { syncDir, writeBase } from './audit-base';
 import {
   ENTRY_KIND,
   type EntryKind,
@@ -44,7 +46,16 @@ export interface AuditLogOptions {
   clock?: Clock;
   /** This device's keyid: on open, a record naming another device is reported as damage (spliced). */
   deviceKeyid?: Uint8Array;
+  /**
+   * Retention in days: on open and whenever a segment is sealed, the oldest sealed segments last
+   * written more than this long ago are deleted, after the base that lets the chain and the tree go
+   * on without them is saved (see audit-base.ts). Records are kept at least this long (a policy's
+   * `audit.retainDays` is such a minimum). Unset: everything is kept. Never applied to a damaged log.
+   */
+  retainDays?: number;
 }
+
+const DAY_MS = 86_400_000;
 
 /** What open did about a torn tail: the bytes it dropped. */
 export type AuditRecovery = TornTail;
@@ -135,6 +146,11 @@ export class AuditLog {
   private readonly sealed: SegmentDigest[];
   private activeHash: Hash | undefined;
   private recoveries: number;
+  /** Index of the first record of the segment being written. */
+  private segFirst: number;
+  private readonly retainMs: number | undefined;
+  /** Why the last retention pass removed nothing though it should have (kept for `retentionError`). */
+  #retentionError: EdgewardenError | undefined;
 
   private constructor(
     readonly dir: string,
@@ -153,8 +169,11 @@ export class AuditLog {
       sealed: SegmentDigest[];
       activeHash: Hash | undefined;
       recoveries: number;
+      segFirst: number;
     },
   ) {
+    this.segFirst = init.segFirst;
+    this.retainMs = init.opts.retainDays === undefined ? undefined : init.opts.retainDays * DAY_MS;
     this.resumed = init.resumed;
     this.sealed = init.sealed;
     this.activeHash = init.activeHash;
@@ -181,6 +200,10 @@ export class AuditLog {
     const durability = opts.durability ?? 'group';
     if (!['always', 'group', 'none'].includes(durability)) {
       throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `unknown durability ${String(durability)}`);
+    }
+    const days = opts.retainDays;
+    if (days !== undefined && !(typeof days === 'number' && days > 0 && Number.isFinite(days))) {
+      throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `retainDays must be a positive number, got ${String(days)}`);
     }
     const abs = resolve(dir);
     try {
@@ -217,6 +240,13 @@ export class AuditLog {
           recovery = scan.torn;
         }
       }
+      // Left by a removal that a crash interrupted after the new base was saved (kept as evidence
+      // when the log is damaged).
+      for (const name of scan.damage ? [] : scan.staleSegments) {
+        try {
+          unlinkSync(join(abs, name));
+        } catch {}
+      }
       const fd = openSync(join(abs, segmentName(segNo)), 'a', 0o600);
       const log = new AuditLog(abs, scan.tree, {
         fd,
@@ -234,7 +264,9 @@ export class AuditLog {
         sealed: scan.damage ? [] : (scan.sealed ?? []),
         activeHash: scan.damage ? undefined : (scan.activeHash ?? createHash('sha256')),
         recoveries: scan.recoveries,
+        segFirst: scan.damage || !lastName ? scan.tree.size : scan.lastSegmentFirst,
       });
+      log.applyRetention();
       if (recovery) {
         log.recoveries++;
         const event = { timeUnixMs: log.clock.now(), ...recovery };
@@ -252,6 +284,16 @@ export class AuditLog {
   /** Number of records (leaves). */
   get size(): number {
     return this.tree.size;
+  }
+
+  /** Index of the first record still kept (0 unless retention removed older segments). */
+  get base(): number {
+    return this.tree.base;
+  }
+
+  /** Why retention could not remove what it should have, the last time it ran (the log goes on). */
+  get retentionError(): EdgewardenError | undefined {
+    return this.#retentionError;
   }
 
   /** Leaf hash of the last record; empty when there is none. */
@@ -386,13 +428,62 @@ export class AuditLog {
     }
   }
 
+  /**
+   * Deletes the oldest sealed segments written before the retention period, oldest first (never the
+   * segment being written, never with damage found: that evidence stays). The base is saved first;
+   * the tree then forgets what only the removed records needed.
+   */
+  private applyRetention(): void {
+    if (this.retainMs === undefined || this.damage || this.failed || !this.activeHash) return;
+    const cutoff = this.clock.now() - this.retainMs;
+    let n = 0;
+    try {
+      while (n < this.sealed.length && statSync(join(this.dir, this.sealed[n]!.name)).mtimeMs < cutoff) n++;
+    } catch (cause) {
+      this.#retentionError = ioError('retention: cannot stat a sealed segment', cause);
+      return;
+    }
+    if (n === 0) return;
+    const keep = n < this.sealed.length ? this.sealed[n]! : { name: segmentName(this.segNo), first: this.segFirst };
+    const removed = this.sealed.slice(0, n);
+    if (keep.first > 0) {
+      try {
+        writeBase(this.dir, {
+          firstIndex: keep.first,
+          firstSegment: keep.name,
+          deviceKeyid: this.device,
+          edge: this.tree.edgeBytes(keep.first),
+        });
+      } catch (cause) {
+        this.#retentionError = ioError('retention: cannot save the audit base; nothing was removed', cause);
+        return;
+      }
+      this.tree.prune(keep.first);
+    }
+    this.sealed.splice(0, n);
+    for (const seg of removed) {
+      try {
+        unlinkSync(join(this.dir, seg.name));
+      } catch {
+        // Older than the base's first segment: the next open deletes it.
+      }
+    }
+    syncDir(this.dir);
+    this.#retentionError = undefined;
+  }
+
   /** Saves the resume point for the next open (everything appended is written by now). */
   private saveResume(): void {
     if (!this.activeHash || this.failed || this.used > 0) return;
     writeResume(this.dir, {
       segments: [
         ...this.sealed,
-        { name: segmentName(this.segNo), bytes: this.segSize, sha256: this.activeHash.copy().digest() },
+        {
+          name: segmentName(this.segNo),
+          first: this.segFirst,
+          bytes: this.segSize,
+          sha256: this.activeHash.copy().digest(),
+        },
       ],
       tree: this.tree,
       deviceKeyid: this.device,
@@ -467,12 +558,19 @@ export class AuditLog {
     if (this.draining) this.closeLater.push(this.fd);
     else closeSync(this.fd);
     if (this.activeHash) {
-      this.sealed.push({ name: segmentName(this.segNo), bytes: this.segSize, sha256: this.activeHash.digest() });
+      this.sealed.push({
+        name: segmentName(this.segNo),
+        first: this.segFirst,
+        bytes: this.segSize,
+        sha256: this.activeHash.digest(),
+      });
       this.activeHash = createHash('sha256');
     }
     this.segNo++;
     this.fd = openSync(join(this.dir, segmentName(this.segNo)), 'a', 0o600);
     this.segSize = 0;
+    this.segFirst = this.tree.size;
+    this.applyRetention();
     // A sealed segment is a good place for a resume point: a crash later rescans at most one segment.
     this.saveResume();
   }

@@ -1,19 +1,15 @@
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFrame } from './audit-format';
 import { AuditLog } from './audit-log';
 import { RESUME_FILE, readResume } from './audit-resume';
-import { chain, checkpointOf } from './audit-test-helpers';
+import { chain, checkpointOf, tempDirs } from './audit-test-helpers';
 import { verifyAuditLog } from './audit-verify';
 import { KeySigner, TrustStore } from './keys';
 
-const root = mkdtempSync(join(tmpdir(), 'ew-resume-'));
-let seq = 0;
-const freshDir = () => join(root, `log${seq++}`);
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const freshDir = tempDirs('ew-resume-');
 
 const signer = KeySigner.generate();
 const trust = new TrustStore([signer.publicKey]);

@@ -16,16 +16,17 @@ import { MerkleTree } from './merkle';
 // its root checked against the latest signed checkpoint. The file is a cache: deleting it only makes
 // the next open slower.
 //
-//   file     = magic "EWRESUM2" ‖ body ‖ sha256(magic ‖ body)
+//   file     = magic "EWRESUM3" ‖ body ‖ sha256(magic ‖ body)
 //   body     = u32 segmentCount ‖ segment* ‖ bytes deviceKeyid
 //              ‖ bytes latestCheckpoint (binary DSSE envelope, empty: none) ‖ u32 recoveries
-//              ‖ u32 levelCount ‖ bytes level*   (level k: the hashes of the complete 2^k-leaf subtrees)
-//   segment  = bytes name ‖ u64 coveredBytes ‖ 32 sha256(covered bytes)
+//              ‖ u64 base ‖ u32 levelCount ‖ bytes level*
+//              (level k: the kept hashes of the complete 2^k-leaf subtrees, see MerkleTree.prune)
+//   segment  = bytes name ‖ u64 firstIndex ‖ u64 coveredBytes ‖ 32 sha256(covered bytes)
 //   bytes    = u32 length ‖ length bytes;  all integers little-endian
 
 /** File name of the resume point inside the audit directory. */
 export const RESUME_FILE = 'RESUME';
-const MAGIC = Buffer.from('EWRESUM2', 'latin1');
+const MAGIC = Buffer.from('EWRESUM3', 'latin1');
 
 /** The state an open restores instead of scanning the covered bytes. */
 export interface ResumePoint {
@@ -139,12 +140,14 @@ export function writeResume(dir: string, s: ResumeState): void {
   w.u32(s.segments.length);
   for (const seg of s.segments) {
     w.bytes(Buffer.from(seg.name, 'utf8'));
+    w.u64(seg.first);
     w.u64(seg.bytes);
     w.raw(seg.sha256);
   }
   w.bytes(s.deviceKeyid ?? new Uint8Array(0));
   w.bytes(s.latest ? encodeEnvelope(s.latest) : new Uint8Array(0));
   w.u32(s.recoveries);
+  w.u64(s.tree.base);
   const levels = s.tree.levelBytes();
   w.u32(levels.length);
   for (const l of levels) w.bytes(l);
@@ -180,24 +183,28 @@ export function readResume(dir: string): ResumePoint | undefined {
     const count = r.u32();
     for (let i = 0; i < count; i++) {
       const name = Buffer.from(r.bytes()).toString('utf8');
-      segments.push({ name, bytes: r.u64(), sha256: r.raw(32) });
+      const first = r.u64();
+      segments.push({ name, first, bytes: r.u64(), sha256: r.raw(32) });
     }
     const device = r.bytes();
     const cpBytes = r.bytes();
     const recoveries = r.u32();
+    const base = r.u64();
     const levelCount = r.u32();
     if (levelCount > 64) return undefined;
     const levels: Uint8Array[] = [];
     for (let i = 0; i < levelCount; i++) levels.push(r.view());
     if (r.pos !== end) return undefined;
-    const tree = MerkleTree.fromLevelBytes(levels);
+    const tree = MerkleTree.fromLevelBytes(levels, base);
     let latest: ScannedCheckpoint | undefined;
     if (cpBytes.length > 0) {
       const envelope = decodeEnvelope(cpBytes);
       if (envelope.payloadType !== PAYLOAD_TYPES.checkpoint) return undefined;
       const fields = decodeCheckpoint(envelope.payload);
-      // The signed checkpoint vouches for the restored tree up to its size.
-      if (fields.treeSize > tree.size || !sameBytes(tree.root(fields.treeSize), fields.rootHash)) return undefined;
+      // The signed checkpoint vouches for the restored tree up to its size (one older than the base
+      // cannot: the open's scan checks the next one).
+      if (fields.treeSize > tree.size) return undefined;
+      if (fields.treeSize >= base && !sameBytes(tree.root(fields.treeSize), fields.rootHash)) return undefined;
       latest = { envelope, fields };
     }
     return {

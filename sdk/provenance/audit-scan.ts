@@ -4,6 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgewardenError, isEdgewardenError } from '../errors';
 import { sameBytes } from '../util/bytes';
+import { type AuditBase, readBase } from './audit-base';
 import { ENTRY_KIND, readFrame, SEGMENT_RE, validFrameAfter } from './audit-format';
 import type { ResumePoint } from './audit-resume';
 import { type CheckpointFields, decodeCheckpoint } from './checkpoint';
@@ -37,6 +38,8 @@ export interface TornTail {
 /** A segment file's first `bytes` bytes and their SHA-256 (see audit-resume.ts). */
 export interface SegmentDigest {
   name: string;
+  /** Index of the first record in the segment (the tree's size where it starts). */
+  first: number;
   bytes: number;
   sha256: Uint8Array;
 }
@@ -74,8 +77,15 @@ export interface ScanOptions {
 }
 
 export interface ScanResult {
-  /** Segment file names in order. */
+  /** Segment file names in order (from the base's first segment, when retention removed older ones). */
   segments: string[];
+  /**
+   * Segments older than the base's first segment: left by a removal that a crash interrupted (the
+   * base was written, the files not yet deleted). Not read; opening the log deletes them.
+   */
+  staleSegments: string[];
+  /** The first kept record (0 unless retention removed older segments; see audit-base.ts). */
+  base: number;
   tree: MerkleTree;
   lastLeafHash: Uint8Array;
   checkpoints: ScannedCheckpoint[];
@@ -84,6 +94,8 @@ export interface ScanResult {
   torn?: TornTail;
   /** Byte length of the last segment up to the end of its last good entry. */
   lastSegmentGoodBytes: number;
+  /** Index of the first record of the last segment (the tree's size where it starts). */
+  lastSegmentFirst: number;
   records?: Uint8Array[];
   signedRecords?: (Uint8Array | undefined)[];
   deviceKeyid?: Uint8Array;
@@ -119,21 +131,56 @@ export async function listSegments(dir: string, readSync = false): Promise<strin
  * tail, reported separately. Reads only; never writes.
  */
 export async function scanAuditLog(dir: string, opts: ScanOptions = {}): Promise<ScanResult> {
-  const segments = await listSegments(dir, opts.readSync);
+  const all = await listSegments(dir, opts.readSync);
+  const base = usableBase(readBase(dir));
+  const segments = base ? all.filter((n) => n >= base.firstSegment) : all;
+  const stale = base ? all.filter((n) => n < base.firstSegment) : [];
   const resume = opts.resume;
-  if (resume && resumeApplies(resume, segments, opts.deviceKeyid)) {
-    const res = await scanSegments(dir, segments, opts, resume);
-    if (res) return res;
+  if (resume && resumeApplies(resume, segments, opts.deviceKeyid, base)) {
+    const res = await scanSegments(dir, segments, opts, resume, base);
+    if (res) return { ...res, staleSegments: stale };
   }
   // No resume point, or its covered bytes changed: from the first byte (never undefined then).
-  return (await scanSegments(dir, segments, opts, undefined)) as ScanResult;
+  const res = (await scanSegments(dir, segments, opts, undefined, base)) as ScanResult;
+  return { ...res, staleSegments: stale };
 }
 
-/** Whether a resume point can apply to these segments (every covered one still there, in order, same device). */
-function resumeApplies(r: ResumePoint, segments: string[], device: Uint8Array | undefined): boolean {
+/**
+ * Whether a resume point can apply to these segments (every covered one still there, in order, same
+ * device, saved over the same base).
+ */
+function resumeApplies(
+  r: ResumePoint,
+  segments: string[],
+  device: Uint8Array | undefined,
+  base: AuditBase | undefined,
+): boolean {
+  if (r.tree.base !== (base?.firstIndex ?? 0)) return false;
   if (r.segments.length > segments.length) return false;
   for (let i = 0; i < r.segments.length; i++) if (r.segments[i]!.name !== segments[i]) return false;
   return !(device && r.deviceKeyid && !sameBytes(device, r.deviceKeyid));
+}
+
+/**
+ * The base, when it is one: an unreadable file, or edge hashes that do not make a tree of its first
+ * index, are as good as none (the missing records then read as damage, as they should).
+ */
+function usableBase(found: ReturnType<typeof readBase>): AuditBase | undefined {
+  if (typeof found !== 'object') return undefined;
+  try {
+    startState(found);
+    return found;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The tree, chain end and counters a scan starts from: the base's, or those of an empty log. */
+function startState(base: AuditBase | undefined): Pick<ScanResult, 'tree' | 'lastLeafHash' | 'recoveries' | 'base'> {
+  if (!base) return { tree: new MerkleTree(), lastLeafHash: EMPTY, recoveries: 0, base: 0 };
+  const tree = MerkleTree.fromLevelBytes(base.edge, base.firstIndex);
+  // Recovery events are counted in the kept segments only.
+  return { tree, lastLeafHash: tree.leaf(base.firstIndex - 1), recoveries: 0, base: base.firstIndex };
 }
 
 /** The scan itself; with `resume`, undefined when a covered segment is shorter or its bytes differ. */
@@ -142,19 +189,24 @@ async function scanSegments(
   segments: string[],
   opts: ScanOptions,
   resume: ResumePoint | undefined,
+  base: AuditBase | undefined,
 ): Promise<ScanResult | undefined> {
+  const start = resume
+    ? { tree: resume.tree, lastLeafHash: resume.lastLeafHash, recoveries: resume.recoveries, base: resume.tree.base }
+    : startState(base);
   const res: ScanResult = {
     segments,
-    tree: resume ? resume.tree : new MerkleTree(),
-    lastLeafHash: resume ? resume.lastLeafHash : EMPTY,
+    staleSegments: [],
+    ...start,
     checkpoints: resume?.latest ? [resume.latest] : [],
-    recoveries: resume ? resume.recoveries : 0,
     lastSegmentGoodBytes: 0,
-    resumed: resume ? resume.tree.size : 0,
+    lastSegmentFirst: start.tree.size,
+    resumed: resume ? resume.tree.size - resume.tree.base : 0,
   };
   const tree = res.tree;
   if (opts.deviceKeyid) res.deviceKeyid = opts.deviceKeyid;
   else if (resume?.deviceKeyid) res.deviceKeyid = resume.deviceKeyid;
+  else if (base?.deviceKeyid && res.base > 0) res.deviceKeyid = base.deviceKeyid;
   if (opts.segmentDigests) res.sealed = [];
   if (opts.collect) {
     res.records = [];
@@ -170,6 +222,8 @@ async function scanSegments(
       throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `cannot read ${join(dir, name)}`, { cause });
     }
     const last = s === segments.length - 1;
+    const first = covered0(resume, s) ?? tree.size;
+    if (last) res.lastSegmentFirst = first;
     let pos = 0;
     const digest = opts.segmentDigests || resume ? createHash('sha256') : undefined;
     const covered = resume?.segments[s];
@@ -208,10 +262,15 @@ async function scanSegments(
     if (digest && opts.segmentDigests) {
       digest.update(buf.subarray(from, last ? res.lastSegmentGoodBytes : pos));
       if (last) res.activeHash = digest;
-      else res.sealed!.push({ name, bytes: pos, sha256: digest.digest() });
+      else res.sealed!.push({ name, first, bytes: pos, sha256: digest.digest() });
     }
   }
   return res;
+}
+
+/** The first record index of covered segment `s`, as the resume point saved it. */
+function covered0(resume: ResumePoint | undefined, s: number): number | undefined {
+  return resume?.segments[s]?.first;
 }
 
 type Damage = Omit<AuditDamage, 'segment' | 'offset'>;
@@ -351,6 +410,11 @@ function applyCheckpoint(res: ScanResult, content: Uint8Array, trust: TrustStore
   if (!sameBytes(fields.deviceKeyid, res.deviceKeyid)) {
     return { index: size, code: 'EW_PROVENANCE_AUDIT_CHECKPOINT', message: 'checkpoint names another device' };
   }
+  if (fields.treeSize < res.tree.base) {
+    // Signed before the records it covers were removed by retention: its root cannot be recomputed.
+    // The base is vouched for by the later checkpoints, whose roots are.
+    return undefined;
+  }
   if (fields.treeSize > size) {
     return {
       index: size,
@@ -361,7 +425,7 @@ function applyCheckpoint(res: ScanResult, content: Uint8Array, trust: TrustStore
   if (!sameBytes(res.tree.root(fields.treeSize), fields.rootHash)) {
     // The root only says that something in the range changed; the first record after the last
     // matching checkpoint is the earliest that can be at fault.
-    let from = 0;
+    let from = res.tree.base;
     for (const c of res.checkpoints) if (c.fields.treeSize <= fields.treeSize) from = Math.max(from, c.fields.treeSize);
     return {
       index: from,

@@ -1,7 +1,9 @@
 // Shared by the audit log tests: records with a valid chain, and file snapshots.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { signCheckpointSync } from './checkpoint';
 import type { Envelope } from './dsse';
 import type { KeySigner } from './keys';
@@ -64,4 +66,12 @@ export function snapshot(dir: string): Map<string, string> {
     m.set(f, readFileSync(join(dir, f)).toString('hex'));
   }
   return m;
+}
+
+/** A temporary root removed after the file's tests; each call of the result names a new directory in it. */
+export function tempDirs(prefix: string): () => string {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  let seq = 0;
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  return () => join(root, `log${seq++}`);
 }

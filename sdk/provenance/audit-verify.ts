@@ -12,8 +12,10 @@ import { decodeRecord } from './record';
 export interface AuditReport {
   /** True when no damage was found (a torn tail is normal and does not clear `ok`). */
   ok: boolean;
-  /** Records that verified (the tree size up to any damage). */
+  /** Records that verified (the tree size up to any damage), counted from record 0. */
   size: number;
+  /** The first record kept: 0 unless retention removed older segments (their records are not checked). */
+  base: number;
   /** Checkpoints that verified. */
   checkpoints: number;
   /** The first damage: the exact record index, a code and what is wrong. */
@@ -49,6 +51,7 @@ export async function verifyAuditLog(
   const report: AuditReport = {
     ok: !scan.damage,
     size: scan.tree.size,
+    base: scan.base,
     checkpoints: scan.checkpoints.length,
     recoveries: scan.recoveries,
     signaturesChecked: opts.trust !== undefined,
@@ -82,6 +85,7 @@ export async function exportAudit(dir: string, publicKeyRaw: Uint8Array): Promis
   const signed = scan.signedRecords!;
   const anySigned = signed.some((s) => s !== undefined);
   return edgewarden.v1.AuditExport.encode({
+    ...(scan.base > 0 ? { firstIndex: scan.base, baseEdge: scan.tree.edgeBytes(scan.base) } : {}),
     devicePublicKey: publicKeyRaw,
     records: scan.records!,
     signedRecords: anySigned
@@ -129,11 +133,27 @@ export function verifyAuditExport(bytes: Uint8Array, opts: { trust?: TrustStore 
   } catch (cause) {
     throw new EdgewardenError('EW_PROVENANCE_MALFORMED', 'audit export device key is not Ed25519', { cause });
   }
-  const tree = new MerkleTree();
+  const base = Number(m.firstIndex ?? 0);
+  if (!Number.isSafeInteger(base) || base < 0)
+    throw new EdgewardenError('EW_PROVENANCE_MALFORMED', 'audit export: bad first index');
+  let tree: MerkleTree;
+  try {
+    // The base edge is not signed: the export's checkpoints after it vouch for it (their roots).
+    tree = base > 0 ? MerkleTree.fromLevelBytes(m.baseEdge ?? [], base) : new MerkleTree();
+  } catch (cause) {
+    throw new EdgewardenError(
+      'EW_PROVENANCE_MALFORMED',
+      'audit export: the base edge is not a tree of its first index',
+      {
+        cause,
+      },
+    );
+  }
   const report = (damage?: AuditDamage, checkpoints = 0): AuditReport => {
     const r: AuditReport = {
       ok: !damage,
       size: tree.size,
+      base,
       checkpoints,
       recoveries: 0,
       signaturesChecked: true,
@@ -154,9 +174,10 @@ export function verifyAuditExport(bytes: Uint8Array, opts: { trust?: TrustStore 
   if (signed.length !== 0 && signed.length !== records.length) {
     throw new EdgewardenError('EW_PROVENANCE_MALFORMED', 'audit export: signed records do not align with records');
   }
-  let prev: Uint8Array = new Uint8Array(0);
-  for (let i = 0; i < records.length; i++) {
-    const bytesI = records[i]!;
+  let prev: Uint8Array = base > 0 ? tree.leaf(base - 1) : new Uint8Array(0);
+  for (let j = 0; j < records.length; j++) {
+    const i = base + j;
+    const bytesI = records[j]!;
     let rec: ReturnType<typeof decodeRecord>;
     try {
       rec = decodeRecord(bytesI);
@@ -177,7 +198,7 @@ export function verifyAuditExport(bytes: Uint8Array, opts: { trust?: TrustStore 
     if (Buffer.compare(rec.deviceKeyid, keyid) !== 0) {
       return report({ index: i, code: 'EW_PROVENANCE_UNTRUSTED_KEY', message: `record ${i} names another device` });
     }
-    const s = signed[i];
+    const s = signed[j];
     if (s?.payloadType) {
       const env = envelopeOf(s);
       if (Buffer.compare(env.payload, bytesI) !== 0) {
@@ -206,8 +227,10 @@ export function verifyAuditExport(bytes: Uint8Array, opts: { trust?: TrustStore 
     cps.push(f);
   }
   cps.sort((a, b) => a.treeSize - b.treeSize);
-  let from = 0;
+  let from = base;
   for (const f of cps) {
+    // Signed before retention removed the records it covers: its root cannot be recomputed.
+    if (f.treeSize < base) continue;
     if (f.treeSize > tree.size) {
       return report(
         {

@@ -13,6 +13,8 @@ export const PROVENANCE_CODES = {
   EW_PROVENANCE_SALT_REQUIRED: 'The record uses salted digests and no salt was given to the verifier.',
   EW_PROVENANCE_TENSOR: 'A tensor given for digesting is not well-formed (unknown dtype, bad dims, wrong data length).',
   EW_PROVENANCE_TREE_SIZE: 'A Merkle tree size or leaf index is out of range for the tree.',
+  EW_PROVENANCE_PRUNED:
+    'A root or proof asked for records that the audit log retention removed (sizes and indices before its first kept record).',
   EW_PROVENANCE_AUDIT_CRC:
     'An audit log entry before the tail is incomplete or fails its CRC-32C: the log was altered.',
   EW_PROVENANCE_AUDIT_CHAIN:

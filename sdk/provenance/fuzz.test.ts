@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { edgewarden } from '../__generated__/provenance.js';
 import { isEdgewardenError } from '../errors';
+import { BASE_FILE, readBase, writeBase } from './audit-base';
 import { segmentName } from './audit-format';
 import { AuditLog } from './audit-log';
 import { RESUME_FILE, readResume } from './audit-resume';
@@ -267,6 +268,24 @@ afterAll(() => {
   expect(cases).toBeGreaterThanOrEqual(10_000);
 });
 
+/**
+ * Rewrites a checksummed file (SHA-256 trailer) with hostile bodies, re-sealed each time so that the
+ * parser behind the checksum is what is tested; `read` must not throw and leave prototypes alone.
+ */
+function resealedHostile(file: string, numRuns: number, read: () => void): void {
+  const good = new Uint8Array(readFileSync(file));
+  const body = good.subarray(0, good.length - 32);
+  fc.assert(
+    fc.property(hostileBytes(body), (b) => {
+      writeFileSync(file, Buffer.concat([b, createHash('sha256').update(b).digest()]));
+      cases++;
+      read();
+      expectPrototypeClean();
+    }),
+    { numRuns },
+  );
+}
+
 describe('hostile input never crashes a decoder or pollutes prototypes', () => {
   it('decodeRecord', () => {
     fc.assert(
@@ -418,20 +437,30 @@ describe('hostile input never crashes a decoder or pollutes prototypes', () => {
       }),
     );
     await log.close();
-    const file = join(base, RESUME_FILE);
-    const good = new Uint8Array(readFileSync(file));
-    const body = good.subarray(0, good.length - 32);
-    fc.assert(
-      fc.property(hostileBytes(body), (b) => {
-        // Re-sealed, so the parser behind the checksum is what is tested.
-        writeFileSync(file, Buffer.concat([b, createHash('sha256').update(b).digest()]));
-        cases++;
-        const r = readResume(base);
-        if (r) expect(r.tree.size).toBeLessThanOrEqual(2 ** 20);
-        expectPrototypeClean();
-      }),
-      { numRuns: 1500 },
-    );
+    resealedHostile(join(base, RESUME_FILE), 1500, () => {
+      const r = readResume(base);
+      if (r) expect(r.tree.size).toBeLessThanOrEqual(2 ** 20);
+    });
+  });
+
+  it('the audit base: hostile contents behind a correct checksum never throw', () => {
+    const base = mkdtempSync(join(tmpdir(), 'ew-fuzz-base-'));
+    dirs.push(base);
+    const t = new MerkleTree();
+    for (let i = 0; i < 37; i++) t.append(leafHash(new Uint8Array([i])));
+    writeBase(base, {
+      firstIndex: 37,
+      firstSegment: '000000000003.seg',
+      deviceKeyid: signer.keyId,
+      edge: t.edgeBytes(37),
+    });
+    resealedHostile(join(base, BASE_FILE), 800, () => {
+      const r = readBase(base);
+      if (typeof r === 'object') {
+        expect(Number.isSafeInteger(r.firstIndex) && r.firstIndex > 0).toBe(true);
+        expect(r.edge.every((h) => h.length === 32)).toBe(true);
+      }
+    });
   });
 
   it('the audit log scanner on hostile segment files', async () => {

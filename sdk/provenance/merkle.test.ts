@@ -173,4 +173,61 @@ describe('MerkleTree (RFC 9162)', () => {
     }
     expect(verifyConsistency(777, 20_000, big.root(777), big.root(), big.consistencyProof(777))).toBe(true);
   });
+
+  it('a pruned tree gives the same roots, proofs and frontier for every size and leaf from its base on', () => {
+    const pruned = 'EW_PROVENANCE_PRUNED';
+    for (const base of [1, 2, 5, 8, 13, 31, 32, 33, 47, 63, 64]) {
+      const t = new MerkleTree();
+      for (let i = 0; i < 40 && i < base; i++) t.append(leafHash(data[i]!));
+      for (let i = 40; i < base; i++) t.append(leafHash(data[i]!));
+      t.prune(base);
+      expect(t.base).toBe(base);
+      for (let i = base; i < 64; i++) t.append(leafHash(data[i]!));
+      for (let n = base; n <= 64; n++) {
+        expect(hex(t.root(n))).toBe(hex(tree.root(n)));
+        for (let m = base; m < n; m++)
+          expect(t.inclusionProof(m, n).map(hex)).toEqual(tree.inclusionProof(m, n).map(hex));
+        for (let o = Math.max(base, 1); o < n; o++) {
+          expect(t.consistencyProof(o, n).map(hex)).toEqual(tree.consistencyProof(o, n).map(hex));
+        }
+      }
+      expect(t.frontier()).toEqual(tree.frontier());
+      expect(hex(t.leaf(base - 1))).toBe(hex(leafHash(data[base - 1]!)));
+      // What needs the dropped leaves is refused with its own code, never answered wrongly.
+      if (base > 1) {
+        expect(() => t.root(base - 1)).toThrow(expect.objectContaining({ code: pruned }));
+        expect(() => t.inclusionProof(base - 1, 64)).toThrow(expect.objectContaining({ code: pruned }));
+        expect(() => t.consistencyProof(base - 1, 64)).toThrow(expect.objectContaining({ code: pruned }));
+        expect(() => t.leaf(base - 2)).toThrow(expect.objectContaining({ code: pruned }));
+      }
+    }
+  });
+
+  it('pruning keeps O(log n) hashes of the dropped leaves, and its levels restore with their base', () => {
+    const t = new MerkleTree();
+    for (let i = 0; i < 5000; i++) t.append(leafHash(new Uint8Array([i & 255, i >> 8])));
+    const full = t.levelBytes().reduce((a, l) => a + l.length, 0);
+    t.prune(4000);
+    const kept = t.levelBytes().reduce((a, l) => a + l.length, 0);
+    expect(kept).toBeLessThan(full / 4);
+    const r = MerkleTree.fromLevelBytes(
+      t.levelBytes().map((l) => l.slice()),
+      t.base,
+    );
+    expect(r.base).toBe(4000);
+    expect(hex(r.root())).toBe(hex(t.root()));
+    expect(r.inclusionProof(4321).map(hex)).toEqual(t.inclusionProof(4321).map(hex));
+    // The edge alone (what the audit log's BASE file keeps) is a tree of `base` leaves to build on.
+    const edge = MerkleTree.fromLevelBytes(t.edgeBytes(4000), 4000);
+    expect(edge.size).toBe(4000);
+    expect(hex(edge.root())).toBe(hex(t.root(4000)));
+    for (let i = 4000; i < 5000; i++) edge.append(leafHash(new Uint8Array([i & 255, i >> 8])));
+    expect(hex(edge.root())).toBe(hex(t.root()));
+    // Backwards or past the end: refused.
+    expect(() => t.prune(3999)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }));
+    expect(() => t.prune(5001)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }));
+    expect(() => MerkleTree.fromLevelBytes(t.levelBytes(), 3000)).toThrow(
+      expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }),
+    );
+  });
 });

@@ -46,10 +46,14 @@ function isPow2(n: number): boolean {
   return n === 1;
 }
 
-/** A growable flat array of 32-byte hashes (one per complete subtree at one level). */
+/**
+ * A growable flat array of 32-byte hashes (one per complete subtree at one level). Hashes below
+ * `first` were dropped by {@link MerkleTree.prune}; `count` still counts them.
+ */
 class HashLevel {
   buf = new Uint8Array(HASH_BYTES * 16);
   count = 0;
+  first = 0;
 
   push(h: Uint8Array): void {
     this.pushFrom(h, 0);
@@ -57,38 +61,94 @@ class HashLevel {
 
   /** Appends the 32 bytes of `src` at `at` (copied byte by byte: no view is made). */
   pushFrom(src: Uint8Array, at: number): void {
-    if ((this.count + 1) * HASH_BYTES > this.buf.length) {
+    const o = (this.count - this.first) * HASH_BYTES;
+    if (o + HASH_BYTES > this.buf.length) {
       const next = new Uint8Array(this.buf.length * 2);
       next.set(this.buf);
       this.buf = next;
     }
     const buf = this.buf;
-    const o = this.count * HASH_BYTES;
     for (let j = 0; j < HASH_BYTES; j++) buf[o + j] = src[at + j] as number;
     this.count++;
   }
 
   get(i: number): Uint8Array {
-    return this.buf.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
+    // Never a view of the wrong bytes: a negative offset would count from the end.
+    if (i < this.first) pruned(Number.NaN, `subtree hash ${i} of a level`);
+    const o = (i - this.first) * HASH_BYTES;
+    return this.buf.subarray(o, o + HASH_BYTES);
   }
+
+  /** The kept hashes as one view. */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, (this.count - this.first) * HASH_BYTES);
+  }
+
+  /** Drops the hashes before index `i` (into a buffer of the kept size: the memory is released). */
+  dropBefore(i: number): void {
+    if (i <= this.first) return;
+    const kept = this.buf.subarray((i - this.first) * HASH_BYTES, (this.count - this.first) * HASH_BYTES);
+    const next = new Uint8Array(Math.max(HASH_BYTES * 16, kept.length + (kept.length >>> 2)));
+    next.set(kept);
+    this.buf = next;
+    this.first = i;
+  }
+}
+
+/**
+ * The first hash a tree pruned to `base` keeps at `level`: the last complete subtree before the
+ * base (it or the subtrees after it are all that roots and proofs of sizes from `base` on need).
+ */
+function firstKept(level: number, base: number): number {
+  return Math.max(0, Math.floor(base / 2 ** level) - 1);
 }
 
 function badSize(message: string): never {
   throw new EdgewardenError('EW_PROVENANCE_TREE_SIZE', message);
 }
 
+function pruned(base: number, what: string): never {
+  const before = Number.isNaN(base) ? 'older records' : `records before ${base}`;
+  throw new EdgewardenError('EW_PROVENANCE_PRUNED', `${what}: ${before} were removed by the audit log's retention`, {
+    details: { base },
+  });
+}
+
 /**
  * An append-only RFC 9162 Merkle tree. It keeps the hash of every complete power-of-two subtree
  * (level k holds ⌊n/2^k⌋ hashes, about 2n hashes in all, in flat buffers), so `append` costs O(1)
  * amortized hashes and the root, inclusion and consistency proofs of any past size need O(log n)
- * hashes each.
+ * hashes each. {@link prune} drops what only older sizes and leaves need (audit-log retention).
  */
 export class MerkleTree {
   private readonly levels: HashLevel[] = [new HashLevel()];
+  #base = 0;
 
   /** Number of leaves. */
   get size(): number {
     return this.levels[0]!.count;
+  }
+
+  /**
+   * The first leaf this tree can still prove (0 unless {@link prune}d): roots, inclusion proofs
+   * and consistency proofs need sizes and indices from here on, else `EW_PROVENANCE_PRUNED`.
+   */
+  get base(): number {
+    return this.#base;
+  }
+
+  /**
+   * Forgets the leaves before `base` and every subtree hash that only they need: at most one hash
+   * per level is kept of them (the compact range of RFC 9162 §2.1.2's first `base` leaves), so the
+   * root of every size from `base` on, and the proofs of every later leaf, are unchanged. Memory then
+   * grows with the leaves kept, not with the whole history.
+   */
+  prune(base: number): void {
+    if (!Number.isSafeInteger(base) || base < this.#base || base > this.size) {
+      badSize(`prune point ${base} is not between ${this.#base} and ${this.size}`);
+    }
+    for (let k = 0; k < this.levels.length; k++) this.levels[k]!.dropBefore(firstKept(k, base));
+    this.#base = base;
   }
 
   /** Appends a leaf hash (see {@link leafHash}); returns its index. */
@@ -133,21 +193,39 @@ export class MerkleTree {
     return index;
   }
 
-  /** Each level's subtree hashes as one view (level k: ⌊size/2^k⌋ × 32 bytes); see {@link fromLevelBytes}. */
+  /**
+   * Each level's kept subtree hashes as one view (level k: from the first kept one, see
+   * {@link prune}, to ⌊size/2^k⌋; all of them when the tree was never pruned); see {@link fromLevelBytes}.
+   */
   levelBytes(): Uint8Array[] {
-    return this.levels.map((l) => l.buf.subarray(0, l.count * HASH_BYTES));
+    return this.levels.map((l) => l.bytes());
+  }
+
+  /**
+   * What a tree of the first `size` leaves, pruned to `size`, holds ({@link levelBytes} of it): one
+   * hash per level, the compact range that later leaves build on. `size` must be kept (≥ base).
+   */
+  edgeBytes(size: number): Uint8Array[] {
+    this.checkSize(size);
+    const out: Uint8Array[] = [];
+    for (let k = 0; Math.floor(size / 2 ** k) >= 1; k++) {
+      out.push(this.levels[k]!.get(Math.floor(size / 2 ** k) - 1).slice());
+    }
+    return out;
   }
 
   /**
    * A tree restored from {@link levelBytes} (the bytes are copied). Nothing is hashed: the caller
    * vouches for the hashes (the audit log's resume point is checksummed, covers unchanged segment
-   * bytes and is checked against its signed checkpoint). Throws `EW_PROVENANCE_TREE_SIZE` when the
-   * level sizes cannot be those of one tree.
+   * bytes and is checked against its signed checkpoint). `base` is the tree's {@link base} when it
+   * was saved. Throws `EW_PROVENANCE_TREE_SIZE` when the level sizes cannot be those of one tree.
    */
-  static fromLevelBytes(levels: readonly Uint8Array[]): MerkleTree {
-    const base = levels[0];
-    if (!base || base.length % HASH_BYTES !== 0) badSize('level 0 is not a whole number of 32-byte hashes');
-    const n = base.length / HASH_BYTES;
+  static fromLevelBytes(levels: readonly Uint8Array[], base = 0): MerkleTree {
+    const level0 = levels[0];
+    if (!level0 || level0.length % HASH_BYTES !== 0) badSize('level 0 is not a whole number of 32-byte hashes');
+    if (!Number.isSafeInteger(base) || base < 0) badSize(`tree base ${base} is not a leaf index`);
+    const n = level0.length / HASH_BYTES + firstKept(0, base);
+    if (n < base) badSize(`a tree of ${n} leaves cannot start at leaf ${base}`);
     let expected = 1;
     for (let m = n; m > 1; m = Math.floor(m / 2)) expected++;
     if (levels.length !== expected) badSize(`a tree of ${n} leaves has ${expected} levels, got ${levels.length}`);
@@ -156,15 +234,18 @@ export class MerkleTree {
     for (let k = 0; k < levels.length; k++) {
       const bytes = levels[k] as Uint8Array;
       const count = Math.floor(n / 2 ** k);
-      if (bytes.length !== count * HASH_BYTES) {
-        badSize(`level ${k} holds ${bytes.length} bytes, expected ${count * HASH_BYTES}`);
+      const first = Math.min(count, firstKept(k, base));
+      if (bytes.length !== (count - first) * HASH_BYTES) {
+        badSize(`level ${k} holds ${bytes.length} bytes, expected ${(count - first) * HASH_BYTES}`);
       }
       const l = new HashLevel();
       l.buf = new Uint8Array(Math.max(HASH_BYTES * 16, bytes.length + (bytes.length >>> 2)));
       l.buf.set(bytes);
       l.count = count;
+      l.first = first;
       t.levels.push(l);
     }
+    t.#base = base;
     return t;
   }
 
@@ -184,6 +265,8 @@ export class MerkleTree {
   /** The leaf hash at `index`. */
   leaf(index: number): Uint8Array {
     this.checkIndex(index, this.size);
+    // The leaf just before the base is kept: the next record chains to it.
+    if (index < this.levels[0]!.first) pruned(this.#base, `leaf ${index}`);
     return this.levels[0]!.get(index).slice();
   }
 
@@ -201,6 +284,7 @@ export class MerkleTree {
   root(size: number = this.size): Uint8Array {
     this.checkSize(size);
     if (size === 0) return EMPTY_ROOT.slice();
+    if (size < this.#base) pruned(this.#base, `root of size ${size}`);
     return this.subtree(0, size).slice();
   }
 
@@ -208,6 +292,7 @@ export class MerkleTree {
   inclusionProof(index: number, size: number = this.size): Uint8Array[] {
     this.checkSize(size);
     this.checkIndex(index, size);
+    if (index < this.#base) pruned(this.#base, `inclusion proof of leaf ${index}`);
     const out: Uint8Array[] = [];
     // Walk down from the root, collecting sibling subtrees; the proof lists them bottom-up.
     let start = 0;
@@ -234,6 +319,7 @@ export class MerkleTree {
     this.checkSize(oldSize);
     if (oldSize > newSize) badSize(`old size ${oldSize} is larger than new size ${newSize}`);
     if (oldSize === 0 || oldSize === newSize) return [];
+    if (oldSize < this.#base) pruned(this.#base, `consistency proof from size ${oldSize}`);
     const out: Uint8Array[] = [];
     let start = 0;
     let m = oldSize;

@@ -114,6 +114,10 @@ class WardenImpl implements Warden, ModelHost {
     return this.log.size;
   }
 
+  get auditBase(): number {
+    return this.log.base;
+  }
+
   async load(
     path: string,
     opts: { name?: string; onProgress?: (bytesDone: number, bytesTotal: number) => void } = {},
@@ -210,6 +214,12 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
       details: { option: 'durability' },
     });
   }
+  const retainDays = opts.retainDays;
+  if (retainDays !== undefined && !(typeof retainDays === 'number' && retainDays > 0 && Number.isFinite(retainDays))) {
+    throw new EdgewardenError('EW_WARDEN_OPTIONS', `retainDays must be a positive number of days, got ${retainDays}`, {
+      details: { option: 'retainDays' },
+    });
+  }
   const startWorker = opts.startWorker ?? 'on-demand';
   if (startWorker !== 'on-demand' && startWorker !== 'at-create') {
     const got = String(startWorker);
@@ -237,7 +247,11 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
   try {
     const backend: InferenceBackend = opts.backend ?? new OnnxRuntimeBackend();
     // AuditLog.open creates the directory (0700) when there is none.
-    const logP = AuditLog.open(join(home, 'audit'), { durability, clock });
+    const logP = AuditLog.open(join(home, 'audit'), {
+      durability,
+      clock,
+      ...(retainDays !== undefined ? { retainDays } : {}),
+    });
     logPending = logP;
     log = await logP;
     const alerts: string[] = [];

@@ -129,7 +129,11 @@ class LazyInclusionProof implements InclusionProof {
     enumerable: true,
     configurable: true,
     get(this: LazyInclusionProof): Uint8Array[] {
-      return LazyInclusionProof.settle(this, (this.#tree as MerkleTree).inclusionProof(this.leafIndex, this.treeSize));
+      const tree = this.#tree as MerkleTree;
+      // Read only after retention removed the record (days later): no proof can be made any more, and
+      // an accessor must not throw (spread, JSON); the empty proof fails verification (INCLUSION).
+      if (this.leafIndex < tree.base) return LazyInclusionProof.settle(this, []);
+      return LazyInclusionProof.settle(this, tree.inclusionProof(this.leafIndex, this.treeSize));
     },
     set(this: LazyInclusionProof, hashes: Uint8Array[]): void {
       LazyInclusionProof.settle(this, hashes);

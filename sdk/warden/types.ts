@@ -22,6 +22,11 @@ export interface WardenOptions {
   readonly mode?: ProvenanceMode;
   /** Audit-log durability; default 'group'. */
   readonly durability?: Durability;
+  /**
+   * Audit-log retention in days: sealed segments last written longer ago are deleted (records are
+   * kept at least this long; the chain and the tree go on). Unset: the log keeps everything.
+   */
+  readonly retainDays?: number;
   /** Signs records and checkpoints; default: the key file `home/keys/device.key` (mode 0600). */
   readonly signer?: Signer;
   /** Inference runtime; default: ONNX Runtime (onnxruntime-node). */
@@ -107,7 +112,9 @@ export interface Warden {
   latestCheckpoint(): Envelope | undefined;
   /** Number of records in the audit log. */
   readonly treeSize: number;
-  /** RFC 9162 consistency proof between two tree sizes of the audit log. */
+  /** The first record the audit log still keeps (0 unless `retainDays` removed older ones). */
+  readonly auditBase: number;
+  /** RFC 9162 consistency proof between two tree sizes of the audit log (`EW_PROVENANCE_PRUNED` before `auditBase`). */
   consistencyProof(oldSize: number, newSize?: number): Uint8Array[];
   stats(): ModelStats[];
   /** Recovery events and damage found in the audit log when it was opened (for the next heartbeat). */

@@ -1,4 +1,4 @@
-import { appendFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, readdirSync, utimesSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,8 @@ import type { InferenceBackend } from '../engine/backend';
 import type { TensorMap } from '../engine/tensor';
 import { EdgewardenError } from '../errors';
 import type { InferenceGate } from '../policy/gate';
+import { AuditLog } from '../provenance/audit-log';
+import { chain, checkpointOf } from '../provenance/audit-test-helpers';
 import { verifyAuditLog } from '../provenance/audit-verify';
 import type { ProvenanceBundle } from '../provenance/bundle';
 import { decodeCheckpoint } from '../provenance/checkpoint';
@@ -99,6 +101,40 @@ describe('createWarden', () => {
     await expect(createWarden({ home, signer, startWorker: 'later' as any })).rejects.toMatchObject({
       code: 'EW_WARDEN_OPTIONS',
       details: { option: 'startWorker' },
+    });
+    await expect(createWarden({ home, signer, retainDays: 0 })).rejects.toMatchObject({
+      code: 'EW_WARDEN_OPTIONS',
+      details: { option: 'retainDays' },
+    });
+  });
+
+  it('retainDays: a log whose old segments were removed goes on, and what it signs verifies', async () => {
+    const signer = KeySigner.generate();
+    const dir = join(home, 'audit');
+    // A history on small segments, all of it written 40 days ago.
+    const log = await AuditLog.open(dir, { durability: 'none', segmentBytes: 2048 });
+    for (const r of chain(signer, 150)) log.appendRecord(r);
+    await log.appendCheckpoint(checkpointOf(signer, log.tree));
+    await log.close();
+    const old = Date.now() / 1000 - 40 * 86_400;
+    for (const n of readdirSync(dir)) utimesSync(join(dir, n), old, old);
+    const w = await open({ signer, retainDays: 30 });
+    expect(w.auditBase).toBeGreaterThan(0);
+    expect(w.treeSize).toBe(150);
+    const m = await w.load(MODEL, { name: 'fake' });
+    const r = await m.infer(x(1));
+    const bundle = await r.provenance;
+    expect(bundle.mode === 'batched' && bundle.inclusion.leafIndex).toBe(150);
+    expect(verifyBundle(bundle, r.outputs, { trust: [signer.publicKey] })).toMatchObject({ ok: true });
+    const size = w.treeSize;
+    expect(() => w.consistencyProof(w.auditBase - 1, size)).toThrow(
+      expect.objectContaining({ code: 'EW_PROVENANCE_PRUNED' }),
+    );
+    await w.close();
+    expect(await verifyAuditLog(dir, { trust: new TrustStore([signer.publicKey]) })).toMatchObject({
+      ok: true,
+      size: 151,
+      base: w.auditBase,
     });
   });
 
