@@ -9,6 +9,7 @@ import {
   readFileSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -51,11 +52,15 @@ export interface AuditLogOptions {
    * written more than this long ago are deleted, after the base that lets the chain and the tree go
    * on without them is saved (see audit-base.ts). Records are kept at least this long (a policy's
    * `audit.retainDays` is such a minimum). Unset: everything is kept. Never applied to a damaged log.
+   * Ages come from the system clock (file times): a segment written before the clock was set (dated
+   * before 2025) counts as written at the first pass that sees a set clock.
    */
   retainDays?: number;
 }
 
 const DAY_MS = 86_400_000;
+/** 2025-01-01: a file time before it was written by a clock that had not been set. */
+const SANE_CLOCK_MS = Date.UTC(2025, 0, 1);
 
 /** What open did about a torn tail: the bytes it dropped. */
 export type AuditRecovery = TornTail;
@@ -435,10 +440,21 @@ export class AuditLog {
    */
   private applyRetention(): void {
     if (this.retainMs === undefined || this.damage || this.failed || !this.activeHash) return;
-    const cutoff = this.clock.now() - this.retainMs;
+    const now = this.clock.now();
+    const cutoff = now - this.retainMs;
     let n = 0;
     try {
-      while (n < this.sealed.length && statSync(join(this.dir, this.sealed[n]!.name)).mtimeMs < cutoff) n++;
+      for (; n < this.sealed.length; n++) {
+        const path = join(this.dir, this.sealed[n]!.name);
+        const written = statSync(path).mtimeMs;
+        if (written < SANE_CLOCK_MS) {
+          // Written while the clock was unset (a board without a real-time clock, before time sync):
+          // its age is unknown, so it counts from now and is kept for a whole period.
+          if (now >= SANE_CLOCK_MS) utimesSync(path, now / 1000, now / 1000);
+          break;
+        }
+        if (written >= cutoff) break;
+      }
     } catch (cause) {
       this.#retentionError = ioError('retention: cannot stat a sealed segment', cause);
       return;

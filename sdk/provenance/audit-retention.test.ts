@@ -189,6 +189,25 @@ describe('audit log retention', () => {
     expect((await verifyAuditLog(forged, { trust })).damage).toMatchObject({ code: 'EW_PROVENANCE_AUDIT_CHAIN' });
   });
 
+  it('a segment written before the clock was set counts as written now, and is kept a whole period', async () => {
+    const dir = freshDir();
+    let log = await open(dir, 30);
+    await fill(log, 0, 120);
+    await log.close();
+    const [first, second] = segs(dir) as [string, string];
+    age(dir, 40);
+    utimesSync(join(dir, first), 86_400, 86_400); // 1970-01-02: no real-time clock, no time sync yet
+    log = await open(dir, 30);
+    expect(log.base).toBe(0);
+    expect(segs(dir).slice(0, 2)).toEqual([first, second]);
+    await log.close();
+    now += 31 * DAY;
+    log = await open(dir, 30);
+    expect(log.base).toBeGreaterThan(0);
+    expect(segs(dir)).not.toContain(first);
+    await log.close();
+  });
+
   it('never removes anything from a damaged log', async () => {
     const dir = freshDir();
     let log = await open(dir);
