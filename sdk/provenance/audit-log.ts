@@ -271,7 +271,8 @@ export class AuditLog {
         recoveries: scan.recoveries,
         segFirst: scan.damage || !lastName ? scan.tree.size : scan.lastSegmentFirst,
       });
-      log.applyRetention();
+      // A removal at open is saved in a new resume point at once (the old one no longer applies).
+      if (log.applyRetention()) log.saveResume();
       if (recovery) {
         log.recoveries++;
         const event = { timeUnixMs: log.clock.now(), ...recovery };
@@ -438,8 +439,8 @@ export class AuditLog {
    * segment being written, never with damage found: that evidence stays). The base is saved first;
    * the tree then forgets what only the removed records needed.
    */
-  private applyRetention(): void {
-    if (this.retainMs === undefined || this.damage || this.failed || !this.activeHash) return;
+  private applyRetention(): boolean {
+    if (this.retainMs === undefined || this.damage || this.failed || !this.activeHash) return false;
     const now = this.clock.now();
     const cutoff = now - this.retainMs;
     let n = 0;
@@ -457,9 +458,9 @@ export class AuditLog {
       }
     } catch (cause) {
       this.#retentionError = ioError('retention: cannot stat a sealed segment', cause);
-      return;
+      return false;
     }
-    if (n === 0) return;
+    if (n === 0) return false;
     const keep = n < this.sealed.length ? this.sealed[n]! : { name: segmentName(this.segNo), first: this.segFirst };
     const removed = this.sealed.slice(0, n);
     if (keep.first > 0) {
@@ -472,7 +473,7 @@ export class AuditLog {
         });
       } catch (cause) {
         this.#retentionError = ioError('retention: cannot save the audit base; nothing was removed', cause);
-        return;
+        return false;
       }
       this.tree.prune(keep.first);
     }
@@ -486,6 +487,7 @@ export class AuditLog {
     }
     syncDir(this.dir);
     this.#retentionError = undefined;
+    return true;
   }
 
   /** Saves the resume point for the next open (everything appended is written by now). */

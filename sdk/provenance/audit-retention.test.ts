@@ -66,6 +66,12 @@ describe('audit log retention', () => {
     expect(base.firstIndex).toBeGreaterThan(0);
     expect(base.firstSegment).toBe(kept[0]);
     expect(hex(log.tree.root())).toBe(hex(reference.root(200)));
+    // The resume point was saved again at once: a crash now still opens from it.
+    const crashed = freshDir();
+    cpSync(dir, crashed, { recursive: true });
+    const reopened = await open(crashed);
+    expect(reopened.resumed).toBe(200 - base.firstIndex);
+    await reopened.close();
     // The chain goes on: appends and checkpoints after the removal are those of the whole history.
     await fill(log, 200, 300);
     expect(hex(log.tree.root())).toBe(hex(reference.root(300)));

@@ -259,6 +259,7 @@ export async function createWarden(opts: WardenOptions): Promise<Warden> {
     if (log.damage) {
       alerts.push(`audit log damaged at index ${log.damage.index}: ${log.damage.code} ${log.damage.message}`);
     }
+    if (log.retentionError) alerts.push(`audit log retention: ${log.retentionError.message}`);
     const pipeline = new ProvenancePipeline({
       mode,
       log,
