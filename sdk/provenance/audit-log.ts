@@ -26,6 +26,7 @@ import {
   segmentName,
   writeFrame,
 } from './audit-format';
+import { type LeafReader, segmentNumber } from './audit-leaves';
 import { readResume, writeResume } from './audit-resume';
 import { type AuditDamage, type SegmentDigest, scanAuditLog, type TornTail } from './audit-scan';
 import { decodeCheckpoint } from './checkpoint';
@@ -153,6 +154,11 @@ export class AuditLog {
   private recoveries: number;
   /** Index of the first record of the segment being written. */
   private segFirst: number;
+  /** Where blocks of records start: the spilled tree reads older blocks back through it. */
+  private readonly leaves: LeafReader;
+  /** Segment number and byte offset of the frame the last push wrote. */
+  private frameSeg = 0;
+  private frameAt = 0;
   private readonly retainMs: number | undefined;
   /** Why the last retention pass removed nothing though it should have (kept for `retentionError`). */
   #retentionError: EdgewardenError | undefined;
@@ -175,9 +181,15 @@ export class AuditLog {
       activeHash: Hash | undefined;
       recoveries: number;
       segFirst: number;
+      leaves: LeafReader;
     },
   ) {
     this.segFirst = init.segFirst;
+    this.leaves = init.leaves;
+    // A block read back may still sit in the write buffer: write it out first (no fsync).
+    this.leaves.beforeRead = () => {
+      if (this.used > 0 && !this.failed && !this.closed) this.writeOut();
+    };
     this.retainMs = init.opts.retainDays === undefined ? undefined : init.opts.retainDays * DAY_MS;
     this.resumed = init.resumed;
     this.sealed = init.sealed;
@@ -270,6 +282,7 @@ export class AuditLog {
         activeHash: scan.damage ? undefined : (scan.activeHash ?? createHash('sha256')),
         recoveries: scan.recoveries,
         segFirst: scan.damage || !lastName ? scan.tree.size : scan.lastSegmentFirst,
+        leaves: scan.leaves,
       });
       // A removal at open is saved in a new resume point at once (the old one no longer applies).
       if (log.applyRetention()) log.saveResume();
@@ -339,6 +352,7 @@ export class AuditLog {
       signedEnvelope ? ENTRY_KIND.signedRecord : ENTRY_KIND.record,
       signedEnvelope ?? recordBytes,
     );
+    this.leaves.note(index, this.frameSeg, this.frameAt);
     this.tree.append(leaf);
     this.lastLeaf = leaf;
     this.device ??= new Uint8Array(chain.deviceKeyid);
@@ -359,6 +373,7 @@ export class AuditLog {
       signedEnvelope ? ENTRY_KIND.signedRecord : ENTRY_KIND.record,
       signedEnvelope ?? recordBytes,
     );
+    this.leaves.note(this.tree.size, this.frameSeg, this.frameAt);
     try {
       this.tree.appendHashed(hashes);
     } catch (err) {
@@ -476,6 +491,7 @@ export class AuditLog {
         return false;
       }
       this.tree.prune(keep.first);
+      this.leaves.rebase(keep.first, segmentNumber(keep.name));
     }
     this.sealed.splice(0, n);
     for (const seg of removed) {
@@ -504,6 +520,7 @@ export class AuditLog {
         },
       ],
       tree: this.tree,
+      leaves: this.leaves,
       deviceKeyid: this.device,
       latest: this.latest,
       recoveries: this.recoveries,
@@ -524,6 +541,8 @@ export class AuditLog {
       this.writeOut();
       if (frameLen > this.chunk.length) this.chunk = new Uint8Array(frameLen);
     }
+    this.frameSeg = this.segNo;
+    this.frameAt = this.segSize + this.used;
     this.used += writeFrame(this.chunk, this.used, kind, content);
     this.gen ??= newGeneration();
     const g = this.gen;

@@ -2,6 +2,7 @@ import { createHash, hash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { sameBytes } from '../util/bytes';
+import { LeafReader } from './audit-leaves';
 import type { ScannedCheckpoint, SegmentDigest } from './audit-scan';
 import { decodeCheckpoint } from './checkpoint';
 import { decodeEnvelope, type Envelope, encodeEnvelope, PAYLOAD_TYPES } from './dsse';
@@ -19,9 +20,12 @@ import { MerkleTree } from './merkle';
 //   file     = magic "EWRESUM3" ‖ body ‖ sha256(magic ‖ body)
 //   body     = u32 segmentCount ‖ segment* ‖ bytes deviceKeyid
 //              ‖ bytes latestCheckpoint (binary DSSE envelope, empty: none) ‖ u32 recoveries
-//              ‖ u64 base ‖ u32 levelCount ‖ bytes level*
-//              (level k: the kept hashes of the complete 2^k-leaf subtrees, see MerkleTree.prune)
+//              ‖ u64 size ‖ u64 base ‖ u32 spill ‖ u32 edgeCount ‖ 32 edge*
+//              ‖ u32 levelCount ‖ bytes level* ‖ u64 firstBlock ‖ u32 blockCount ‖ block*
+//              (level k: the kept hashes of the complete 2^k-leaf subtrees, see MerkleTree.prune and
+//              MerkleTree.spill; edge: MerkleTree.edgeBytes(base) when base > 0)
 //   segment  = bytes name ‖ u64 firstIndex ‖ u64 coveredBytes ‖ 32 sha256(covered bytes)
+//   block    = u32 segmentNumber ‖ u64 offset   (where the records of one block of 64 start)
 //   bytes    = u32 length ‖ length bytes;  all integers little-endian
 
 /** File name of the resume point inside the audit directory. */
@@ -33,6 +37,8 @@ export interface ResumePoint {
   /** The covered prefix of the log, in segment order (the last one may have grown since). */
   segments: SegmentDigest[];
   tree: MerkleTree;
+  /** The tree's source for the blocks it spilled. */
+  leaves: LeafReader;
   lastLeafHash: Uint8Array;
   deviceKeyid: Uint8Array | undefined;
   latest: ScannedCheckpoint | undefined;
@@ -43,6 +49,7 @@ export interface ResumePoint {
 export interface ResumeState {
   segments: readonly SegmentDigest[];
   tree: MerkleTree;
+  leaves: LeafReader;
   deviceKeyid: Uint8Array | undefined;
   latest: Envelope | undefined;
   recoveries: number;
@@ -147,10 +154,23 @@ export function writeResume(dir: string, s: ResumeState): void {
   w.bytes(s.deviceKeyid ?? new Uint8Array(0));
   w.bytes(s.latest ? encodeEnvelope(s.latest) : new Uint8Array(0));
   w.u32(s.recoveries);
-  w.u64(s.tree.base);
-  const levels = s.tree.levelBytes();
+  const t = s.tree;
+  w.u64(t.size);
+  w.u64(t.base);
+  w.u32(t.spilled);
+  const edge = t.base > 0 && t.spilled > 0 ? t.edgeBytes(t.base) : [];
+  w.u32(edge.length);
+  for (const e of edge) w.raw(e);
+  const levels = t.levelBytes();
   w.u32(levels.length);
   for (const l of levels) w.bytes(l);
+  const at = s.leaves.positions();
+  w.u64(at.firstBlock);
+  w.u32(at.seg.length);
+  for (let i = 0; i < at.seg.length; i++) {
+    w.u32(at.seg[i] as number);
+    w.u64(at.off[i] as number);
+  }
   const tmp = join(dir, `${RESUME_FILE}.tmp`);
   try {
     w.writeTo(tmp);
@@ -189,13 +209,34 @@ export function readResume(dir: string): ResumePoint | undefined {
     const device = r.bytes();
     const cpBytes = r.bytes();
     const recoveries = r.u32();
+    const size = r.u64();
     const base = r.u64();
+    const spill = r.u32();
+    const edgeCount = r.u32();
+    if (edgeCount > 64) return undefined;
+    const edge: Uint8Array[] = [];
+    for (let i = 0; i < edgeCount; i++) edge.push(r.raw(32));
     const levelCount = r.u32();
     if (levelCount > 64) return undefined;
     const levels: Uint8Array[] = [];
     for (let i = 0; i < levelCount; i++) levels.push(r.view());
+    const firstBlock = r.u64();
+    const blocks = r.u32();
+    if (blocks * 12 > end - r.pos) return undefined;
+    const seg: number[] = [];
+    const off: number[] = [];
+    for (let i = 0; i < blocks; i++) {
+      seg.push(r.u32());
+      off.push(r.u64());
+    }
     if (r.pos !== end) return undefined;
-    const tree = MerkleTree.fromLevelBytes(levels, base);
+    const leaves = LeafReader.restore(dir, firstBlock, seg, off);
+    const tree = MerkleTree.fromLevelBytes(
+      levels,
+      base,
+      spill > 0 ? { levels: spill, size, source: leaves.read, edge } : undefined,
+    );
+    if (tree.size !== size) return undefined;
     let latest: ScannedCheckpoint | undefined;
     if (cpBytes.length > 0) {
       const envelope = decodeEnvelope(cpBytes);
@@ -210,6 +251,7 @@ export function readResume(dir: string): ResumePoint | undefined {
     return {
       segments,
       tree,
+      leaves,
       lastLeafHash: tree.size > 0 ? tree.leaf(tree.size - 1) : new Uint8Array(0),
       deviceKeyid: device.length > 0 ? device : undefined,
       latest,

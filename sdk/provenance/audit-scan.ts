@@ -6,6 +6,7 @@ import { EdgewardenError, isEdgewardenError } from '../errors';
 import { sameBytes } from '../util/bytes';
 import { type AuditBase, readBase } from './audit-base';
 import { ENTRY_KIND, readFrame, SEGMENT_RE, validFrameAfter } from './audit-format';
+import { LeafReader, SPILL_LEVELS, segmentNumber } from './audit-leaves';
 import type { ResumePoint } from './audit-resume';
 import { type CheckpointFields, decodeCheckpoint } from './checkpoint';
 import type { ProvenanceCode } from './codes';
@@ -86,7 +87,10 @@ export interface ScanResult {
   staleSegments: string[];
   /** The first kept record (0 unless retention removed older segments; see audit-base.ts). */
   base: number;
+  /** Spilled below {@link SPILL_LEVELS}: older blocks are read back through `leaves`. */
   tree: MerkleTree;
+  /** Where each block of records starts in the segments (the tree's source). */
+  leaves: LeafReader;
   lastLeafHash: Uint8Array;
   checkpoints: ScannedCheckpoint[];
   recoveries: number;
@@ -194,10 +198,17 @@ async function scanSegments(
   const start = resume
     ? { tree: resume.tree, lastLeafHash: resume.lastLeafHash, recoveries: resume.recoveries, base: resume.tree.base }
     : startState(base);
+  const leaves = resume ? resume.leaves : new LeafReader(dir);
+  if (!resume) {
+    start.tree.spill(SPILL_LEVELS, leaves.read);
+    // The base's block is read from the first kept segment's start.
+    if (base) leaves.rebase(base.firstIndex, segmentNumber(base.firstSegment));
+  }
   const res: ScanResult = {
     segments,
     staleSegments: [],
     ...start,
+    leaves,
     checkpoints: resume?.latest ? [resume.latest] : [],
     lastSegmentGoodBytes: 0,
     lastSegmentFirst: start.tree.size,
@@ -215,6 +226,7 @@ async function scanSegments(
   for (let s = 0; s < segments.length; s++) {
     opts.onSegment?.(s, segments.length);
     const name = segments[s]!;
+    const segNo = segmentNumber(name);
     let buf: Uint8Array;
     try {
       buf = opts.readSync ? readFileSync(join(dir, name)) : await readFile(join(dir, name));
@@ -250,7 +262,7 @@ async function scanSegments(
         }
         break;
       }
-      const damage = applyEntry(res, fr.body, opts);
+      const damage = applyEntry(res, fr.body, opts, segNo, pos);
       if (damage) {
         res.damage = { ...damage, segment: name, offset: pos };
         break;
@@ -275,7 +287,13 @@ function covered0(resume: ResumePoint | undefined, s: number): number | undefine
 
 type Damage = Omit<AuditDamage, 'segment' | 'offset'>;
 
-function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damage | undefined {
+function applyEntry(
+  res: ScanResult,
+  body: Uint8Array,
+  opts: ScanOptions,
+  segNo: number,
+  pos: number,
+): Damage | undefined {
   const kind = body[0];
   const content = body.subarray(1);
   const index = res.tree.size;
@@ -337,6 +355,7 @@ function applyEntry(res: ScanResult, body: Uint8Array, opts: ScanOptions): Damag
         if (d) return d;
       }
       const leaf = leafHash(record);
+      res.leaves.note(index, segNo, pos);
       res.tree.append(leaf);
       res.lastLeafHash = leaf;
       if (res.records) {

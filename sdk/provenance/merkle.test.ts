@@ -230,4 +230,111 @@ describe('MerkleTree (RFC 9162)', () => {
       expect.objectContaining({ code: 'EW_PROVENANCE_TREE_SIZE' }),
     );
   });
+
+  describe('spilled below a level', () => {
+    const N = 300;
+    const leaves = Array.from({ length: N }, (_, i) => leafHash(new Uint8Array([i & 255, i >> 8, 9])));
+    const full = new MerkleTree();
+    for (const l of leaves) full.append(l);
+    let reads = 0;
+    const source = (from: number, count: number) => {
+      reads++;
+      return new Uint8Array(Buffer.concat(leaves.slice(from, from + count)));
+    };
+    const same = (t: MerkleTree, base: number, n: number) => {
+      for (let size = Math.max(base, 1); size <= n; size += 7) {
+        expect(hex(t.root(size))).toBe(hex(full.root(size)));
+        for (let m = base; m < size; m += 5)
+          expect(t.inclusionProof(m, size).map(hex)).toEqual(full.inclusionProof(m, size).map(hex));
+        for (let o = Math.max(base, 1); o < size; o += 11) {
+          expect(t.consistencyProof(o, size).map(hex)).toEqual(full.consistencyProof(o, size).map(hex));
+        }
+      }
+      expect(hex(t.root(n))).toBe(hex(full.root(n)));
+    };
+
+    it('gives the roots and proofs of the whole tree, reading back only complete blocks, with 1-2 bytes a leaf', () => {
+      for (const L of [1, 3, 6]) {
+        const t = new MerkleTree();
+        t.spill(L, source);
+        for (let i = 0; i < N; i++) {
+          // A leaf at an even index completes no node: appendHashed takes it alone.
+          if (i % 2) t.append(leaves[i]!);
+          else t.appendHashed(leaves[i]!);
+        }
+        expect(t.size).toBe(N);
+        same(t, 0, N);
+        expect(t.frontier()).toEqual(full.frontier());
+        expect(hex(t.leaf(17))).toBe(hex(leaves[17]!));
+      }
+      const t = new MerkleTree();
+      for (const l of leaves) t.append(l);
+      t.spill(6, source);
+      const kept = t.levelBytes().reduce((a, l) => a + l.length, 0);
+      expect(kept).toBeLessThan(N * 2 + 64 * 2 * 32);
+      reads = 0;
+      same(t, 0, N);
+      expect(reads).toBeGreaterThan(0);
+    });
+
+    it('restores from its levels with its size, and goes on the same', () => {
+      const t = new MerkleTree();
+      t.spill(4, source);
+      for (let i = 0; i < 200; i++) t.append(leaves[i]!);
+      const r = MerkleTree.fromLevelBytes(
+        t.levelBytes().map((l) => l.slice()),
+        0,
+        { levels: 4, size: 200, source, edge: [] },
+      );
+      for (let i = 200; i < N; i++) r.append(leaves[i]!);
+      same(r, 0, N);
+    });
+
+    it('pruned, aligned or not: everything from the base on, and the base edge survives a restore', () => {
+      for (const base of [1, 63, 64, 65, 100, 128, 129, 250]) {
+        const t = new MerkleTree();
+        t.spill(6, source);
+        for (let i = 0; i < base; i++) t.append(leaves[i]!);
+        t.prune(base);
+        const edge = t.edgeBytes(base);
+        for (let i = base; i < 260; i++) t.append(leaves[i]!);
+        // The source no longer has what is before the base (retention deleted those segments).
+        const kept = (from: number, count: number) => {
+          expect(from).toBeGreaterThanOrEqual(base);
+          return source(from, count);
+        };
+        const r = MerkleTree.fromLevelBytes(
+          t.levelBytes().map((l) => l.slice()),
+          base,
+          { levels: 6, size: 260, source: kept, edge },
+        );
+        for (let i = 260; i < N; i++) r.append(leaves[i]!);
+        same(r, base, N);
+        expect(hex(r.leaf(base - 1))).toBe(hex(leaves[base - 1]!));
+        // A BASE file's edge alone, spilled, is a tree to build on as well.
+        const e = MerkleTree.fromLevelBytes(edge, base);
+        e.spill(6, kept);
+        for (let i = base; i < N; i++) e.append(leaves[i]!);
+        same(e, base, N);
+      }
+    });
+
+    it('refuses leaves read back that do not hash to the block it keeps', () => {
+      const t = new MerkleTree();
+      const lying = (from: number, count: number) => {
+        const b = source(from, count);
+        b[5] = (b[5] ?? 0) ^ 1;
+        return b;
+      };
+      t.spill(3, lying);
+      for (const l of leaves) t.append(l);
+      expect(hex(t.root())).toBe(hex(full.root(N))); // the right edge is in memory
+      // An older block is read back (the cache holds the 32 latest of 37): the lie is caught.
+      expect(() => t.inclusionProof(2, N)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_AUDIT_CHAIN' }));
+      const short = new MerkleTree();
+      short.spill(3, () => new Uint8Array(7));
+      for (const l of leaves) short.append(l);
+      expect(() => short.inclusionProof(1, N)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_AUDIT_IO' }));
+    });
+  });
 });

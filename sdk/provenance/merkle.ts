@@ -5,6 +5,22 @@ import { sameBytes } from '../util/bytes';
 // RFC 9162 §2.1 Merkle tree over SHA-256, with leaf and node domain separation.
 
 const HASH_BYTES = 32;
+/** A level buffer this small is reused when all its hashes are dropped. */
+const SMALL_LEVEL_BYTES = 4096;
+/**
+ * Blocks a spilled tree keeps whole, the latest used (4 KiB each at 6 levels): 32 cover the 2,048
+ * latest records, so the proofs of a checkpoint's records (1,000 by default) need no read back.
+ */
+const BLOCK_CACHE = 32;
+
+/** Reads back `count` consecutive leaf hashes from leaf `from` on, as `count` × 32 bytes. */
+export type LeafSource = (from: number, count: number) => Uint8Array;
+
+/** The lower levels of one block of leaves, read back: level k holds 2^(spill-k) hashes. */
+interface Block {
+  levels: Uint8Array[];
+  known: Uint8Array[];
+}
 
 // One-shot crypto.hash over a scratch buffer that holds the domain prefix and the input: no
 // Buffer.concat per hash (the audit log hashes two of these per record, on open for every record).
@@ -87,6 +103,10 @@ class HashLevel {
   /** Drops the hashes before index `i` (into a buffer of the kept size: the memory is released). */
   dropBefore(i: number): void {
     if (i <= this.first) return;
+    if (i === this.count && this.buf.length <= SMALL_LEVEL_BYTES) {
+      this.first = i; // everything goes: the small buffer is reused
+      return;
+    }
     const kept = this.buf.subarray((i - this.first) * HASH_BYTES, (this.count - this.first) * HASH_BYTES);
     const next = new Uint8Array(Math.max(HASH_BYTES * 16, kept.length + (kept.length >>> 2)));
     next.set(kept);
@@ -101,6 +121,10 @@ class HashLevel {
  */
 function firstKept(level: number, base: number): number {
   return Math.max(0, Math.floor(base / 2 ** level) - 1);
+}
+
+function hashAt(level: Uint8Array, j: number): Uint8Array {
+  return level.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES);
 }
 
 function badSize(message: string): never {
@@ -123,6 +147,12 @@ function pruned(base: number, what: string): never {
 export class MerkleTree {
   private readonly levels: HashLevel[] = [new HashLevel()];
   #base = 0;
+  /** Levels below this keep only the last, incomplete block of 2^spill leaves (0: keep all). */
+  #spill = 0;
+  #source: LeafSource | undefined;
+  /** With a base and spill: the compact-range hash of each lower level (kept out of the levels). */
+  #edge: (Uint8Array | undefined)[] = [];
+  #blocks = new Map<number, Block>();
 
   /** Number of leaves. */
   get size(): number {
@@ -137,6 +167,139 @@ export class MerkleTree {
     return this.#base;
   }
 
+  /** The spill level (see {@link spill}); 0 when every level is kept whole. */
+  get spilled(): number {
+    return this.#spill;
+  }
+
+  /**
+   * Keeps the hashes of the levels below `levels` only for the last, incomplete block of
+   * 2^`levels` leaves. When a root or proof needs a hash inside a complete block, the block's leaf
+   * hashes are read back through `source` and its hashes recomputed and checked against the block's
+   * own hash, which is kept (a source that returns other leaves fails with
+   * `EW_PROVENANCE_AUDIT_CHAIN`). With 6 levels, memory per leaf falls from about 64 bytes to about 1.
+   */
+  spill(levels: number, source: LeafSource): void {
+    if (!Number.isSafeInteger(levels) || levels < 1 || levels > 16) badSize(`spill level ${levels} is not 1..16`);
+    if (this.#spill !== 0 && this.#spill !== levels) badSize(`this tree already spills below level ${this.#spill}`);
+    if (this.#base > 0 && this.#spill === 0) this.#edge = this.lowEdge(levels, this.#base);
+    this.#spill = levels;
+    this.#source = source;
+    const complete = Math.floor(this.size / 2 ** levels);
+    for (let k = 0; k < levels && k < this.levels.length; k++) {
+      this.levels[k]!.dropBefore(complete * 2 ** (levels - k));
+    }
+  }
+
+  /** The compact-range hash of each level below `levels` for a base (undefined where it has none). */
+  private lowEdge(levels: number, base: number): (Uint8Array | undefined)[] {
+    const out: (Uint8Array | undefined)[] = [];
+    for (let k = 0; k < levels; k++) {
+      out.push(Math.floor(base / 2 ** k) >= 1 ? this.node(k, firstKept(k, base)).slice() : undefined);
+    }
+    return out;
+  }
+
+  /** The hash of node `i` at level `k`, from memory, the edge, or a block read back. */
+  private node(k: number, i: number): Uint8Array {
+    const lv = this.levels[k]!;
+    if (i >= lv.first || k >= this.#spill) return lv.get(i);
+    if (this.#base > 0 && i === firstKept(k, this.#base)) {
+      const e = this.#edge[k];
+      if (e) return e;
+    }
+    const per = 2 ** (this.#spill - k);
+    const b = Math.floor(i / per);
+    const block = this.block(b);
+    const j = i - b * per;
+    if (!block.known[k]![j]) pruned(this.#base, `subtree hash ${i} at level ${k}`);
+    return block.levels[k]!.subarray(j * HASH_BYTES, (j + 1) * HASH_BYTES);
+  }
+
+  /** The lower levels of complete block `b`, read back through the source (or from the cache). */
+  private block(b: number): Block {
+    const hit = this.#blocks.get(b);
+    if (hit) {
+      this.#blocks.delete(b);
+      this.#blocks.set(b, hit);
+      return hit;
+    }
+    const L = this.#spill;
+    const width = 2 ** L;
+    const start = b * width;
+    const end = start + width;
+    const from = Math.max(start, this.#base);
+    if (end > this.size) badSize(`block ${b} is not complete`);
+    if (from >= end || !this.#source) pruned(this.#base, `leaves ${start}..${end - 1}`);
+    const leaves = this.#source(from, end - from);
+    if (!(leaves instanceof Uint8Array) || leaves.length !== (end - from) * HASH_BYTES) {
+      throw new EdgewardenError('EW_PROVENANCE_AUDIT_IO', `leaves ${from}..${end - 1} could not be read back`);
+    }
+    const block: Block = { levels: [], known: [] };
+    for (let k = 0; k < L; k++) {
+      const n = width >> k;
+      const bytes = new Uint8Array(n * HASH_BYTES);
+      const known = new Uint8Array(n);
+      if (k === 0) {
+        bytes.set(leaves, (from - start) * HASH_BYTES);
+        known.fill(1, from - start);
+      } else {
+        const below = block.levels[k - 1]!;
+        const kb = block.known[k - 1]!;
+        for (let j = 0; j < n; j++) {
+          if (!kb[2 * j] || !kb[2 * j + 1]) continue;
+          bytes.set(nodeHash(hashAt(below, 2 * j), hashAt(below, 2 * j + 1)), j * HASH_BYTES);
+          known[j] = 1;
+        }
+      }
+      // Before the base only the compact range is known: it seeds the nodes that straddle the base.
+      const e = this.#base > 0 ? this.#edge[k] : undefined;
+      const ei = e ? firstKept(k, this.#base) - b * n : -1;
+      if (e && ei >= 0 && ei < n) {
+        bytes.set(e, ei * HASH_BYTES);
+        known[ei] = 1;
+      }
+      block.levels.push(bytes);
+      block.known.push(known);
+    }
+    const top = block.levels[L - 1]!;
+    const kt = block.known[L - 1]!;
+    const root = kt[0] && kt[1] ? nodeHash(hashAt(top, 0), hashAt(top, 1)) : undefined;
+    if (!root || !sameBytes(root, this.levels[L]!.get(b))) {
+      throw new EdgewardenError(
+        'EW_PROVENANCE_AUDIT_CHAIN',
+        `the records read back for leaves ${from}..${end - 1} do not hash to the tree: the log changed under it`,
+      );
+    }
+    this.remember(b, block);
+    return block;
+  }
+
+  private remember(b: number, block: Block): void {
+    this.#blocks.set(b, block);
+    if (this.#blocks.size > BLOCK_CACHE) this.#blocks.delete(this.#blocks.keys().next().value as number);
+  }
+
+  /** After the leaf that completes a block: its lower levels leave memory (kept in the cache for now). */
+  private spillCompleted(): void {
+    const L = this.#spill;
+    const width = 2 ** L;
+    const b = this.size / width - 1;
+    const block: Block = { levels: [], known: [] };
+    let whole = true;
+    for (let k = 0; k < L; k++) {
+      const lv = this.levels[k]!;
+      const n = width >> k;
+      if (lv.first > b * n) whole = false;
+      if (whole) {
+        block.levels.push(lv.bytes().slice(-n * HASH_BYTES));
+        block.known.push(new Uint8Array(n).fill(1));
+      }
+      lv.dropBefore(lv.count);
+    }
+    if (whole) this.remember(b, block);
+  }
+
   /**
    * Forgets the leaves before `base` and every subtree hash that only they need: at most one hash
    * per level is kept of them (the compact range of RFC 9162 §2.1.2's first `base` leaves), so the
@@ -147,8 +310,10 @@ export class MerkleTree {
     if (!Number.isSafeInteger(base) || base < this.#base || base > this.size) {
       badSize(`prune point ${base} is not between ${this.#base} and ${this.size}`);
     }
+    if (this.#spill > 0) this.#edge = this.lowEdge(this.#spill, base);
     for (let k = 0; k < this.levels.length; k++) this.levels[k]!.dropBefore(firstKept(k, base));
     this.#base = base;
+    this.#blocks.clear();
   }
 
   /** Appends a leaf hash (see {@link leafHash}); returns its index. */
@@ -160,13 +325,13 @@ export class MerkleTree {
     let i = index;
     // Each completed pair at one level completes a node at the next.
     while (i % 2 === 1) {
-      const lv = this.levels[level]!;
-      const parent = nodeHash(lv.get(i - 1), lv.get(i));
+      const parent = nodeHash(this.node(level, i - 1), this.node(level, i));
       level++;
       if (this.levels.length === level) this.levels.push(new HashLevel());
       this.levels[level]!.push(parent);
       i = (i - 1) / 2;
     }
+    if (this.#spill > 0 && this.size % 2 ** this.#spill === 0) this.spillCompleted();
     return index;
   }
 
@@ -190,6 +355,7 @@ export class MerkleTree {
       if (this.levels.length === k) this.levels.push(new HashLevel());
       this.levels[k]!.pushFrom(hashes, k * HASH_BYTES);
     }
+    if (this.#spill > 0 && this.size % 2 ** this.#spill === 0) this.spillCompleted();
     return index;
   }
 
@@ -209,7 +375,7 @@ export class MerkleTree {
     this.checkSize(size);
     const out: Uint8Array[] = [];
     for (let k = 0; Math.floor(size / 2 ** k) >= 1; k++) {
-      out.push(this.levels[k]!.get(Math.floor(size / 2 ** k) - 1).slice());
+      out.push(this.node(k, Math.floor(size / 2 ** k) - 1).slice());
     }
     return out;
   }
@@ -220,11 +386,19 @@ export class MerkleTree {
    * bytes and is checked against its signed checkpoint). `base` is the tree's {@link base} when it
    * was saved. Throws `EW_PROVENANCE_TREE_SIZE` when the level sizes cannot be those of one tree.
    */
-  static fromLevelBytes(levels: readonly Uint8Array[], base = 0): MerkleTree {
+  static fromLevelBytes(
+    levels: readonly Uint8Array[],
+    base = 0,
+    spilled?: { levels: number; size: number; source: LeafSource; edge: readonly Uint8Array[] },
+  ): MerkleTree {
     const level0 = levels[0];
     if (!level0 || level0.length % HASH_BYTES !== 0) badSize('level 0 is not a whole number of 32-byte hashes');
     if (!Number.isSafeInteger(base) || base < 0) badSize(`tree base ${base} is not a leaf index`);
-    const n = level0.length / HASH_BYTES + firstKept(0, base);
+    const L = spilled?.levels ?? 0;
+    if (!Number.isSafeInteger(L) || L < 0 || L > 16) badSize(`spill level ${L} is not 0..16`);
+    // Spilled, level 0 holds only the last incomplete block: the size is given, and checked below.
+    const n = spilled && L > 0 ? spilled.size : level0.length / HASH_BYTES + firstKept(0, base);
+    if (!Number.isSafeInteger(n)) badSize(`tree size ${n} is not a safe integer`);
     if (n < base) badSize(`a tree of ${n} leaves cannot start at leaf ${base}`);
     let expected = 1;
     for (let m = n; m > 1; m = Math.floor(m / 2)) expected++;
@@ -234,7 +408,8 @@ export class MerkleTree {
     for (let k = 0; k < levels.length; k++) {
       const bytes = levels[k] as Uint8Array;
       const count = Math.floor(n / 2 ** k);
-      const first = Math.min(count, firstKept(k, base));
+      const spillFirst = k < L ? Math.floor(n / 2 ** L) * 2 ** (L - k) : 0;
+      const first = Math.min(count, Math.max(firstKept(k, base), spillFirst));
       if (bytes.length !== (count - first) * HASH_BYTES) {
         badSize(`level ${k} holds ${bytes.length} bytes, expected ${(count - first) * HASH_BYTES}`);
       }
@@ -246,6 +421,20 @@ export class MerkleTree {
       t.levels.push(l);
     }
     t.#base = base;
+    if (spilled && L > 0) {
+      if (base > 0) {
+        const edge = spilled.edge;
+        for (let k = 0; k < L; k++) {
+          const e = Math.floor(base / 2 ** k) >= 1 ? edge[k] : undefined;
+          if (Math.floor(base / 2 ** k) >= 1 && !(e instanceof Uint8Array && e.length === HASH_BYTES)) {
+            badSize(`the edge of base ${base} has no 32-byte hash at level ${k}`);
+          }
+          t.#edge.push(e);
+        }
+      }
+      t.#spill = L;
+      t.#source = spilled.source;
+    }
     return t;
   }
 
@@ -257,7 +446,7 @@ export class MerkleTree {
   frontier(): (Uint8Array | undefined)[] {
     const out: (Uint8Array | undefined)[] = [];
     for (let k = 0, n = this.size; n > 0; k++, n = Math.floor(n / 2)) {
-      out.push(n % 2 === 1 ? this.levels[k]!.get(n - 1).slice() : undefined);
+      out.push(n % 2 === 1 ? this.node(k, n - 1).slice() : undefined);
     }
     return out;
   }
@@ -266,15 +455,14 @@ export class MerkleTree {
   leaf(index: number): Uint8Array {
     this.checkIndex(index, this.size);
     // The leaf just before the base is kept: the next record chains to it.
-    if (index < this.levels[0]!.first) pruned(this.#base, `leaf ${index}`);
-    return this.levels[0]!.get(index).slice();
+    if (index < this.#base - 1) pruned(this.#base, `leaf ${index}`);
+    return this.node(0, index).slice();
   }
 
   /** MTH of leaves [start, start + n); start is always aligned to the left subtree sizes RFC 9162 produces. */
   private subtree(start: number, n: number): Uint8Array {
     if (isPow2(n)) {
-      const level = Math.log2(n);
-      return this.levels[level]!.get(start / n);
+      return this.node(Math.log2(n), start / n);
     }
     const k = splitPoint(n);
     return nodeHash(this.subtree(start, k), this.subtree(start + k, n - k));
