@@ -326,13 +326,13 @@ describe('MerkleTree (RFC 9162)', () => {
         b[5] = (b[5] ?? 0) ^ 1;
         return b;
       };
-      t.spill(3, lying);
+      t.spill(2, lying);
       for (const l of leaves) t.append(l);
       expect(hex(t.root())).toBe(hex(full.root(N))); // the right edge is in memory
-      // An older block is read back (the cache holds the 32 latest of 37): the lie is caught.
+      // An older block is read back (past 64 blocks of 4, the oldest 32 leave memory): the lie is caught.
       expect(() => t.inclusionProof(2, N)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_AUDIT_CHAIN' }));
       const short = new MerkleTree();
-      short.spill(3, () => new Uint8Array(7));
+      short.spill(2, () => new Uint8Array(7));
       for (const l of leaves) short.append(l);
       expect(() => short.inclusionProof(1, N)).toThrow(expect.objectContaining({ code: 'EW_PROVENANCE_AUDIT_IO' }));
     });

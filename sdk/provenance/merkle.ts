@@ -8,10 +8,13 @@ const HASH_BYTES = 32;
 /** A level buffer this small is reused when all its hashes are dropped. */
 const SMALL_LEVEL_BYTES = 4096;
 /**
- * Blocks a spilled tree keeps whole, the latest used (4 KiB each at 6 levels): 32 cover the 2,048
- * latest records, so the proofs of a checkpoint's records (1,000 by default) need no read back.
+ * Complete blocks whose lower hashes a spilled tree still holds in its levels: between 32 and 64,
+ * the latest (128-256 KiB at 6 levels). 32 cover the 2,048 latest records, so the proofs of a
+ * checkpoint's records (1,000 by default) read nothing back.
  */
-const BLOCK_CACHE = 32;
+const WINDOW_BLOCKS = 32;
+/** Blocks read back through a {@link LeafSource} that a spilled tree keeps, the latest used. */
+const BLOCK_CACHE = 8;
 
 /** Reads back `count` consecutive leaf hashes from leaf `from` on, as `count` × 32 bytes. */
 export type LeafSource = (from: number, count: number) => Uint8Array;
@@ -280,24 +283,16 @@ export class MerkleTree {
     if (this.#blocks.size > BLOCK_CACHE) this.#blocks.delete(this.#blocks.keys().next().value as number);
   }
 
-  /** After the leaf that completes a block: its lower levels leave memory (kept in the cache for now). */
+  /**
+   * After the leaf that completes a block: once the lower levels hold 64 complete blocks, the oldest
+   * 32 leave memory (one copy of the rest per 2,048 records, no allocation per block).
+   */
   private spillCompleted(): void {
     const L = this.#spill;
     const width = 2 ** L;
-    const b = this.size / width - 1;
-    const block: Block = { levels: [], known: [] };
-    let whole = true;
-    for (let k = 0; k < L; k++) {
-      const lv = this.levels[k]!;
-      const n = width >> k;
-      if (lv.first > b * n) whole = false;
-      if (whole) {
-        block.levels.push(lv.bytes().slice(-n * HASH_BYTES));
-        block.known.push(new Uint8Array(n).fill(1));
-      }
-      lv.dropBefore(lv.count);
-    }
-    if (whole) this.remember(b, block);
+    const complete = this.size / width;
+    if (complete * width - this.levels[0]!.first < 2 * WINDOW_BLOCKS * width) return;
+    for (let k = 0; k < L; k++) this.levels[k]!.dropBefore((complete - WINDOW_BLOCKS) * 2 ** (L - k));
   }
 
   /**
@@ -364,7 +359,14 @@ export class MerkleTree {
    * {@link prune}, to ⌊size/2^k⌋; all of them when the tree was never pruned); see {@link fromLevelBytes}.
    */
   levelBytes(): Uint8Array[] {
-    return this.levels.map((l) => l.bytes());
+    const L = this.#spill;
+    const blockStart = L > 0 ? Math.floor(this.size / 2 ** L) : 0;
+    return this.levels.map((l, k) => {
+      if (k >= L) return l.bytes();
+      // Spilled: only the last incomplete block's (the window of recent blocks is not saved).
+      const from = Math.max(l.first, blockStart * 2 ** (L - k));
+      return l.bytes().subarray((from - l.first) * HASH_BYTES);
+    });
   }
 
   /**
