@@ -6,7 +6,7 @@ import { envelopePayloadOfType, PAYLOAD_TYPES } from './dsse';
 import { leafHash } from './merkle';
 import { readChainFields } from './record';
 
-// The audit log's Merkle tree keeps its lower levels only for the last block of 64 records
+// The audit log's Merkle tree keeps its lower levels only for its recent blocks of 64 records
 // (MerkleTree.spill): a root or proof that needs a hash inside an older block reads that block's
 // records back from the segment files through this reader, which knows where each block starts.
 // That costs 16 bytes of memory per 64 records instead of 64 bytes per record; the tree checks what

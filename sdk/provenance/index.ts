@@ -44,6 +44,7 @@ export {
   toPublicKey,
   writeKeyPair,
 } from './keys';
+export type { LeafSource } from './merkle';
 export { EMPTY_ROOT, leafHash, MerkleTree, nodeHash, verifyConsistency, verifyInclusion } from './merkle';
 export type { DecisionOutcome, RecordDecision, RecordFields } from './record';
 export { decodeRecord, encodeRecord, RECORD_LIMITS, RECORD_VERSION, recordToJson } from './record';

@@ -145,12 +145,13 @@ function pruned(base: number, what: string): never {
  * An append-only RFC 9162 Merkle tree. It keeps the hash of every complete power-of-two subtree
  * (level k holds ⌊n/2^k⌋ hashes, about 2n hashes in all, in flat buffers), so `append` costs O(1)
  * amortized hashes and the root, inclusion and consistency proofs of any past size need O(log n)
- * hashes each. {@link prune} drops what only older sizes and leaves need (audit-log retention).
+ * hashes each. {@link prune} drops what only older sizes and leaves need (audit-log retention);
+ * {@link spill} keeps the lower levels of older blocks out of memory (the audit log reads them back).
  */
 export class MerkleTree {
   private readonly levels: HashLevel[] = [new HashLevel()];
   #base = 0;
-  /** Levels below this keep only the last, incomplete block of 2^spill leaves (0: keep all). */
+  /** Levels below this keep only the recent blocks of 2^spill leaves (0: keep all). */
   #spill = 0;
   #source: LeafSource | undefined;
   /** With a base and spill: the compact-range hash of each lower level (kept out of the levels). */
@@ -176,11 +177,12 @@ export class MerkleTree {
   }
 
   /**
-   * Keeps the hashes of the levels below `levels` only for the last, incomplete block of
-   * 2^`levels` leaves. When a root or proof needs a hash inside a complete block, the block's leaf
-   * hashes are read back through `source` and its hashes recomputed and checked against the block's
-   * own hash, which is kept (a source that returns other leaves fails with
-   * `EW_PROVENANCE_AUDIT_CHAIN`). With 6 levels, memory per leaf falls from about 64 bytes to about 1.
+   * Keeps the hashes of the levels below `levels` only for the incomplete block of 2^`levels`
+   * leaves and the 32 to 64 latest complete ones. When a root or proof needs a hash inside an older
+   * block, the block's leaf hashes are read back through `source` and its hashes recomputed and
+   * checked against the block's own hash, which is kept (a source that returns other leaves fails
+   * with `EW_PROVENANCE_AUDIT_CHAIN`). With 6 levels, memory per leaf falls from about 64 bytes to
+   * about 1.
    */
   spill(levels: number, source: LeafSource): void {
     if (!Number.isSafeInteger(levels) || levels < 1 || levels > 16) badSize(`spill level ${levels} is not 1..16`);
