@@ -486,11 +486,16 @@ export class AuditLog {
           deviceKeyid: this.device,
           edge: this.tree.edgeBytes(keep.first),
         });
+        // The tree reads what it needs of the removed records now, while they are still there.
+        this.tree.prune(keep.first);
       } catch (cause) {
-        this.#retentionError = ioError('retention: cannot save the audit base; nothing was removed', cause);
+        // Nothing was removed. A base already renamed into place makes the next open finish the job.
+        this.#retentionError = ioError(
+          'retention: cannot save the audit base (or read back what it needs); nothing was removed',
+          cause,
+        );
         return false;
       }
-      this.tree.prune(keep.first);
       this.leaves.rebase(keep.first, segmentNumber(keep.name));
     }
     this.sealed.splice(0, n);
