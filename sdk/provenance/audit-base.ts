@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurably } from '../util/durable-file';
 import { SEGMENT_RE } from './audit-format';
 
 // The base of an audit log whose oldest segments retention removed (README "Audit log format"): where
@@ -50,47 +51,24 @@ export function writeBase(dir: string, b: AuditBase): void {
     body.set(h, o);
     o += 32;
   }
-  const file = Buffer.concat([body, hash('sha256', body, 'buffer')]);
-  const tmp = join(dir, `${BASE_FILE}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    for (let off = 0; off < file.length; ) off += writeSync(fd, file, off, file.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, join(dir, BASE_FILE));
-  syncDir(dir);
-}
-
-/** fsync of the directory, so that a rename or an unlink survives a power cut. */
-export function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is then as durable as they make it.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  writeFileDurably(join(dir, BASE_FILE), Buffer.concat([body, hash('sha256', body, 'buffer')]));
 }
 
 /**
- * Reads the base: undefined when there is none; `'unusable'` when the file is there but its magic,
- * checksum or fields are wrong (the log then reads from its first kept segment without it, and the
- * missing records are reported as damage). Never throws.
+ * Reads the base: undefined when there is none, or when its magic, checksum or fields are wrong (the
+ * log then reads from its first kept segment without it, and the missing records are reported as
+ * damage). Never throws.
  */
-export function readBase(dir: string): AuditBase | 'unusable' | undefined {
+export function readBase(dir: string): AuditBase | undefined {
   let b: Buffer;
   try {
     b = readFileSync(join(dir, BASE_FILE));
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : 'unusable';
+  } catch {
+    return undefined;
   }
   const end = b.length - 32;
-  if (end < MAGIC.length || !b.subarray(0, MAGIC.length).equals(MAGIC)) return 'unusable';
-  if (!hash('sha256', b.subarray(0, end), 'buffer').equals(b.subarray(end))) return 'unusable';
+  if (end < MAGIC.length || !b.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  if (!hash('sha256', b.subarray(0, end), 'buffer').equals(b.subarray(end))) return undefined;
   try {
     let o = MAGIC.length;
     const need = (n: number) => {
@@ -99,7 +77,7 @@ export function readBase(dir: string): AuditBase | 'unusable' | undefined {
     need(8);
     const first = b.readBigUInt64LE(o);
     o += 8;
-    if (first < 1n || first > BigInt(Number.MAX_SAFE_INTEGER)) return 'unusable';
+    if (first < 1n || first > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
     const bytes = () => {
       need(4);
       const n = b.readUInt32LE(o);
@@ -114,7 +92,7 @@ export function readBase(dir: string): AuditBase | 'unusable' | undefined {
     need(4);
     const levels = b.readUInt32LE(o);
     o += 4;
-    if (!SEGMENT_RE.test(firstSegment) || levels > 64 || o + 32 * levels !== end) return 'unusable';
+    if (!SEGMENT_RE.test(firstSegment) || levels > 64 || o + 32 * levels !== end) return undefined;
     const edge: Uint8Array[] = [];
     for (let k = 0; k < levels; k++) edge.push(new Uint8Array(b.subarray(o + 32 * k, o + 32 * k + 32)));
     return {
@@ -124,6 +102,6 @@ export function readBase(dir: string): AuditBase | 'unusable' | undefined {
       edge,
     };
   } catch {
-    return 'unusable';
+    return undefined;
   }
 }

@@ -32,6 +32,11 @@ export function segmentName(n: number): string {
 
 export const SEGMENT_RE = /^(\d{12})\.seg$/;
 
+/** The number in a segment file name (NaN for a name that is not one). */
+export function segmentNumber(name: string): number {
+  return Number(SEGMENT_RE.exec(name)?.[1] ?? Number.NaN);
+}
+
 /** Writes one frame (kind byte + content) into `buf` at `at`; returns the frame length. */
 export function writeFrame(buf: Uint8Array, at: number, kind: EntryKind, content: Uint8Array): number {
   const len = 1 + content.length;

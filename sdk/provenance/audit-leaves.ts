@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgewardenError } from '../errors';
-import { ENTRY_KIND, readFrame, SEGMENT_RE, segmentName } from './audit-format';
+import { ENTRY_KIND, readFrame, segmentName } from './audit-format';
 import { envelopePayloadOfType, PAYLOAD_TYPES } from './dsse';
 import { leafHash } from './merkle';
 import { readChainFields } from './record';
@@ -12,7 +12,7 @@ import { readChainFields } from './record';
 // That costs 16 bytes of memory per 64 records instead of 64 bytes per record; the tree checks what
 // is read back against the block's own hash, which it keeps.
 
-/** Levels the audit log's tree keeps only for its last, incomplete block: blocks of 2^6 = 64 records. */
+/** Levels the audit log's tree keeps only for its recent blocks: blocks of 2^6 = 64 records. */
 export const SPILL_LEVELS = 6;
 const WIDTH = 2 ** SPILL_LEVELS;
 /** Bytes read from a segment at a time (a frame larger than this is read whole). */
@@ -21,11 +21,6 @@ const RECORD_TYPE = new Uint8Array(Buffer.from(PAYLOAD_TYPES.record, 'utf8'));
 
 function unreadable(message: string, cause?: unknown): EdgewardenError {
   return new EdgewardenError('EW_PROVENANCE_AUDIT_IO', message, cause === undefined ? {} : { cause });
-}
-
-/** The number in a segment file name. */
-export function segmentNumber(name: string): number {
-  return Number(SEGMENT_RE.exec(name)?.[1] ?? Number.NaN);
 }
 
 /** Where the records of each block of 64 start in the segment files; reads their leaf hashes back. */
@@ -98,13 +93,11 @@ export class LeafReader {
       try {
         const size = fstatSync(fd).size;
         while (pos < size && next < from + count) {
-          const head = readAt(fd, pos, Math.min(WINDOW, size - pos));
+          let buf = readAt(fd, pos, Math.min(WINDOW, size - pos));
           let at = 0;
-          let buf = head;
           // A frame longer than the window is read whole.
-          if (head.length >= 4 && head.readUInt32LE(0) + 8 > head.length && head.readUInt32LE(0) + 8 <= size - pos) {
-            buf = readAt(fd, pos, head.readUInt32LE(0) + 8);
-          }
+          const frameLen = buf.length >= 4 ? buf.readUInt32LE(0) + 8 : 0;
+          if (frameLen > buf.length && frameLen <= size - pos) buf = readAt(fd, pos, frameLen);
           while (at < buf.length && next < from + count) {
             const fr = readFrame(buf, at);
             if (!fr.ok) {

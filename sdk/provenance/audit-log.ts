@@ -16,17 +16,18 @@ import {
 import { join, resolve } from 'node:path';
 import { EdgewardenError } from '../errors';
 import { type Clock, SYSTEM_CLOCK } from '../util/clock';
-import { syncDir, writeBase } from './audit-base';
+import { syncDir } from '../util/durable-file';
+import { writeBase } from './audit-base';
 import {
   ENTRY_KIND,
   type EntryKind,
   FRAME_OVERHEAD,
   MAX_ENTRY_BODY,
-  SEGMENT_RE,
   segmentName,
+  segmentNumber,
   writeFrame,
 } from './audit-format';
-import { type LeafReader, segmentNumber } from './audit-leaves';
+import type { LeafReader } from './audit-leaves';
 import { readResume, writeResume } from './audit-resume';
 import { type AuditDamage, type SegmentDigest, scanAuditLog, type TornTail } from './audit-scan';
 import { decodeCheckpoint } from './checkpoint';
@@ -240,7 +241,7 @@ export class AuditLog {
       let segSize = 0;
       let recovery: AuditRecovery | undefined;
       const lastName = scan.segments.at(-1);
-      if (lastName) segNo = Number(SEGMENT_RE.exec(lastName)![1]);
+      if (lastName) segNo = segmentNumber(lastName);
       if (scan.damage) {
         // Never touch damaged bytes: continue in a fresh segment after the last one.
         if (lastName) segNo++;
@@ -281,7 +282,8 @@ export class AuditLog {
         sealed: scan.damage ? [] : (scan.sealed ?? []),
         activeHash: scan.damage ? undefined : (scan.activeHash ?? createHash('sha256')),
         recoveries: scan.recoveries,
-        segFirst: scan.damage || !lastName ? scan.tree.size : scan.lastSegmentFirst,
+        // With no segment yet, lastSegmentFirst is the tree's size too.
+        segFirst: scan.damage ? scan.tree.size : scan.lastSegmentFirst,
         leaves: scan.leaves,
       });
       // A removal at open is saved in a new resume point at once (the old one no longer applies).

@@ -61,7 +61,7 @@ describe('audit log retention', () => {
     expect(kept.length).toBeLessThan(before.length);
     expect(kept.at(-1)).toBe(before.at(-1));
     const base = readBase(dir);
-    if (typeof base !== 'object') throw new Error('no base');
+    if (!base) throw new Error('no base');
     expect(log.base).toBe(base.firstIndex);
     expect(base.firstIndex).toBeGreaterThan(0);
     expect(base.firstSegment).toBe(kept[0]);

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { EdgewardenError, isEdgewardenError } from '../errors';
 import { sameBytes } from '../util/bytes';
 import { type AuditBase, readBase } from './audit-base';
-import { ENTRY_KIND, readFrame, SEGMENT_RE, validFrameAfter } from './audit-format';
-import { LeafReader, SPILL_LEVELS, segmentNumber } from './audit-leaves';
+import { ENTRY_KIND, readFrame, SEGMENT_RE, segmentNumber, validFrameAfter } from './audit-format';
+import { LeafReader, SPILL_LEVELS } from './audit-leaves';
 import type { ResumePoint } from './audit-resume';
 import { type CheckpointFields, decodeCheckpoint } from './checkpoint';
 import type { ProvenanceCode } from './codes';
@@ -169,8 +169,8 @@ function resumeApplies(
  * The base, when it is one: an unreadable file, or edge hashes that do not make a tree of its first
  * index, are as good as none (the missing records then read as damage, as they should).
  */
-function usableBase(found: ReturnType<typeof readBase>): AuditBase | undefined {
-  if (typeof found !== 'object') return undefined;
+function usableBase(found: AuditBase | undefined): AuditBase | undefined {
+  if (!found) return undefined;
   try {
     startState(found);
     return found;

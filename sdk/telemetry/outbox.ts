@@ -14,6 +14,7 @@ import {
 import { join } from 'node:path';
 import { EdgewardenError } from '../errors';
 import { crc32c } from '../util/crc32c';
+import { syncDir } from '../util/durable-file';
 import { SYSTEM_TIMERS, type Timers } from './backoff';
 
 /** When appended records reach the disk: fsync per record, at most every `groupMs`, or never (page cache only). */
@@ -402,19 +403,6 @@ export class Outbox {
       default:
         return false;
     }
-  }
-}
-
-function syncDir(dir: string): void {
-  try {
-    const d = openSync(dir, 'r');
-    try {
-      fsyncSync(d);
-    } finally {
-      closeSync(d);
-    }
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is still atomic.
   }
 }
 
